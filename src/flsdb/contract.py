@@ -1,18 +1,26 @@
 """The raw submission contract of ../shared/fls-db/dataset.md, as data.
 
-One place for the column names, their code lists and ranges, so that the generator, the loader
-and the tests all agree with each other. The dbt staging models carry the same lists as seeds
-(seeds/code_lists.csv is written from CODE_LISTS by `flsdb codelists` and checked by a test).
+One place for the column names and their kinds, so that the generator, the loader and the tests
+agree with each other. The code lists themselves live once, in the vars of dbt_project.yml,
+which the staging models read too.
 """
 
 from __future__ import annotations
 
-DRUGS = (
-    "Alendronate", "Risedronate", "Ibandronate", "Zoledronate", "Denosumab",
-    "Teriparatide", "Romosozumab", "Abaloparatide", "Raloxifene", "HRT",
-)
+def _dbt_vars() -> dict:
+    """The project vars of dbt_project.yml, where the code lists live once for SQL and Python."""
+    import yaml
+
+    from flsdb.paths import PROJECT_DIR
+
+    with open(PROJECT_DIR / "dbt_project.yml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["vars"]
+
+
+_VARS = _dbt_vars()
+DRUGS: tuple[str, ...] = tuple(_VARS["named_drugs"])
 YES_NO_NK = ("Yes", "No", "Not known")
-SITES = ("Hip", "Spine", "Wrist", "Humerus", "Pelvis", "Other")
+SITES: tuple[str, ...] = tuple(_VARS["submission_code_lists"]["fracture_site"])
 
 # Column name -> contract kind. Kinds: text, timestamp, date, nhs_number, postcode, code:<list>,
 # number:<min>:<max>, integer:<min>:<max>.
@@ -73,25 +81,7 @@ REQUIRED_COLUMNS = (
 )
 
 CODE_LISTS: dict[str, tuple[str, ...]] = {
-    "gender": ("Male", "Female", "Other", "Not known"),
-    "yes_no_not_known": YES_NO_NK,
-    "yes_no": ("Yes", "No"),
-    "fracture_type": ("Clinical", "Incidental"),
-    "fracture_site": SITES,
-    "dxa": ("Done", "Ordered", "Not ordered"),
-    "dxa_not_ordered": ("Not required", "Patient declined", "Unable to scan", "Other"),
-    "bone_therapy_recommended": DRUGS + (
-        "Inappropriate", "Informed decline", "Referred for further clinical opinion",
-        "Referred to GP to decide", "Don't know",
-    ),
-    "referrals": ("Falls service", "Strength and balance", "Both", "None"),
-    "follow_up": ("Yes", "No", "Patient died", "Not known"),
-    "bone_therapy_16_weeks": DRUGS + (
-        "Not started", "No longer appropriate", "Informed decline",
-        "Refer for clinical opinion", "Don't know",
-    ),
-    "strength_and_balance": ("Yes", "No", "Not appropriate", "Don't know"),
-    "bone_therapy_52_weeks": DRUGS + ("Stopped", "Not started", "Don't know"),
+    name: tuple(codes) for name, codes in _VARS["submission_code_lists"].items()
 }
 
 # Earliest index fracture date the audit accepts.
