@@ -3,7 +3,9 @@
 
     Staging models call `{{ read_reference_csv('reference', '<table>') }}` instead of
     `{{ source(...) }}` directly; the macro still calls source(), so lineage is kept.
-    The source's `meta.file_path` (relative to the dbt project directory) names the file.
+    The source's `meta.file_path` (relative to the dbt project directory) names the file, or
+    `meta.file_path_var` names the dbt var that holds it (read at run time, so that env_var
+    defaults in dbt_project.yml vars are honoured).
 
     - duckdb: reads the CSV (gzipped or not) straight from disk, every column as text, so that
       staging does all the casting and no value is guessed at by type sniffing.
@@ -27,10 +29,14 @@
         | selectattr('source_name', 'equalto', source_name)
         | selectattr('name', 'equalto', table_name)
         | first -%}
-    {%- set file_path = node.meta.get('file_path') or node.source_meta.get('file_path') -%}
+    {%- if node.meta.get('file_path_var') -%}
+        {%- set file_path = var(node.meta.get('file_path_var')) -%}
+    {%- else -%}
+        {%- set file_path = node.meta.get('file_path') -%}
+    {%- endif -%}
     {%- if not file_path -%}
         {{ exceptions.raise_compiler_error(
-            "source " ~ source_name ~ "." ~ table_name ~ " has no meta.file_path") }}
+            "source " ~ source_name ~ "." ~ table_name ~ " has no meta.file_path or meta.file_path_var") }}
     {%- endif -%}
     {{ return("read_csv('" ~ file_path | replace("'", "''") ~ "', header = true, all_varchar = true)") }}
 {%- endmacro %}

@@ -1,0 +1,18 @@
+-- One row per English LSOA 2011: its English Index of Multiple Deprivation 2019 rank and decile.
+with source as (
+    select * from {{ read_reference_csv('reference', 'imd2019_lsoas') }}
+),
+
+renamed as (
+    select
+        "LSOA code (2011)" as lsoa11_code,
+        "LSOA name (2011)" as lsoa11_name,
+        "Local Authority District code (2019)" as la19_code,
+        "Local Authority District name (2019)" as la19_name,
+        -- Written with thousands separators ("29,199").
+        cast(replace("Index of Multiple Deprivation (IMD) Rank", ',', '') as {{ dbt.type_int() }}) as imd_rank,
+        cast("Index of Multiple Deprivation (IMD) Decile" as {{ dbt.type_int() }}) as imd_decile
+    from source
+)
+
+select * from renamed
