@@ -1,0 +1,40 @@
+-- One row per FLS x audit year x KPI 1 key field: how many cohort records the field is measured
+-- over, how many have it recorded, and whether it reaches the 80% completeness threshold.
+
+with
+
+episodes as (
+    select * from {{ ref('int_episodes_kpi_flagged') }}
+),
+
+measured as (
+    {%- for key_field in kpi_1_key_fields() %}
+    select
+        fls_code,
+        country_code,
+        region_code,
+        audit_year,
+        {{ loop.index }} as field_order,
+        '{{ key_field.field }}' as field_name,
+        sum({{ count_if_true(key_field.get('measured_over', 'true')) }}) as records_measured,
+        sum({{ count_if_true('(' ~ key_field.get('measured_over', 'true') ~ ') and (' ~ key_field.recorded ~ ')') }})
+            as records_recorded
+    from episodes
+    group by fls_code, country_code, region_code, audit_year
+        {%- if not loop.last %}
+
+    union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+final as (
+    select
+        *,
+        case when records_measured > 0 then 100.0 * records_recorded / records_measured end as completeness_pct,
+        -- A field with no records to measure counts as complete (kpi-spec.md).
+        records_measured = 0 or records_recorded >= 0.8 * records_measured as is_at_least_80_pct_complete
+    from measured
+)
+
+select * from final

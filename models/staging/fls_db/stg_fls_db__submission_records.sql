@@ -1,0 +1,97 @@
+-- One row per accepted submission row (every version of every record), typed and coded, with
+-- identifiers replaced: NHS number -> keyed pseudonym, date of birth -> age at fracture,
+-- postcode -> LSOA 2011. Materialised as a table, not a view, so that the pseudonym key is
+-- never stored in a view definition that every warehouse reader can see.
+{{ config(materialized='table') }}
+
+{%- set fields = submission_fields() %}
+
+with
+
+source as (
+    select * from {{ source('fls_db', 'submission_records') }}
+),
+
+postcode_lookup as (
+    select * from {{ ref('stg_reference__postcode_lookups') }}
+),
+
+trimmed as (
+    select
+        _file_sha256 as file_sha256,
+        _source_file as source_file,
+        cast(_line_number as integer) as line_number,
+        cast(_load_order as integer) as load_order,
+        upper(trim("FLS Code")) as fls_code,
+        trim("Record ID") as record_id,
+        {{ parse_submission_timestamp('trim("Last Updated")') }} as last_updated_at,
+        {{ regex_remove('"1.01 NHS Number"', '[^0-9]') }} as nhs_number_digits,
+        {{ parse_submission_date('trim("1.02 Date of Birth")') }} as birth_date,
+        {{ normalise_postcode('"1.04 Post Code"') }} as postcode_key,
+        nullif(trim("1.04 Post Code"), '') as postcode_raw,
+        {{ parse_submission_date('trim("1.09 Date Index Frac Diagnosed")') }} as fracture_date,
+        {{ recode_answer('trim("1.11 SiteFirstFrac")', var('submission_code_lists')['fracture_site']) }}
+            as fracture_site,
+        {%- for field in fields %}
+        nullif(trim("{{ field.column }}"), '') as {{ field.name }}__raw{{ ',' if not loop.last }}
+        {%- endfor %}
+    from source
+),
+
+typed as (
+    select
+        *,
+        {%- for field in fields %}
+        {{ stage_field_value(field, field.name ~ '__raw') }} as {{ field.name }}__value{{ ',' if not loop.last }}
+        {%- endfor %}
+    from trimmed
+),
+
+warned as (
+    select
+        *,
+        case
+            when postcode_raw is not null
+                and not {{ regex_full_match('postcode_key', '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}') }}
+                then 'not a valid UK postcode'
+        end as postcode_warning,
+        {%- for field in fields %}
+        {{ field_warning_reason(field, field.name ~ '__raw', field.name ~ '__value', 'fracture_date') }}
+            as {{ field.name }}_warning{{ ',' if not loop.last }}
+        {%- endfor %}
+    from typed
+),
+
+final as (
+    select
+        warned.file_sha256,
+        warned.source_file,
+        warned.line_number,
+        warned.load_order,
+        warned.fls_code,
+        warned.record_id,
+        warned.last_updated_at,
+        {{ pseudonymise('warned.nhs_number_digits') }} as patient_pseudonym,
+        {{ age_in_years('warned.birth_date', 'warned.fracture_date') }} as age_at_fracture,
+        warned.fracture_date,
+        cast(extract(year from warned.fracture_date) as integer) as audit_year,
+        warned.fracture_site,
+        case when warned.postcode_warning is null then postcode_lookup.lsoa11_code end as lsoa11_code,
+        case
+            when warned.postcode_raw is null then 'not recorded'
+            when warned.postcode_warning is not null then 'invalid postcode'
+            when postcode_lookup.lsoa11_code is null then 'postcode not in lookup'
+            else 'matched'
+        end as postcode_match_status,
+        warned.postcode_warning,
+        {%- for field in fields %}
+        case when warned.{{ field.name }}_warning is null then warned.{{ field.name }}__value end
+            as {{ field.name }},
+        warned.{{ field.name }}_warning{{ ',' if not loop.last }}
+        {%- endfor %}
+    from warned
+    left join postcode_lookup
+        on warned.postcode_key = postcode_lookup.postcode_key
+)
+
+select * from final
