@@ -1,0 +1,47 @@
+-- Reconciliation: for every KPI counted from episodes (2-11), year and breakdown value, the
+-- national numerator and denominator equal the sums over FLSs, and so do the country sums.
+-- (KPI 1 is excluded: above FLS level it counts FLSs, not records.) Returns the mismatches.
+
+with
+
+results as (
+    select * from {{ ref('kpi_results') }}
+    where kpi_number between 2 and 11
+),
+
+summed as (
+    select
+        audit_year,
+        geography_level,
+        kpi_number,
+        breakdown,
+        breakdown_value,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator
+    from results
+    group by audit_year, geography_level, kpi_number, breakdown, breakdown_value
+),
+
+national as (
+    select * from summed where geography_level = 'national'
+),
+
+other_levels as (
+    select * from summed where geography_level != 'national'
+)
+
+select
+    other_levels.*,
+    national.numerator as national_numerator,
+    national.denominator as national_denominator
+from other_levels
+full outer join national
+    on other_levels.audit_year = national.audit_year
+    and other_levels.kpi_number = national.kpi_number
+    and other_levels.breakdown = national.breakdown
+    and other_levels.breakdown_value = national.breakdown_value
+where
+    national.numerator is null
+    or other_levels.numerator is null
+    or abs(other_levels.numerator - national.numerator) > 1e-6
+    or abs(other_levels.denominator - national.denominator) > 1e-6
