@@ -22,12 +22,13 @@ incidence_rates as (
 
 audit_years as (
     -- Every audit year from the first fracture year the audit accepts to var latest_audit_year.
-    {%- for year in range(first_year, latest_year + 1) %}
-    select {{ year }} as audit_year
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    select audit_year_list.audit_year
+    from (
+        values
+        {%- for year in range(first_year, latest_year + 1) %}
+            ({{ year }}){{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as audit_year_list (audit_year)
 ),
 
 fls_audit_years as (
@@ -37,8 +38,9 @@ fls_audit_years as (
         audit_years.audit_year
     from fls_registry
     inner join audit_years
-        on audit_years.audit_year >= coalesce(fls_registry.first_audit_year, {{ first_year }})
-        and audit_years.audit_year <= coalesce(fls_registry.last_audit_year, {{ latest_year }})
+        on
+            audit_years.audit_year >= coalesce(fls_registry.first_audit_year, {{ first_year }})
+            and audit_years.audit_year <= coalesce(fls_registry.last_audit_year, {{ latest_year }})
 ),
 
 estimate_years as (

@@ -20,19 +20,17 @@ national as (
 countries as (
     select
         'country' as geography_level,
-        country_code as geography_code,
-        country_name as geography_name,
+        country_list.country_code as geography_code,
+        country_list.country_name as geography_name,
         'national' as parent_geography_level,
         'K04000001' as parent_geography_code,
-        country_code,
+        country_list.country_code,
         cast(null as {{ dbt.type_string() }}) as region_code,
         false as is_synthetic,
         2 as sort_order
     from (
-        select 'E92000001' as country_code, 'England' as country_name
-        union all
-        select 'W92000004' as country_code, 'Wales' as country_name
-    ) as country_list
+        values ('E92000001', 'England'), ('W92000004', 'Wales')
+    ) as country_list (country_code, country_name)
 ),
 
 regions as (

@@ -5,8 +5,8 @@ with source as (
 
 renamed as (
     select
-        lsoa11_code as lsoa11_code,
-        lsoa11_name as lsoa11_name,
+        lsoa11_code,
+        lsoa11_name,
         ltla21_code as la_code,
         ltla21_name as la_name,
         case left(lsoa11_code, 1)

@@ -12,7 +12,7 @@ renamed as (
             when 'E' then 'E92000001'
             when 'W' then 'W92000004'
         end as country_code,
-        sex as sex,
+        sex,
         -- 90 means 90 and over.
         cast(age as {{ dbt.type_int() }}) as age,
         cast(age as {{ dbt.type_int() }}) = 90 as is_age_open_ended,

@@ -5,7 +5,7 @@ with source as (
 
 renamed as (
     select
-        lsoa11_code as lsoa11_code,
+        lsoa11_code,
         -- Written as a decimal ("885.0").
         cast(cast(imd_rank as {{ dbt.type_float() }}) as {{ dbt.type_int() }}) as wimd_rank,
         cast(imd_decile as {{ dbt.type_int() }}) as wimd_decile,
