@@ -36,6 +36,7 @@
 -#}
 {% macro aggregate_to_levels_and_breakdowns(relation, measures, breakdowns) %}
     {%- for level in kpi_geography_levels() %}
+        {%- set is_last_level = loop.last %}
         {%- for breakdown in breakdowns %}
     select
         audit_year,
@@ -51,7 +52,7 @@
         audit_year,
         {{ level.code }},
         cast({{ breakdown.column }} as {{ dbt.type_string() }})
-            {%- if not (loop.last and loop.parent_last) %}
+            {%- if not (loop.last and is_last_level) %}
 
     union all
             {%- endif %}
@@ -69,8 +70,8 @@
         {{ kpi_number }} as kpi_number,
         breakdown,
         breakdown_value,
-        cast(kpi_{{ kpi_number }}_numerator as {{ dbt.type_float() }}) as numerator,
-        cast(kpi_{{ kpi_number }}_denominator as {{ dbt.type_float() }}) as denominator
+        cast(kpi_{{ kpi_number }}_numerator as double) as numerator,
+        cast(kpi_{{ kpi_number }}_denominator as double) as denominator
     from {{ relation }}
         {%- if not loop.last %}
 

@@ -63,7 +63,7 @@
     {%- if kind == 'code' -%}
         {{ recode_answer(raw, var('submission_code_lists')[field.check.split(':')[1]]) }}
     {%- elif kind == 'number' -%}
-        {{ dbt.safe_cast(raw, dbt.type_float()) }}
+        try_cast({{ raw }} as double)
     {%- else -%}
         {{ parse_submission_date(raw) }}
     {%- endif -%}

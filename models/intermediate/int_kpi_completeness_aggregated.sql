@@ -43,8 +43,8 @@ final as (
         1 as kpi_number,
         breakdown,
         breakdown_value,
-        cast(numerator as {{ dbt.type_float() }}) as numerator,
-        cast(denominator as {{ dbt.type_float() }}) as denominator
+        cast(numerator as double) as numerator,
+        cast(denominator as double) as denominator
     from above_fls
     where geography_level != 'fls'
 
@@ -57,8 +57,8 @@ final as (
         1 as kpi_number,
         'all' as breakdown,
         'all' as breakdown_value,
-        cast(fields_complete as {{ dbt.type_float() }}) as numerator,
-        cast(key_fields as {{ dbt.type_float() }}) as denominator
+        cast(fields_complete as double) as numerator,
+        cast(key_fields as double) as denominator
     from fls_met
 )
 

@@ -16,6 +16,11 @@ fls_registry as (
     select * from {{ ref('fls_registry') }}
 ),
 
+audit_years as (
+    -- Results are reported for the audit years that have cohort records.
+    select distinct audit_year from episodes
+),
+
 expected_by_fls as (
     -- Expected counts split by the same breakdown values as the episodes (sex Male/Female).
     select
@@ -32,6 +37,8 @@ expected_by_fls as (
         case when expected_fractures.fracture_site = 'Spine' then expected_fractures.expected_fractures else 0 end
             as kpi_3_denominator
     from expected_fractures
+    inner join audit_years
+        on expected_fractures.audit_year = audit_years.audit_year
     inner join fls_registry
         on expected_fractures.fls_code = fls_registry.fls_code
 ),

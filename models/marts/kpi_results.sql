@@ -82,7 +82,7 @@ compared as (
         on with_values.geography_level = geographies.geography_level
         and with_values.geography_code = geographies.geography_code
     left join poisson_exact_limits
-        on with_values.value_type = 'ratio_to_expected'
+        on kpi_definitions.value_type = 'ratio_to_expected'
         and with_values.numerator = poisson_exact_limits.observed_count
 ),
 
@@ -141,7 +141,7 @@ final as (
         ci_upper_pct,
         ci_method,
         national_value_pct,
-        target_pct,
+        cast(target_pct as double) as target_pct,
         case
             when rating_rule = 'met_not_met' and geography_level = 'fls'
                 then case when denominator - numerator < 5 then 'met' else 'not met' end

@@ -7,9 +7,9 @@ renamed as (
     select
         lsoa11_code,
         -- Written as a decimal ("885.0").
-        cast(cast(imd_rank as {{ dbt.type_float() }}) as {{ dbt.type_int() }}) as wimd_rank,
+        cast(cast(imd_rank as double) as {{ dbt.type_int() }}) as wimd_rank,
         cast(imd_decile as {{ dbt.type_int() }}) as wimd_decile,
-        cast(imd_score as {{ dbt.type_float() }}) as wimd_score
+        cast(imd_score as double) as wimd_score
     from source
 )
 
