@@ -23,11 +23,13 @@ summed as (
 ),
 
 national as (
-    select * from summed where geography_level = 'national'
+    select * from summed
+    where geography_level = 'national'
 ),
 
 other_levels as (
-    select * from summed where geography_level != 'national'
+    select * from summed
+    where geography_level != 'national'
 )
 
 select
@@ -36,10 +38,11 @@ select
     national.denominator as national_denominator
 from other_levels
 full outer join national
-    on other_levels.audit_year = national.audit_year
-    and other_levels.kpi_number = national.kpi_number
-    and other_levels.breakdown = national.breakdown
-    and other_levels.breakdown_value = national.breakdown_value
+    on
+        other_levels.audit_year = national.audit_year
+        and other_levels.kpi_number = national.kpi_number
+        and other_levels.breakdown = national.breakdown
+        and other_levels.breakdown_value = national.breakdown_value
 where
     national.numerator is null
     or other_levels.numerator is null

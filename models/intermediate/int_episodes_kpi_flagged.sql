@@ -14,9 +14,12 @@ episodes as (
 timed as (
     select
         *,
-        {{ dbt.datediff('fracture_date', 'fls_assessment_date', 'day') }} as days_fracture_to_assessment,
-        {{ dbt.datediff('fracture_date', 'dxa_date', 'day') }} as days_fracture_to_dxa,
-        {{ dbt.datediff('fracture_date', 'follow_up_16_weeks_date', 'day') }} as days_fracture_to_16_week_contact,
+        {{ dbt.datediff('fracture_date', 'fls_assessment_date', 'day') }}
+            as days_fracture_to_assessment,
+        {{ dbt.datediff('fracture_date', 'dxa_date', 'day') }}
+            as days_fracture_to_dxa,
+        {{ dbt.datediff('fracture_date', 'follow_up_16_weeks_date', 'day') }}
+            as days_fracture_to_16_week_contact,
         {{ dbt.dateadd('day', 112, 'fracture_date') }} <= extract_date as is_due_at_16_weeks,
         {{ dbt.dateadd('day', 392, 'fracture_date') }} <= extract_date as is_due_at_52_weeks,
         coalesce(death_date <= {{ dbt.dateadd('day', 112, 'fracture_date') }}, false)

@@ -9,21 +9,23 @@ episodes as (
 
 measured as (
     {%- for key_field in kpi_1_key_fields() %}
-    select
-        fls_code,
-        country_code,
-        region_code,
-        audit_year,
-        {{ loop.index }} as field_order,
-        '{{ key_field.field }}' as field_name,
-        sum({{ count_if_true(key_field.get('measured_over', 'true')) }}) as records_measured,
-        sum({{ count_if_true('(' ~ key_field.get('measured_over', 'true') ~ ') and (' ~ key_field.recorded ~ ')') }})
-            as records_recorded
-    from episodes
-    group by fls_code, country_code, region_code, audit_year
+        select
+            fls_code,
+            country_code,
+            region_code,
+            audit_year,
+            {{ loop.index }} as field_order,
+            '{{ key_field.field }}' as field_name,
+            sum({{ count_if_true(key_field.get('measured_over', 'true')) }}) as records_measured,
+            sum(
+                {{ count_if_true('(' ~ key_field.get('measured_over', 'true') ~ ') and (' ~ key_field.recorded ~ ')') }}
+            )
+                as records_recorded
+        from episodes
+        group by fls_code, country_code, region_code, audit_year
         {%- if not loop.last %}
 
-    union all
+            union all
         {%- endif %}
     {%- endfor %}
 ),

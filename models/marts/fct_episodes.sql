@@ -44,9 +44,9 @@ final as (
         kpi_flags.kpi_2_in_numerator,
         kpi_flags.kpi_3_in_numerator,
         {%- for kpi_number in range(4, 12) %}
-        kpi_flags.kpi_{{ kpi_number }}_in_denominator,
-        kpi_flags.kpi_{{ kpi_number }}_in_numerator,
-        kpi_flags.kpi_{{ kpi_number }}_reason,
+            kpi_flags.kpi_{{ kpi_number }}_in_denominator,
+            kpi_flags.kpi_{{ kpi_number }}_in_numerator,
+            kpi_flags.kpi_{{ kpi_number }}_reason,
         {%- endfor %}
         cast(episodes.versions_seen as {{ dbt.type_int() }}) as versions_seen,
         episodes.source_file,
@@ -54,8 +54,9 @@ final as (
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from episodes
     left join kpi_flags
-        on episodes.fls_code = kpi_flags.fls_code
-        and episodes.record_id = kpi_flags.record_id
+        on
+            episodes.fls_code = kpi_flags.fls_code
+            and episodes.record_id = kpi_flags.record_id
 )
 
 select * from final

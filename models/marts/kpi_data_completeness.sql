@@ -33,8 +33,9 @@ final as (
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from field_completeness
     inner join fls_summary
-        on field_completeness.fls_code = fls_summary.fls_code
-        and field_completeness.audit_year = fls_summary.audit_year
+        on
+            field_completeness.fls_code = fls_summary.fls_code
+            and field_completeness.audit_year = fls_summary.audit_year
 )
 
 select * from final

@@ -74,16 +74,19 @@ compared as (
     inner join kpi_definitions
         on with_values.kpi_number = kpi_definitions.kpi_number
     left join national_values
-        on with_values.audit_year = national_values.audit_year
-        and with_values.kpi_number = national_values.kpi_number
-        and with_values.breakdown = national_values.breakdown
-        and with_values.breakdown_value = national_values.breakdown_value
+        on
+            with_values.audit_year = national_values.audit_year
+            and with_values.kpi_number = national_values.kpi_number
+            and with_values.breakdown = national_values.breakdown
+            and with_values.breakdown_value = national_values.breakdown_value
     left join geographies
-        on with_values.geography_level = geographies.geography_level
-        and with_values.geography_code = geographies.geography_code
+        on
+            with_values.geography_level = geographies.geography_level
+            and with_values.geography_code = geographies.geography_code
     left join poisson_exact_limits
-        on kpi_definitions.value_type = 'ratio_to_expected'
-        and with_values.numerator = poisson_exact_limits.observed_count
+        on
+            kpi_definitions.value_type = 'ratio_to_expected'
+            and with_values.numerator = poisson_exact_limits.observed_count
 ),
 
 intervals as (
@@ -91,15 +94,17 @@ intervals as (
         *,
         case
             when value_type = 'ratio_to_expected' and denominator > 0
-                then 100.0 * coalesce(exact_poisson_lower_count, {{ poisson_limit_byar('numerator', 'lower') }})
-                / denominator
+                then
+                    100.0 * coalesce(exact_poisson_lower_count, {{ poisson_limit_byar('numerator', 'lower') }})
+                    / denominator
             when value_type = 'proportion' or (value_type = 'completeness' and geography_level != 'fls')
                 then {{ wilson_interval_pct('numerator', 'denominator', 'lower', z_95) }}
         end as ci_lower_pct,
         case
             when value_type = 'ratio_to_expected' and denominator > 0
-                then 100.0 * coalesce(exact_poisson_upper_count, {{ poisson_limit_byar('numerator', 'upper') }})
-                / denominator
+                then
+                    100.0 * coalesce(exact_poisson_upper_count, {{ poisson_limit_byar('numerator', 'upper') }})
+                    / denominator
             when value_type = 'proportion' or (value_type = 'completeness' and geography_level != 'fls')
                 then {{ wilson_interval_pct('numerator', 'denominator', 'upper', z_95) }}
         end as ci_upper_pct,
@@ -111,13 +116,13 @@ intervals as (
         -- Funnel limits for FLS results around the national value of the same KPI and breakdown.
         {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
             {%- for label, z in [('95', z_95), ('998', z_998)] %}
-        case
-            when geography_level != 'fls' then null
-            when value_type = 'proportion'
-                then {{ proportion_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
-            when value_type = 'ratio_to_expected'
-                then {{ ratio_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
-        end as funnel_{{ bound }}_{{ label }}_pct,
+                case
+                    when geography_level != 'fls' then null
+                    when value_type = 'proportion'
+                        then {{ proportion_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
+                    when value_type = 'ratio_to_expected'
+                        then {{ ratio_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
+                end as funnel_{{ bound }}_{{ label }}_pct,
             {%- endfor %}
         {%- endfor %}
         {{ is_suppressed('numerator', 'denominator') }} as is_suppressed

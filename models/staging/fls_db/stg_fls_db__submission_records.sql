@@ -18,6 +18,9 @@ postcode_lookup as (
 
 trimmed as (
     select
+        {%- for field in fields %}
+            nullif(trim("{{ field.column }}"), '') as {{ field.name }}__raw,
+        {%- endfor %}
         _file_sha256 as file_sha256,
         _source_file as source_file,
         cast(_line_number as integer) as line_number,
@@ -31,39 +34,42 @@ trimmed as (
         nullif(trim("1.04 Post Code"), '') as postcode_raw,
         {{ parse_submission_date('trim("1.09 Date Index Frac Diagnosed")') }} as fracture_date,
         {{ recode_answer('trim("1.11 SiteFirstFrac")', var('submission_code_lists')['fracture_site']) }}
-            as fracture_site,
-        {%- for field in fields %}
-        nullif(trim("{{ field.column }}"), '') as {{ field.name }}__raw{{ ',' if not loop.last }}
-        {%- endfor %}
+            as fracture_site
     from source
 ),
 
 typed as (
     select
-        *,
         {%- for field in fields %}
-        {{ stage_field_value(field, field.name ~ '__raw') }} as {{ field.name }}__value{{ ',' if not loop.last }}
+            {{ stage_field_value(field, field.name ~ '__raw') }} as {{ field.name }}__value,
         {%- endfor %}
+        *
     from trimmed
 ),
 
 warned as (
     select
-        *,
+        {%- for field in fields %}
+            {{ field_warning_reason(field, field.name ~ '__raw', field.name ~ '__value', 'fracture_date') }}
+                as {{ field.name }}_warning,
+        {%- endfor %}
         case
-            when postcode_raw is not null
+            when
+                postcode_raw is not null
                 and not {{ regex_full_match('postcode_key', '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}') }}
                 then 'not a valid UK postcode'
         end as postcode_warning,
-        {%- for field in fields %}
-        {{ field_warning_reason(field, field.name ~ '__raw', field.name ~ '__value', 'fracture_date') }}
-            as {{ field.name }}_warning{{ ',' if not loop.last }}
-        {%- endfor %}
+        *
     from typed
 ),
 
 final as (
     select
+        {%- for field in fields %}
+            case when warned.{{ field.name }}_warning is null then warned.{{ field.name }}__value end
+                as {{ field.name }},
+            warned.{{ field.name }}_warning,
+        {%- endfor %}
         warned.file_sha256,
         warned.source_file,
         warned.line_number,
@@ -83,12 +89,7 @@ final as (
             when postcode_lookup.lsoa11_code is null then 'postcode not in lookup'
             else 'matched'
         end as postcode_match_status,
-        warned.postcode_warning,
-        {%- for field in fields %}
-        case when warned.{{ field.name }}_warning is null then warned.{{ field.name }}__value end
-            as {{ field.name }},
-        warned.{{ field.name }}_warning{{ ',' if not loop.last }}
-        {%- endfor %}
+        warned.postcode_warning
     from warned
     left join postcode_lookup
         on warned.postcode_key = postcode_lookup.postcode_key
