@@ -3,7 +3,7 @@
 Everything written here is invented. Nothing describes a real patient or a real NHS
 organisation: the services come from the synthetic registry (seeds/fls_registry.csv), patients
 are drawn from real population structure (ONS mid-2020, real LSOAs and deprivation deciles) but
-are not people, NHS numbers are in the 999 test range, and postcodes use outward codes in the
+are not people, NHS numbers start with 9 (a range not issued to patients), and postcodes use outward codes in the
 unused `Y?`/`Z?` postcode areas, with a matching SYNTHETIC postcode -> LSOA lookup written to
 `<out>/_reference/`.
 
@@ -199,21 +199,18 @@ def _largest_remainder(x: np.ndarray, total: int) -> np.ndarray:
 
 
 def _nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n distinct valid NHS numbers in the 999 test range, as int64."""
-    out = np.empty(0, dtype=np.int64)
+    """n distinct valid NHS numbers starting with 9 (a range not issued to patients), as int64."""
     weights = np.arange(10, 1, -1)
-    while len(out) < n:
-        body = rng.integers(0, 10**6, size=int((n - len(out)) * 1.3) + 16)
-        digits = np.stack([np.full_like(body, 9)] * 3 + [(body // 10**k) % 10
-                                                        for k in range(5, -1, -1)], axis=1)
-        check = 11 - (digits * weights).sum(axis=1) % 11
-        check[check == 11] = 0
-        ok = check != 10
-        nums = (999 * 10**6 + body[ok]) * 10 + check[ok]
-        out = np.concatenate([out, nums])
-        _, first = np.unique(out, return_index=True)
-        out = out[np.sort(first)]
-    return out[:n]
+    body = rng.choice(10**8, size=int(n * 1.12) + 64, replace=False)
+    digits = np.stack([np.full_like(body, 9)] + [(body // 10**k) % 10 for k in range(7, -1, -1)],
+                      axis=1)
+    check = 11 - (digits * weights).sum(axis=1) % 11
+    check[check == 11] = 0
+    ok = check != 10
+    nums = (9 * 10**8 + body[ok]) * 10 + check[ok]
+    if len(nums) < n:
+        raise RuntimeError("not enough NHS numbers drawn")
+    return nums[:n]
 
 
 def _fmt_nhs(nums: np.ndarray, style: np.ndarray) -> np.ndarray:
@@ -317,8 +314,10 @@ def _sample_records(rng, reg, cat, cells, years, scale) -> _Records:
                 }))
     df = pd.concat(parts, ignore_index=True)
     n = len(df)
-    old = df["age"].to_numpy() >= 90
-    df.loc[old, "age"] = (90 + np.minimum(rng.geometric(0.22, size=old.sum()) - 1, 15)).astype(np.int16)
+    ages = df["age"].to_numpy().copy()
+    old = ages >= 90
+    ages[old] = 90 + np.minimum(rng.geometric(0.22, size=int(old.sum())) - 1, 15)
+    df["age"] = ages
     # Fracture date: uniform over the year with a mild winter excess.
     f = np.empty(n, dtype=np.int32)
     for year in years:
@@ -532,7 +531,7 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
     bonespare = _cat(rng, N, [0.12, 0.80, 0.05, 0.03])
 
     # DXA
-    p_done = _sigmoid(1.9 - 1.1 * W + eff("dxa") - 0.04 * np.maximum(age - 75, 0) - 1.0 * (care == 0))
+    p_done = _sigmoid(1.9 - 1.8 * W + eff("dxa") - 0.04 * np.maximum(age - 75, 0) - 1.0 * (care == 0))
     u = rng.random(N)
     p_ord = 0.15
     dxa = np.where(u < p_done * (1 - p_ord) , 0, np.where(u < p_done * (1 - p_ord) + p_ord * 0.8, 1, 2))
@@ -575,9 +574,10 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
         def solve(mask, target):
             # intercept a: mean over mask of assessed * sigmoid(a + lin) = target
             lo, hi = -10.0, 10.0
-            for _ in range(60):
+            ae, li = assessed_e[mask], lin[mask]
+            for _ in range(40):
                 mid = (lo + hi) / 2
-                val = (assessed_e[mask] * _sigmoid(mid + lin[mask])).mean() if mask.any() else target
+                val = (ae * _sigmoid(mid + li)).mean()
                 lo, hi = (mid, hi) if val < target else (lo, mid)
             return (lo + hi) / 2
 
@@ -922,6 +922,7 @@ def _materialise(r, idx, asat, lu, spec, reg, geo, ds) -> dict[str, np.ndarray]:
     fu16 = g["fu16"].astype(np.int64)
     fu16_d = g["fu16_d"]
     fu16_now = np.where(due16, np.where(died16, np.where(g["tod"] % 7 == 0, -1, 2), fu16), -1)
+    fu16_now = np.where((fu16_now == 0) & (fu16_d > A), -1, fu16_now)  # not yet happened
     yes16 = fu16_now == 0
     yes16_late_death = yes16 & (fu16_d >= death)
     fu16_now = np.where(yes16_late_death, 1, fu16_now)
