@@ -85,7 +85,7 @@ from pathlib import Path
 import click
 import duckdb
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from tqdm import tqdm
 
 from flsdb import contract, paths
@@ -445,8 +445,9 @@ MACROS = [
 IDENTIFIER_NOTE = "(the value is not repeated here because it is an identifier; see raw_line)"
 
 
-def _check_sql() -> tuple[str, str, str]:
-    """CASE expressions over _checked giving the reject code, column and reason of each row."""
+def _check_sql() -> tuple[str, str, str, str]:
+    """SQL for the rule a row breaks first (_rule: 1-based index or NULL), and lists/CASE giving
+    the reject code, column and reason of a rule."""
     q = _q
 
     def msg(*parts: str) -> str:
@@ -496,42 +497,52 @@ def _check_sql() -> tuple[str, str, str]:
                       f" is not one of {', '.join(contract.SITES)}.")))
     assert [r[1] for r in rules][-1] == REJECT_CODES[-1]
 
-    def case(pick) -> str:
-        return "CASE " + " ".join(f"WHEN {r[0]} THEN {pick(r)}" for r in rules) + " END"
+    rule = "CASE " + " ".join(f"WHEN {r[0]} THEN {i}" for i, r in enumerate(rules, 1)) + " END"
+    codes = "[" + ", ".join(_lit(r[1]) for r in rules) + "]"
+    columns = "[" + ", ".join(_lit(r[2]) for r in rules) + "]"
+    reason = ("CASE _rule " + " ".join(f"WHEN {i} THEN {r[3]}" for i, r in enumerate(rules, 1))
+              + " END")
+    return rule, codes, columns, reason
 
-    return (case(lambda r: _lit(r[1])), case(lambda r: _lit(r[2])), case(lambda r: r[3]))
 
-
-_CODE_SQL, _COLUMN_SQL, _REASON_SQL = _check_sql()
-
-
-def _checked_rows_sql() -> str:
-    q = _q
-    return f"""
-    CREATE OR REPLACE TEMP TABLE _checked AS
-    WITH base AS (
-        SELECT r.*, m._line_number, m._end_line
-        FROM (SELECT rowid AS _ord, * FROM _rows) r JOIN _linemap m USING (_ord)
-    ), parsed AS (
-        SELECT *, _parse_ts({q(LAST_UPDATED)}) AS _lu, _parse_date({q(BIRTH)}) AS _dob,
-               _parse_date({q(FRACTURE)}) AS _frac,
-               coalesce(_nhs_valid(regexp_replace({q(NHS)}, '[ \\-]', '', 'g')), false) AS _nhs_ok
-        FROM base
-    ), extract AS (SELECT max(_lu)::DATE AS _extract FROM parsed)
-    SELECT p.*, e._extract,
-           date_diff('year', p._dob, p._frac)
-             - CASE WHEN strftime(p._frac, '%m%d') < strftime(p._dob, '%m%d') THEN 1 ELSE 0 END
-             AS _age
-    FROM parsed p, extract e
-    """
+_RULE_SQL, _CODES_SQL, _COLUMNS_SQL, _REASON_SQL = _check_sql()
 
 
 def _final_sql() -> str:
+    """Check every staged row of the batch at once (one vectorised statement).
+
+    Needs _stage (the rows), _linemap (stage rowid -> physical lines) and _extracts (per file)."""
+    q = _q
     return f"""
     CREATE OR REPLACE TEMP TABLE _final AS
-    SELECT *, {_CODE_SQL} AS _code, {_COLUMN_SQL} AS _column, {_REASON_SQL} AS _reason
-    FROM _checked
+    SELECT *, {_RULE_SQL} AS _rule FROM (
+        SELECT *, date_diff('year', _dob, _frac)
+                  - CASE WHEN strftime(_frac, '%m%d') < strftime(_dob, '%m%d') THEN 1 ELSE 0 END
+                  AS _age
+        FROM (
+            SELECT s.*, m._line_number, m._end_line, e._extract,
+                   _parse_ts({q(LAST_UPDATED)}) AS _lu, _parse_date({q(BIRTH)}) AS _dob,
+                   _parse_date({q(FRACTURE)}) AS _frac,
+                   coalesce(_nhs_valid(regexp_replace({q(NHS)}, '[ \\-]', '', 'g')), false)
+                     AS _nhs_ok
+            FROM (SELECT rowid AS _rid, * FROM _stage) s
+            JOIN _linemap m USING (_rid) JOIN _extracts e USING (_fid)
+        )
+    )
     """
+
+
+EXTRACTS_SQL = f"""
+    CREATE OR REPLACE TEMP TABLE _extracts AS
+    SELECT _fid, max(_parse_ts({_q(LAST_UPDATED)}))::DATE AS _extract FROM _stage GROUP BY _fid
+"""
+
+
+REJECTS_SQL = f"""
+    SELECT _fid, _line_number, _end_line, {_CODES_SQL}[_rule] AS _code,
+           {_COLUMNS_SQL}[_rule] AS _column, {_REASON_SQL} AS _reason, {_q(FLS)}, {_q('Record ID')}
+    FROM _final WHERE _rule IS NOT NULL
+"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,102 +579,106 @@ def _read_registry(con: duckdb.DuckDBPyConnection, registry: Path) -> None:
         f"WHERE fls_code IS NOT NULL")
 
 
+@dataclass
+class _Pending:
+    """A file examined and staged, waiting for its batch to be checked and committed."""
+    rel: str
+    sha: str
+    size: int
+    encoding: str | None
+    reason: str | None = None          # set when the whole file is rejected
+    fid: int | None = None
+    n_read: int = 0
+    n_staged: int = 0                  # structurally sound rows, staged for the contract checks
+    struct_rejects: list = field(default_factory=list)
+    text: str | None = None
+    linemap: tuple | None = None       # (stage rowids, start lines, end lines)
+
+
+REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason", "raw_line",
+                  "fls_code", "record_id"]
+
+
+def _raw_lines(text: str) -> list[str]:
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+
+
 class _Loader:
+    """Stages files one by one (DuckDB read_csv into a temp table), checks a whole batch of files
+    with one SQL statement, then commits each file in its own transaction, in order."""
+
+    BATCH_ROWS = 250_000
+
     def __init__(self, con: duckdb.DuckDBPyConnection, tmpdir: Path):
         self.con = con
         self.tmpdir = tmpdir
         con.execute("SET preserve_insertion_order = true")
+        # Commit each file to the WAL only; checkpoint once at the end (see load_landing).
+        con.execute("SET checkpoint_threshold = '16GB'")
         for m in MACROS:
             con.execute(m)
         con.create_function("_nhs_valid", _nhs_valid, ["VARCHAR"], "BOOLEAN",
                             side_effects=False)
         self.next_order = con.execute(
             "SELECT coalesce(max(load_order), 0) + 1 FROM raw.load_files").fetchone()[0]
+        self.pending: list[_Pending] = []
+        self.outcomes: list[FileOutcome] = []
+        self.staged_rows = 0
+        self.next_fid = 0
+        self._new_stage()
 
-    # -- one file ----------------------------------------------------------------------------
-    def load_file(self, rel: str, path: Path, data: bytes, sha: str) -> FileOutcome:
-        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        encoding = None
+    def _new_stage(self) -> None:
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _stage (_fid INTEGER, "
+                         + ", ".join(f"{_q(c)} VARCHAR" for c in CONTRACT_COLUMNS) + ")")
+        self.staged_rows = 0
+
+    # -- staging -------------------------------------------------------------------------------
+    def add(self, rel: str, data: bytes, sha: str) -> None:
+        p = _Pending(rel, sha, len(data), None)
         try:
-            text, encoding = decode(data)
+            text, p.encoding = decode(data)
             header = check_header(text)
-            out = self._parse_and_check(rel, text, header)
+            self._stage(p, text, header)
         except FileRejected as e:
-            return self._record_file_rejection(rel, sha, len(data), encoding, str(e), loaded_at)
-        (n_read, n_acc, rejects) = out
-        order = self.next_order
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            lineage = (f"{_lit(sha)} AS _file_sha256, {_lit(rel)} AS _source_file, "
-                       f"_line_number, {order} AS _load_order, "
-                       f"TIMESTAMP '{loaded_at.isoformat(sep=' ')}' AS _loaded_at")
-            cols = ", ".join(_q(c) for c in CONTRACT_COLUMNS)
-            con.execute(f"INSERT INTO raw.submission_records SELECT {cols}, {lineage} "
-                        f"FROM _final WHERE _code IS NULL ORDER BY _line_number")
-            if _after_records_hook is not None:
-                _after_records_hook(con, rel)
-            if os.environ.get(_CRASH_ENV) == rel:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if len(rejects):
-                rejects["_file_sha256"] = sha
-                rejects["_source_file"] = rel
-                rejects["_load_order"] = order
-                rejects["_loaded_at"] = loaded_at
-                con.register("_rej_df", rejects)
-                con.execute(
-                    "INSERT INTO raw.submission_rejects BY NAME SELECT _file_sha256, "
-                    "_source_file, _line_number::BIGINT AS _line_number, "
-                    "_load_order::BIGINT AS _load_order, _loaded_at::TIMESTAMP AS _loaded_at, "
-                    "reject_code, column_name, reject_reason, raw_line, fls_code, record_id "
-                    "FROM _rej_df")
-                con.unregister("_rej_df")
-            extract = con.execute("SELECT any_value(_extract) FROM _final").fetchone()[0]
-            con.execute(
-                "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'loaded', NULL, ?, ?, ?, ?, ?, ?)",
-                [sha, rel, len(data), encoding, n_read, n_acc, len(rejects), extract, order,
-                 loaded_at])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        self.next_order += 1
-        return FileOutcome(rel, sha, "loaded", n_read, n_acc, len(rejects), load_order=order)
+            p.reason = str(e)
+            p.n_read = p.n_staged = 0
+            p.struct_rejects = []
+            p.text = None
+            p.linemap = None
+        self.pending.append(p)
+        if self.staged_rows >= self.BATCH_ROWS:
+            self.flush()
 
-    def _record_file_rejection(self, rel, sha, size, encoding, reason, loaded_at) -> FileOutcome:
-        order = self.next_order
-        self.con.execute(
-            "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'rejected', ?, 0, 0, 0, NULL, ?, ?)",
-            [sha, rel, size, encoding, reason, order, loaded_at])
-        self.next_order += 1
-        return FileOutcome(rel, sha, "rejected", reason=reason, load_order=order)
-
-    def _parse_and_check(self, rel: str, text: str, header: list[str]):
+    def _stage(self, p: _Pending, text: str, header: list[str]) -> None:
         con = self.con
         utf8 = text.encode("utf-8")
         tmp = self.tmpdir / "current.csv"
         tmp.write_bytes(utf8)
+        fid = p.fid = self.next_fid
+        self.next_fid += 1
         columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         try:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _rows AS SELECT * FROM read_csv("
-                f"{_lit(str(tmp))}, auto_detect=false, header=true, delim=',', quote='\"', "
-                f"escape='\"', strict_mode=true, columns={columns}, store_rejects=true, "
-                f"rejects_table='_rej_errors', rejects_scan='_rej_scans', "
-                f"max_line_size=10000000)")
+                f"INSERT INTO _stage SELECT {fid} AS _fid, "
+                + ", ".join(_q(c) for c in CONTRACT_COLUMNS)
+                + f" FROM read_csv({_lit(str(tmp))}, auto_detect=false, header=true, delim=',', "
+                  f"quote='\"', escape='\"', strict_mode=true, columns={columns}, "
+                  f"store_rejects=true, rejects_table='_rej_errors', rejects_scan='_rej_scans', "
+                  f"max_line_size=10000000)")
         except duckdb.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise FileRejected(f"Not readable as CSV: {first}") from None
-        n_rows = con.execute("SELECT count(*) FROM _rows").fetchone()[0]
+        first_rowid, n_rows, last_rowid = con.execute(
+            "SELECT min(rowid), count(*), max(rowid) FROM _stage WHERE _fid = ?", [fid]).fetchone()
+        if n_rows and last_rowid - first_rowid + 1 != n_rows:
+            raise AssertionError(f"{p.rel}: staged rows are not contiguous")
         errs = con.execute(
-            "SELECT line, any_value(error_type ORDER BY byte_position)::VARCHAR, "
-            "any_value(csv_line ORDER BY byte_position) FROM _rej_errors GROUP BY line "
-            "ORDER BY line").fetchall()
+            "SELECT line, any_value(error_type ORDER BY byte_position)::VARCHAR "
+            "FROM _rej_errors GROUP BY line ORDER BY line").fetchall()
         err_lines = {int(r[0]): r[1] for r in errs}
 
-        layout = None
-        acc_idx = None
+        layout = acc_idx = None
         for make in (lambda: layout_numpy(utf8), lambda: layout_csv(text)):
             lay = make()
             idx = self._match(lay, err_lines, n_rows)
@@ -671,48 +686,38 @@ class _Loader:
                 layout, acc_idx = lay, idx
                 break
         if layout is None:
+            con.execute("DELETE FROM _stage WHERE _fid = ?", [fid])
             raise FileRejected(
                 "Not readable as CSV: its quoting is malformed (an unbalanced double quote), so "
                 "its rows cannot be told apart reliably. Check for a stray '\"' in the data.")
-        # Line map for accepted rows (in DuckDB's output order).
-        linemap = pd.DataFrame({"_ord": np.arange(n_rows, dtype=np.int64),
-                                "_line_number": layout.start_line[acc_idx].astype(np.int64),
-                                "_end_line": layout.end_line[acc_idx].astype(np.int64)})
-        con.register("_linemap", linemap)
-        try:
-            con.execute(_checked_rows_sql())
-            con.execute(_final_sql())
-        finally:
-            con.unregister("_linemap")
-        contract_rejects = con.execute(
-            f"SELECT _line_number, _end_line, _code, _column, _reason, {_q(FLS)}, "
-            f"{_q('Record ID')} FROM _final WHERE _code IS NOT NULL").fetchall()
-        n_acc = n_rows - len(contract_rejects)
+        rowids = np.arange(n_rows, dtype=np.int64) + (first_rowid or 0)
+        p.linemap = (rowids, layout.start_line[acc_idx].astype(np.int64),
+                     layout.end_line[acc_idx].astype(np.int64))
+        p.n_staged = n_rows
+        p.n_read = int((~layout.blank[1:]).sum())
+        p.text = text
+        self.staged_rows += n_rows
 
-        # Structural rejects (DuckDB record line -> our record index = line - 1).
-        rows = []
+        # Structural rejects: DuckDB's record line L is our record index L - 1.
         struct_idx = sorted(i - 1 for i in err_lines)
-        if layout.unterminated_last and (len(layout.blank) - 1) not in struct_idx:
-            struct_idx.append(len(layout.blank) - 1)
-        lines = None
-        if struct_idx or contract_rejects:
-            lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
-
-        def raw(start: int, end: int) -> str:
-            return "\n".join(lines[start - 1:end])
-
+        last = len(layout.blank) - 1
+        if layout.unterminated_last and last not in struct_idx:
+            struct_idx.append(last)
+        if not struct_idx:
+            return
+        lines = _raw_lines(text)
         n_cols = len(header)
         fls_i, rid_i = header.index(FLS), header.index("Record ID")
         for i in struct_idx:
             s, e = int(layout.start_line[i]), int(layout.end_line[i])
-            raw_line = raw(s, e)
+            raw_line = "\n".join(lines[s - 1:e])
             err = err_lines.get(i + 1)
             try:
                 fields = next(csv.reader(io.StringIO(raw_line, newline="")), [])
             except csv.Error:
                 fields = None
             if err == "UNQUOTED VALUE" or fields is None or (
-                    i == len(layout.blank) - 1 and layout.unterminated_last):
+                    i == last and layout.unterminated_last):
                 reason = ("The row could not be split into columns: a quoted value is not "
                           "closed properly (a stray or unbalanced double quote).")
             elif len(fields) < n_cols:
@@ -722,22 +727,10 @@ class _Loader:
                 reason = (f"The row has {len(fields)} values but the header has {n_cols} "
                           "columns (an over-long line).")
             else:
-                reason = (f"The row could not be read as {n_cols} columns "
-                          f"(DuckDB reported {err}).")
+                reason = f"The row could not be read as {n_cols} columns ({err})."
             fls = fields[fls_i] if fields and len(fields) > fls_i else None
             rid = fields[rid_i] if fields and len(fields) > rid_i else None
-            rows.append((s, "wrong_column_count", None, reason, raw_line, fls, rid))
-        for s, e, code, col, reason, fls, rid in contract_rejects:
-            rows.append((s, code, col, reason, raw(s, e), fls, rid))
-        rejects = pd.DataFrame(rows, columns=["_line_number", "reject_code", "column_name",
-                                              "reject_reason", "raw_line", "fls_code",
-                                              "record_id"])
-        rejects = rejects.sort_values("_line_number", kind="stable").reset_index(drop=True)
-        n_read = int((~layout.blank[1:]).sum())
-        if n_read != n_acc + len(rejects):
-            raise AssertionError(f"{rel}: rows read {n_read} != accepted {n_acc} + rejected "
-                                 f"{len(rejects)}")
-        return n_read, n_acc, rejects
+            p.struct_rejects.append((s, "wrong_column_count", None, reason, raw_line, fls, rid))
 
     @staticmethod
     def _match(lay: Layout, err_lines: dict[int, str], n_rows: int):
@@ -745,8 +738,7 @@ class _Loader:
         n = len(lay.blank)
         if n == 0:
             return None
-        data_idx = np.arange(1, n)
-        data_idx = data_idx[~lay.blank[1:]]
+        data_idx = np.arange(1, n)[~lay.blank[1:]]
         rejected = np.array(sorted(i - 1 for i in err_lines), dtype=np.int64)
         if len(rejected) and not np.isin(rejected, data_idx).all():
             return None
@@ -757,11 +749,113 @@ class _Loader:
             return None
         return acc
 
+    # -- checking and committing ---------------------------------------------------------------
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        con = self.con
+        staged = [p for p in self.pending if p.reason is None]
+        contract_rejects: dict[int, list] = {}
+        extracts: dict[int, object] = {}
+        if staged:
+            linemap = pa.table({
+                "_rid": np.concatenate([p.linemap[0] for p in staged]),
+                "_line_number": np.concatenate([p.linemap[1] for p in staged]),
+                "_end_line": np.concatenate([p.linemap[2] for p in staged]),
+            })
+            con.register("_linemap", linemap)
+            try:
+                con.execute(EXTRACTS_SQL)
+                con.execute(_final_sql())
+            finally:
+                con.unregister("_linemap")
+            for fid, *rest in con.execute(REJECTS_SQL).fetchall():
+                contract_rejects.setdefault(fid, []).append(rest)
+            extracts = dict(con.execute(
+                "SELECT _fid, any_value(_extract) FROM _final GROUP BY _fid").fetchall())
+        for p in self.pending:
+            if p.reason is not None:
+                self._commit_rejected_file(p)
+            else:
+                self._commit_file(p, contract_rejects.get(p.fid, []), extracts.get(p.fid))
+        self.pending = []
+        self._new_stage()
+        con.execute("DROP TABLE IF EXISTS _final")
+
+    def _commit_rejected_file(self, p: _Pending) -> None:
+        order = self.next_order
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.con.execute(
+            "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'rejected', ?, 0, 0, 0, NULL, ?, ?)",
+            [p.sha, p.rel, p.size, p.encoding, p.reason, order, loaded_at])
+        self.next_order += 1
+        self.outcomes.append(FileOutcome(p.rel, p.sha, "rejected", reason=p.reason,
+                                         load_order=order))
+
+    def _commit_file(self, p: _Pending, contract_rej: list, extract) -> None:
+        con = self.con
+        order = self.next_order
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows = list(p.struct_rejects)
+        if contract_rej:
+            lines = _raw_lines(p.text)
+            for s, e, code, col, reason, fls, rid in contract_rej:
+                rows.append((s, code, col, reason, "\n".join(lines[s - 1:e]), fls, rid))
+        rows.sort(key=lambda r: r[0])
+        n_rej = len(rows)
+        n_acc = p.n_staged - len(contract_rej)
+        if p.n_read != n_acc + n_rej:
+            raise AssertionError(f"{p.rel}: rows read {p.n_read} != accepted {n_acc} + "
+                                 f"rejected {n_rej}")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            lineage = (f"{_lit(p.sha)} AS _file_sha256, {_lit(p.rel)} AS _source_file, "
+                       f"_line_number, {order} AS _load_order, "
+                       f"TIMESTAMP '{loaded_at.isoformat(sep=' ')}' AS _loaded_at")
+            cols = ", ".join(_q(c) for c in CONTRACT_COLUMNS)
+            con.execute(f"INSERT INTO raw.submission_records SELECT {cols}, {lineage} "
+                        f"FROM _final WHERE _fid = {p.fid} AND _rule IS NULL "
+                        f"ORDER BY _line_number")
+            if _after_records_hook is not None:
+                _after_records_hook(con, p.rel)
+            if os.environ.get(_CRASH_ENV) == p.rel:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if rows:
+                cols_ = list(zip(*rows))
+                rej = pa.table({name: pa.array(vals, type=pa.int64() if i == 0 else pa.string())
+                                for i, (name, vals) in enumerate(zip(REJECT_COLUMNS, cols_))})
+                con.register("_rej_df", rej)
+                try:
+                    con.execute(
+                        "INSERT INTO raw.submission_rejects SELECT ? AS _file_sha256, "
+                        "? AS _source_file, _line_number, ? AS _load_order, "
+                        "?::TIMESTAMP AS _loaded_at, reject_code, column_name, reject_reason, "
+                        "raw_line, fls_code, record_id FROM _rej_df ORDER BY _line_number",
+                        [p.sha, p.rel, order, loaded_at])
+                finally:
+                    con.unregister("_rej_df")
+            con.execute(
+                "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'loaded', NULL, ?, ?, ?, ?, ?, ?)",
+                [p.sha, p.rel, p.size, p.encoding, p.n_read, n_acc, n_rej, extract, order,
+                 loaded_at])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self.next_order += 1
+        self.outcomes.append(FileOutcome(p.rel, p.sha, "loaded", p.n_read, n_acc, n_rej,
+                                         load_order=order))
+        p.text = None
+
 
 def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                  registry_path: Path | str | None = None, progress: bool | None = None
                  ) -> LoadResult:
-    """Load every new submission file of ``landing_dir`` into ``warehouse_path``'s raw schema."""
+    """Load every new submission file of ``landing_dir`` into ``warehouse_path``'s raw schema.
+
+    ``registry_path`` defaults to seeds/fls_registry.csv; ``progress`` None shows the tqdm bar
+    only on a terminal.
+    """
     t0 = time.perf_counter()
     landing = Path(landing_dir)
     warehouse = Path(warehouse_path)
@@ -774,13 +868,13 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
     try:
         ensure_schema(con)
         _read_registry(con, registry)
-        known = dict(((sha, (src, status)) for sha, src, status in con.execute(
-            "SELECT file_sha256, source_file, status FROM raw.load_files").fetchall()))
+        known = {sha: (src, status) for sha, src, status in con.execute(
+            "SELECT file_sha256, source_file, status FROM raw.load_files").fetchall()}
         with tempfile.TemporaryDirectory(prefix="flsdb-load-") as tmp:
             loader = _Loader(con, Path(tmp))
-            bar = tqdm(files, desc="Loading", unit="file", disable=(False if progress else None)
-                       if progress is not False else True)
-            for rel, path in bar:
+            order: list[tuple[str, FileOutcome | None]] = []
+            disable = None if progress is None else not progress
+            for rel, path in tqdm(files, desc="Loading", unit="file", disable=disable):
                 data = path.read_bytes()
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in known:
@@ -788,12 +882,17 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                     note = "already loaded" if src == rel else f"same content as {src}"
                     if status == "rejected":
                         note += ", rejected"
-                    result.files.append(FileOutcome(rel, sha, "unchanged", reason=note,
-                                                    previously_rejected=status == "rejected"))
+                    order.append((rel, FileOutcome(rel, sha, "unchanged", reason=note,
+                                                   previously_rejected=status == "rejected")))
                     continue
-                outcome = loader.load_file(rel, path, data, sha)
-                known[sha] = (rel, outcome.status)
-                result.files.append(outcome)
+                known[sha] = (rel, "pending")
+                loader.add(rel, data, sha)
+                order.append((rel, None))
+            loader.flush()
+            con.execute("CHECKPOINT")
+            done = iter(loader.outcomes)
+            for rel, outcome in order:
+                result.files.append(outcome if outcome is not None else next(done))
     finally:
         con.close()
     result.seconds = time.perf_counter() - t0
