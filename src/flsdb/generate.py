@@ -213,6 +213,15 @@ def _nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     return nums[:n]
 
 
+def _compact(a: np.ndarray) -> np.ndarray:
+    """Smaller dtypes for the latent arrays (memory): int64 -> int32, float64 -> float32."""
+    if a.dtype == np.int64 and (a.size == 0 or (a.min() >= -2**31 and a.max() < 2**31)):
+        return a.astype(np.int32)
+    if a.dtype == np.float64:
+        return a.astype(np.float32)
+    return a
+
+
 def _fmt_nhs(nums: np.ndarray, style: np.ndarray) -> np.ndarray:
     s = nums.astype(str).astype(object)
     out = s.copy()
@@ -654,7 +663,12 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
         falls_yes=falls_yes, referrals=referrals, rf=rf, calcium=calcium, bt=bt, fu16=fu16,
         fu16_d=fu16_d, bt16=bt16, sb=sb, sb_nofu=sb_nofu, fu52=fu52, fu52_d=fu52_d, bt52=bt52,
         refrac=refrac, lag=lag, tod=tod, cw=cw)
-    r.c.update(lat)
+    r.c.update({k: _compact(v) for k, v in lat.items()})
+    del lat, care, admit, ftype, site2, site3, death_d, assess_d, contact_d, height, weight
+    del has_hw, prevfrac, famhip, smoker, bonespare, dxa, dxa_no, dxa_d, tscore, frax, has_frax
+    del falls_yes, referrals, rf, calcium, bt, fu16, fu16_d, bt16, sb, sb_nofu, fu52, fu52_d
+    del bt52, refrac, lag, tod, cw, lin, care_p, hazard, u, no_drug, drug_which, drug52, still
+    del started16, p16, p52, p_done, notreq_p, med, lone_contact, admit_p, site_mult, early
 
     # duplicate episodes: copy everything from the partner except the row's own Record ID
     for j, i in dup_partner.items():
