@@ -56,6 +56,8 @@ def dbt_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DBT_PROFILES_DIR", str(paths.PROJECT_DIR))
     env.setdefault("FLSDB_WAREHOUSE", str(paths.warehouse_path()))
+    env.setdefault("FLSDB_POSTCODE_LOOKUP", str(paths.postcode_lookup_path()))
+    env.setdefault("DO_NOT_TRACK", "1")
     return env
 
 
@@ -87,7 +89,16 @@ def run(scale: float) -> None:
     code = run_dbt(["build"])
     if code:
         sys.exit(code)
-    click.echo(f"\nWarehouse: {paths.warehouse_path()}\nLanding:   {landing}")
+    click.echo(
+        "\nDone. Everything built from this landing set is SYNTHETIC unless you loaded real files.\n"
+        f"  landing folder     {landing}\n"
+        f"  postcode lookup    {paths.postcode_lookup_path()}\n"
+        f"  warehouse          {paths.warehouse_path()}\n"
+        "  raw schema         raw.load_files, raw.submission_records, raw.submission_rejects\n"
+        "  KPI marts          marts.kpi_results, marts.kpi_data_completeness, marts.fct_episodes,\n"
+        "                     marts.dim_fls, marts.dim_geography\n"
+        f"  dbt run results    {paths.PROJECT_DIR / 'target' / 'run_results.json'}"
+    )
 
 
 if __name__ == "__main__":

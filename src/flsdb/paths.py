@@ -29,3 +29,10 @@ def seeds_dir() -> Path:
 
 def reference_dir() -> Path:
     return PROJECT_DIR / "data" / "reference"
+
+
+def postcode_lookup_path() -> Path:
+    """The postcode -> LSOA 2011 lookup (ONS NSPL layout). Defaults to the synthetic one that
+    `flsdb generate` writes beside its submissions."""
+    return _path("FLSDB_POSTCODE_LOOKUP",
+                 str(landing_dir() / "_reference" / "synthetic_nspl_postcode_lookup.csv"))

@@ -1,7 +1,7 @@
 -- One row per accepted submission row (every version of every record), typed and coded, with
 -- identifiers replaced: NHS number -> keyed pseudonym, date of birth -> age at fracture,
--- postcode -> LSOA 2011. Materialised as a table, not a view, so that the pseudonym key is
--- never stored in a view definition that every warehouse reader can see.
+-- postcode -> LSOA 2011. Materialised as a table, not a view: the pseudonym key is read at build
+-- time (see macros/cross_engine/pseudonymise.sql) and BI readers never need it.
 {{ config(materialized='table') }}
 
 {%- set fields = submission_fields() %}
@@ -14,6 +14,10 @@ source as (
 
 postcode_lookup as (
     select * from {{ ref('stg_reference__postcode_lookups') }}
+),
+
+pseudonym_key_pads as (
+    {{ pseudonym_key_pads() }}
 ),
 
 trimmed as (
@@ -77,7 +81,7 @@ final as (
         warned.fls_code,
         warned.record_id,
         warned.last_updated_at,
-        {{ pseudonymise('warned.nhs_number_digits') }} as patient_pseudonym,
+        {{ pseudonymise('warned.nhs_number_digits', 'pseudonym_key_pads') }} as patient_pseudonym,
         {{ age_in_years('warned.birth_date', 'warned.fracture_date') }} as age_at_fracture,
         warned.fracture_date,
         cast(extract(year from warned.fracture_date) as integer) as audit_year,
@@ -91,6 +95,7 @@ final as (
         end as postcode_match_status,
         warned.postcode_warning
     from warned
+    cross join pseudonym_key_pads
     left join postcode_lookup
         on warned.postcode_key = postcode_lookup.postcode_key
 )
