@@ -511,7 +511,10 @@ _RULE_SQL, _CODES_SQL, _COLUMNS_SQL, _REASON_SQL = _check_sql()
 def _final_sql() -> str:
     """Check every staged row of the batch at once (one vectorised statement).
 
-    Needs _stage (the rows), _linemap (stage rowid -> physical lines) and _extracts (per file)."""
+    Needs _stage (the rows) and _linemap (the physical lines and file extract date of each staged
+    row, in the same order:
+    a POSITIONAL JOIN, which also keeps _final in file and line order so that the per-file
+    inserts read only their own row groups)."""
     q = _q
     return f"""
     CREATE OR REPLACE TEMP TABLE _final AS
@@ -520,20 +523,18 @@ def _final_sql() -> str:
                   - CASE WHEN strftime(_frac, '%m%d') < strftime(_dob, '%m%d') THEN 1 ELSE 0 END
                   AS _age
         FROM (
-            SELECT s.*, m._line_number, m._end_line, e._extract,
+            SELECT *,
                    _parse_ts({q(LAST_UPDATED)}) AS _lu, _parse_date({q(BIRTH)}) AS _dob,
                    _parse_date({q(FRACTURE)}) AS _frac,
                    coalesce(_nhs_valid(regexp_replace({q(NHS)}, '[ \\-]', '', 'g')), false)
                      AS _nhs_ok
-            FROM (SELECT rowid AS _rid, * FROM _stage) s
-            JOIN _linemap m USING (_rid) JOIN _extracts e USING (_fid)
+            FROM _stage POSITIONAL JOIN _linemap
         )
     )
     """
 
 
 EXTRACTS_SQL = f"""
-    CREATE OR REPLACE TEMP TABLE _extracts AS
     SELECT _fid, max(_parse_ts({_q(LAST_UPDATED)}))::DATE AS _extract FROM _stage GROUP BY _fid
 """
 
@@ -541,7 +542,7 @@ EXTRACTS_SQL = f"""
 REJECTS_SQL = f"""
     SELECT _fid, _line_number, _end_line, {_CODES_SQL}[_rule] AS _code,
            {_COLUMNS_SQL}[_rule] AS _column, {_REASON_SQL} AS _reason, {_q(FLS)}, {_q('Record ID')}
-    FROM _final WHERE _rule IS NOT NULL
+    FROM _final WHERE _rule IS NOT NULL AND _line_number > 0
 """
 
 
@@ -592,7 +593,6 @@ class _Pending:
     n_staged: int = 0                  # structurally sound rows, staged for the contract checks
     struct_rejects: list = field(default_factory=list)
     text: str | None = None
-    linemap: tuple | None = None       # (stage rowids, start lines, end lines)
 
 
 REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason", "raw_line",
@@ -613,6 +613,7 @@ class _Loader:
         self.con = con
         self.tmpdir = tmpdir
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         # Commit each file to the WAL only; checkpoint once at the end (see load_landing).
         con.execute("SET checkpoint_threshold = '16GB'")
         for m in MACROS:
@@ -624,6 +625,7 @@ class _Loader:
         self.pending: list[_Pending] = []
         self.outcomes: list[FileOutcome] = []
         self.staged_rows = 0
+        self.linemaps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.next_fid = 0
         self._new_stage()
 
@@ -631,6 +633,7 @@ class _Loader:
         self.con.execute("CREATE OR REPLACE TEMP TABLE _stage (_fid INTEGER, "
                          + ", ".join(f"{_q(c)} VARCHAR" for c in CONTRACT_COLUMNS) + ")")
         self.staged_rows = 0
+        self.linemaps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- staging -------------------------------------------------------------------------------
     def add(self, rel: str, data: bytes, sha: str) -> None:
@@ -644,7 +647,6 @@ class _Loader:
             p.n_read = p.n_staged = 0
             p.struct_rejects = []
             p.text = None
-            p.linemap = None
         self.pending.append(p)
         if self.staged_rows >= self.BATCH_ROWS:
             self.flush()
@@ -669,10 +671,8 @@ class _Loader:
         except duckdb.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise FileRejected(f"Not readable as CSV: {first}") from None
-        first_rowid, n_rows, last_rowid = con.execute(
-            "SELECT min(rowid), count(*), max(rowid) FROM _stage WHERE _fid = ?", [fid]).fetchone()
-        if n_rows and last_rowid - first_rowid + 1 != n_rows:
-            raise AssertionError(f"{p.rel}: staged rows are not contiguous")
+        n_rows = con.execute("SELECT count(*) FROM _stage").fetchone()[0] - self.staged_rows
+        self.staged_rows += n_rows
         errs = con.execute(
             "SELECT line, any_value(error_type ORDER BY byte_position)::VARCHAR "
             "FROM _rej_errors GROUP BY line ORDER BY line").fetchall()
@@ -686,17 +686,17 @@ class _Loader:
                 layout, acc_idx = lay, idx
                 break
         if layout is None:
-            con.execute("DELETE FROM _stage WHERE _fid = ?", [fid])
+            dead = np.full(n_rows, -1, dtype=np.int64)  # staged but never used
+            self.linemaps.append((dead, dead, np.full(n_rows, fid, dtype=np.int64)))
             raise FileRejected(
                 "Not readable as CSV: its quoting is malformed (an unbalanced double quote), so "
                 "its rows cannot be told apart reliably. Check for a stray '\"' in the data.")
-        rowids = np.arange(n_rows, dtype=np.int64) + (first_rowid or 0)
-        p.linemap = (rowids, layout.start_line[acc_idx].astype(np.int64),
-                     layout.end_line[acc_idx].astype(np.int64))
+        self.linemaps.append((layout.start_line[acc_idx].astype(np.int64),
+                              layout.end_line[acc_idx].astype(np.int64),
+                              np.full(n_rows, fid, dtype=np.int64)))
         p.n_staged = n_rows
         p.n_read = int((~layout.blank[1:]).sum())
         p.text = text
-        self.staged_rows += n_rows
 
         # Structural rejects: DuckDB's record line L is our record index L - 1.
         struct_idx = sorted(i - 1 for i in err_lines)
@@ -758,21 +758,25 @@ class _Loader:
         contract_rejects: dict[int, list] = {}
         extracts: dict[int, object] = {}
         if staged:
+            extracts = dict(con.execute(EXTRACTS_SQL).fetchall())
+            fids = np.concatenate([m[2] for m in self.linemaps])
+            by_fid = np.array([extracts.get(i) or np.datetime64("NaT")
+                               for i in range(int(fids.max()) + 2 if len(fids) else 1)],
+                              dtype="datetime64[D]")
             linemap = pa.table({
-                "_rid": np.concatenate([p.linemap[0] for p in staged]),
-                "_line_number": np.concatenate([p.linemap[1] for p in staged]),
-                "_end_line": np.concatenate([p.linemap[2] for p in staged]),
+                "_line_number": np.concatenate([m[0] for m in self.linemaps]),
+                "_end_line": np.concatenate([m[1] for m in self.linemaps]),
+                "_extract": pa.array(by_fid[fids], type=pa.date32(), from_pandas=True),
             })
+            if len(linemap) != self.staged_rows:
+                raise AssertionError("line map and staged rows differ in length")
             con.register("_linemap", linemap)
             try:
-                con.execute(EXTRACTS_SQL)
                 con.execute(_final_sql())
             finally:
                 con.unregister("_linemap")
             for fid, *rest in con.execute(REJECTS_SQL).fetchall():
                 contract_rejects.setdefault(fid, []).append(rest)
-            extracts = dict(con.execute(
-                "SELECT _fid, any_value(_extract) FROM _final GROUP BY _fid").fetchall())
         for p in self.pending:
             if p.reason is not None:
                 self._commit_rejected_file(p)
