@@ -3,9 +3,11 @@
 Usage: .venv/bin/python bench/bench_load.py [--scales 1,10] [--keep DIR]
 
 Input comes from the project generator, `flsdb.generate.generate(years=[2024], scale=...,
-out_dir=..., seed=1)`. If that module is not importable yet, a simple stand-in writer in this
-script produces contract-shaped files of the same volume (about 85k rows in about 150 files at
-1x; 10x is the same number of files, ten times longer) and the script says so.
+out_dir=..., seed=1)` (with its injected defects). If that module is not importable, a simple
+stand-in writer in this script produces contract-shaped files of about the same volume (85k rows
+in 150 files at 1x; 10x is the same files, ten times longer) and the script says so.
+Wall time depends on what else the machine is doing, so CPU time and load average are printed
+too.
 
 Each scale is loaded in a fresh subprocess so that peak memory (ru_maxrss) is that load's alone.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -82,9 +85,11 @@ CHILD = """
 import json, resource, sys, time
 from flsdb.load import load_landing
 t = time.perf_counter()
+c = time.process_time()
 r = load_landing(sys.argv[1], sys.argv[2], registry_path=sys.argv[3], progress=False)
 s = time.perf_counter() - t
-print(json.dumps({"seconds": s, "files": len(r.files), "loaded": r.files_loaded,
+cpu = time.process_time() - c
+print(json.dumps({"seconds": s, "cpu_seconds": cpu, "files": len(r.files), "loaded": r.files_loaded,
                   "files_rejected": r.files_rejected, "rows_read": r.rows_read,
                   "rows_accepted": r.rows_accepted, "rows_rejected": r.rows_rejected,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -122,7 +127,9 @@ def main() -> None:
                   f"read, {r['rows_accepted']:,} accepted, {r['rows_rejected']:,} rejected, "
                   f"{r['files_rejected']} files rejected")
             print(f"[x{scale:g}] load: {r['seconds']:.2f}s = "
-                  f"{r['rows_read'] / r['seconds']:,.0f} rows/s; peak RSS {r['peak_rss_mb']:.0f} MB;"
+                  f"{r['rows_read'] / r['seconds']:,.0f} rows/s (CPU time {r['cpu_seconds']:.1f}s over "
+                  f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}); "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB;"
                   f" re-run (nothing new): {again['seconds']:.2f}s")
     finally:
         if not args.keep:
