@@ -469,11 +469,18 @@ def _check_sql() -> tuple[str, str, str, str]:
     rules.append(("_frac IS NULL", "invalid_date", FRACTURE,
                   msg(f"'{FRACTURE}' value ", f"_show({q(FRACTURE)})",
                       f" is not a valid existing date, expected {date_fmt}.")))
+    # dataset.md: "a date or timestamp can't be parsed, or doesn't exist" rejects the record,
+    # whichever date column it is in.
+    for c, kind in contract.COLUMNS.items():
+        if kind == "date" and c not in (BIRTH, FRACTURE):
+            rules.append((f"NOT _blank({q(c)}) AND _parse_date({q(c)}) IS NULL", "invalid_date", c,
+                          msg(f"'{c}' value ", f"_show({q(c)})",
+                              f" is not a valid existing date, expected {date_fmt}.")))
     rules.append(("NOT _nhs_ok", "invalid_nhs_number", NHS,
                   msg(f"'{NHS}' is not a valid NHS number: it must be 10 digits (spaces or "
                       f"hyphens allowed) with a correct modulus-11 check digit "
                       f"{IDENTIFIER_NOTE}.")))
-    rules.append((f"trim({q(FLS)}) NOT IN (SELECT fls_code FROM _registry)",
+    rules.append((f"upper(trim({q(FLS)})) NOT IN (SELECT upper(fls_code) FROM _registry)",
                   "unknown_fls_code", FLS,
                   msg("FLS code ", f"_show({q(FLS)})", " is not in the FLS registry.")))
     rules.append(("_frac > _extract", "fracture_after_extract", FRACTURE,

@@ -299,6 +299,8 @@ ROW_CASES = [
     ({"1.02 Date of Birth": "1948-13-01"}, "invalid_date", "1.02 Date of Birth", "not a valid"),
     ({"Last Updated": "yesterday"}, "invalid_date", "Last Updated", "'yesterday'"),
     ({"Last Updated": "2024-12-01T25:00:00"}, "invalid_date", "Last Updated", "timestamp"),
+    ({"3.03 DateofDXA": "30/02/2024"}, "invalid_date", "3.03 DateofDXA", "'30/02/2024'"),
+    ({"Date of Death": "soon"}, "invalid_date", "Date of Death", "'soon'"),
     ({"1.01 NHS Number": "9434765918"}, "invalid_nhs_number", "1.01 NHS Number", "modulus-11"),
     ({"1.01 NHS Number": "12345"}, "invalid_nhs_number", "1.01 NHS Number", "modulus-11"),
     ({"FLS Code": "NOPE"}, "unknown_fls_code", "FLS Code", "'NOPE'"),
@@ -514,3 +516,11 @@ def test_locked_warehouse_clear_error(load_env):
 def test_missing_registry_is_clear_error(load_env, tmp_path):
     with pytest.raises(load.LoadError, match="registry"):
         load_landing(load_env.landing, load_env.warehouse, registry_path=tmp_path / "none.csv")
+
+
+def test_fls_code_matched_case_insensitively_after_trimming(load_env):
+    code = good_row(0)["FLS Code"]
+    load_env.write("codes.csv", csv_text([good_row(0, **{"FLS Code": f" {code.lower()} "})]))
+    load_env.load()
+    assert load_env.rejects("codes.csv") == []
+    assert load_env.file_row("codes.csv")[:5] == ("loaded", None, 1, 1, 0)
