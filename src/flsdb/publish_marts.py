@@ -1,0 +1,244 @@
+"""Publish the marts to a separate, read-only DuckDB file and Parquet, atomically.
+
+`flsdb publish` calls `publish_marts` once the quality gate has approved an extract. BI tools
+(Superset, Metabase, any DuckDB client) and `flsdb report` read what this writes, never the
+warehouse that `dbt build` writes, so:
+
+- a reader never blocks a build: the published file is a different file from the warehouse;
+- a reader never sees a half-written version: the new DuckDB file is written in full to a
+  temporary file in the same folder, checkpointed, fsynced and then renamed over the old one
+  with `os.replace` (an atomic rename on POSIX). A reader that already holds the old file open
+  keeps reading the old inode, undisturbed; every new connection opens the new file;
+- the Parquet folder `parquet/` is a symbolic link to a versioned folder. A new version is
+  written beside it in full, then the link is swapped atomically (`os.replace` of a new link).
+  The previous version is kept (a reader may still be scanning it); older ones are removed.
+
+The published DuckDB file is written with storage version v1.0.0, so any DuckDB 1.x (1.0 and
+later, including the drivers BI tools embed, such as duckdb-engine) can open it. DuckDB 2.x
+can read it too.
+
+Layout of `output_dir/published/`:
+
+    flsdb_marts.duckdb     schemas marts (every mart table), reference (the seeds needed to
+                           read them), publication (metadata of this publication)
+    parquet/<table>.parquet
+    manifest.json          tables, row counts, extract date, built_at, is_synthetic
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import duckdb
+
+PUBLISHED_DB_NAME = "flsdb_marts.duckdb"
+PARQUET_LINK_NAME = "parquet"
+MANIFEST_NAME = "manifest.json"
+STORAGE_VERSION = "v1.0.0"
+#: Seeds that are part of reading the marts (names, targets and thresholds of the KPIs).
+REFERENCE_SEEDS = ("kpi_definitions",)
+MART_SCHEMA = "marts"
+REFERENCE_SCHEMA = "reference"
+
+
+def published_dir(output_dir: Path) -> Path:
+    return Path(output_dir) / "published"
+
+
+def published_db_path(output_dir: Path) -> Path:
+    return published_dir(output_dir) / PUBLISHED_DB_NAME
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _source_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of every base table of the marts schema and of the needed seeds."""
+    rows = con.execute(
+        """
+        select table_schema, table_name from information_schema.tables
+        where table_catalog = 'src' and table_type = 'BASE TABLE'
+          and (table_schema = ? or (table_schema = ? and list_contains(?, table_name)))
+        order by table_schema, table_name
+        """,
+        [MART_SCHEMA, REFERENCE_SCHEMA, list(REFERENCE_SEEDS)],
+    ).fetchall()
+    tables = [(r[0], r[1]) for r in rows]
+    if not any(schema == MART_SCHEMA for schema, _ in tables):
+        raise RuntimeError("the warehouse has no tables in the marts schema: run `dbt build` first")
+    missing = set(REFERENCE_SEEDS) - {t for s, t in tables if s == REFERENCE_SCHEMA}
+    if missing:
+        raise RuntimeError(f"the warehouse lacks the seed(s) {sorted(missing)}: run `dbt build` first")
+    return tables
+
+
+def _write_database(warehouse_path: Path, tmp_db: Path, built_at: str) -> dict:
+    """Copy the tables into a new DuckDB file at tmp_db; return the manifest facts."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {duckdb_literal(warehouse_path)} as src (read_only)")
+        con.execute(f"attach {duckdb_literal(tmp_db)} as pub (storage_version '{STORAGE_VERSION}')")
+        tables = _source_tables(con)
+        manifest_tables = []
+        for schema, table in tables:
+            con.execute(f"create schema if not exists pub.{_quote(schema)}")
+            con.execute(
+                f"create table pub.{_quote(schema)}.{_quote(table)} as "
+                f"select * from src.{_quote(schema)}.{_quote(table)}"
+            )
+            (rows,) = con.execute(
+                f"select count(*) from pub.{_quote(schema)}.{_quote(table)}").fetchone()
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_catalog = 'pub' "
+                "and table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table]).fetchall()]
+            manifest_tables.append({"schema": schema, "table": table, "rows": rows,
+                                    "columns": columns})
+
+        extract_date = None
+        if any(t == "fct_episodes" for s, t in tables if s == MART_SCHEMA):
+            (value,) = con.execute("select max(extract_date) from pub.marts.fct_episodes").fetchone()
+            extract_date = value.isoformat() if value is not None else None
+        is_synthetic = None
+        if any(t == "kpi_results" for s, t in tables if s == MART_SCHEMA):
+            (value,) = con.execute("select bool_or(is_synthetic_data) from pub.marts.kpi_results").fetchone()
+            is_synthetic = bool(value) if value is not None else None
+        audit_years = []
+        if any(t == "kpi_results" for s, t in tables if s == MART_SCHEMA):
+            audit_years = [r[0] for r in con.execute(
+                "select distinct audit_year from pub.marts.kpi_results order by 1").fetchall()]
+
+        con.execute("create schema if not exists pub.publication")
+        con.execute(
+            """
+            create table pub.publication.publication_info as
+            select ?::timestamptz as built_at, ?::date as extract_date, ?::boolean as is_synthetic_data,
+                   ? as storage_version, ? as duckdb_version
+            """,
+            [built_at, extract_date, is_synthetic, STORAGE_VERSION, duckdb.__version__],
+        )
+        con.execute("checkpoint pub")
+        con.execute("detach pub")
+        con.execute("detach src")
+    finally:
+        con.close()
+    return {"tables": manifest_tables, "extract_date": extract_date, "is_synthetic": is_synthetic,
+            "audit_years": audit_years}
+
+
+def duckdb_literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _write_parquet(db_path: Path, tables: list[dict], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        for entry in tables:
+            target = folder / f"{entry['table']}.parquet"
+            con.execute(
+                f"copy (select * from {_quote(entry['schema'])}.{_quote(entry['table'])}) "
+                f"to {duckdb_literal(target)} (format parquet, compression zstd)"
+            )
+            entry["parquet"] = f"{PARQUET_LINK_NAME}/{target.name}"
+    finally:
+        con.close()
+    for path in folder.iterdir():
+        _fsync_path(path)
+    _fsync_path(folder)
+
+
+def _swap_parquet_link(pub_dir: Path, new_version: Path) -> None:
+    """Point pub_dir/parquet at new_version atomically; keep only the previous version."""
+    link = pub_dir / PARQUET_LINK_NAME
+    if link.exists() and not link.is_symlink():
+        # A plain folder left by something else: move it aside once (not atomic, one-off).
+        link.rename(pub_dir / f".parquet-legacy-{uuid.uuid4().hex[:8]}")
+    previous = Path(os.readlink(link)).name if link.is_symlink() else None
+    tmp_link = pub_dir / f".parquet-link-{uuid.uuid4().hex}"
+    os.symlink(new_version.name, tmp_link)
+    os.replace(tmp_link, link)
+    _fsync_path(pub_dir)
+    keep = {new_version.name, previous}
+    for old in pub_dir.glob(".parquet-*"):
+        if old.name not in keep and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
+    """Publish every marts table (and the seeds needed to read them) of `warehouse_path` to
+    `output_dir/published/flsdb_marts.duckdb` and `output_dir/published/parquet/`, atomically.
+    Returns the path of the published DuckDB file."""
+    warehouse_path = Path(warehouse_path)
+    if not warehouse_path.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse_path}")
+    pub_dir = published_dir(output_dir)
+    pub_dir.mkdir(parents=True, exist_ok=True)
+    final_db = pub_dir / PUBLISHED_DB_NAME
+    token = uuid.uuid4().hex
+    tmp_db = pub_dir / f".{PUBLISHED_DB_NAME}.tmp-{token}"
+    built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    try:
+        facts = _write_database(warehouse_path, tmp_db, built_at)
+        _fsync_path(tmp_db)
+        # Parquet is written from the new (complete, not yet visible) DuckDB file.
+        version_dir = pub_dir / f".parquet-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{token[:8]}"
+        _write_parquet(tmp_db, facts["tables"], version_dir)
+        sha = _sha256(tmp_db)
+        os.replace(tmp_db, final_db)
+        _fsync_path(pub_dir)
+        _swap_parquet_link(pub_dir, version_dir)
+    finally:
+        for leftover in (tmp_db, Path(str(tmp_db) + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+    manifest = {
+        "published_database": PUBLISHED_DB_NAME,
+        "database_sha256": sha,
+        "storage_version": STORAGE_VERSION,
+        "duckdb_version": duckdb.__version__,
+        "built_at": built_at,
+        "extract_date": facts["extract_date"],
+        "audit_years": facts["audit_years"],
+        "is_synthetic": facts["is_synthetic"],
+        "source_warehouse": str(warehouse_path.resolve()),
+        "tables": facts["tables"],
+    }
+    _atomic_write_text(pub_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    return final_db
+
+
+def read_manifest(output_dir: Path) -> dict:
+    return json.loads((published_dir(output_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
