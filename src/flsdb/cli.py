@@ -75,10 +75,65 @@ def build(dbt_args: tuple[str, ...]) -> None:
     sys.exit(run_dbt(["build", *dbt_args]))
 
 
+def _output_root() -> Path:
+    from flsdb.quality.validate import output_dir
+    return output_dir().parent
+
+
+@main.command()
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None,
+              help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
+@click.option("--output", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the quality outputs [default: $FLSDB_OUTPUT/quality or output/quality].")
+@click.option("--run-results", type=click.Path(path_type=Path), default=None,
+              help="dbt's run_results.json (manifest.json beside it) [default: target/run_results.json].")
+@click.option("--no-gx", is_flag=True, help="Skip the Great Expectations suites (faster; not for approval).")
+def validate(warehouse: Path | None, out_dir: Path | None, run_results: Path | None, no_gx: bool) -> None:
+    """Run every quality check; write validation.json and the data-quality report (report.html)."""
+    verdict = _validate(warehouse, out_dir, run_results, no_gx)
+    if verdict == "FAIL":
+        sys.exit(1)
+
+
+def _validate(warehouse, out_dir, run_results, no_gx) -> str:
+    from flsdb.quality.validate import output_dir, validate as run_validate
+
+    out_dir = out_dir or output_dir()
+    result = run_validate(warehouse or paths.warehouse_path(), out_dir, run_results, run_gx=not no_gx)
+    click.echo(f"Verdict: {result.verdict} ({len(result.checks)} checks, "
+               f"{len(result.blocking_failures)} blocking failures, {len(result.warnings)} warnings)")
+    for check in result.blocking_failures:
+        click.echo(f"  BLOCKING {check['name']}: {check['detail'][:300]}", err=True)
+    click.echo(f"  report        {out_dir / 'report.html'}\n"
+               f"  validation    {out_dir / 'validation.json'}\n"
+               f"  problems      {out_dir / 'problems.csv'}\n"
+               f"  GX Data Docs  {out_dir / 'data_docs' / 'index.html'}")
+    return result.verdict
+
+
+@main.command()
+@click.option("--validation", "validation_path", type=click.Path(path_type=Path), default=None,
+              help="validation.json written by `flsdb validate` [default: output/quality/validation.json].")
+@click.option("--output", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Publication output folder [default: $FLSDB_OUTPUT or output/].")
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None,
+              help="Warehouse to publish [default: the one validation.json names].")
+def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path | None) -> None:
+    """Refuse when a blocking check failed; otherwise approve the extract and publish the marts."""
+    from flsdb.quality import gate
+    from flsdb.quality.validate import output_dir
+
+    out_dir = out_dir or _output_root()
+    approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
+    click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
+               f"-> {out_dir / 'approval.json'}")
+    click.echo(gate.hand_over(Path(approval["warehouse"]), out_dir))
+
+
 @main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
-    """The main job: generate (if landing is empty) -> load -> dbt build -> print where things are."""
+    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish."""
     landing = paths.landing_dir()
     if not landing.exists() or not any(landing.rglob("*.csv")):
         ctx = click.get_current_context()
@@ -86,18 +141,27 @@ def run(scale: float) -> None:
                    clean=False)
     ctx = click.get_current_context()
     ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
+    # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
+    # still validated, so that the report names it, and the gate below then refuses.
     code = run_dbt(["build"])
+    if code:
+        click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.",
+                   err=True)
+    verdict = _validate(None, None, None, False)
+    ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
     if code:
         sys.exit(code)
     click.echo(
-        "\nDone. Everything built from this landing set is SYNTHETIC unless you loaded real files.\n"
+        f"\nDone ({verdict}). Everything built from this landing set is SYNTHETIC unless you loaded real files.\n"
         f"  landing folder     {landing}\n"
         f"  postcode lookup    {paths.postcode_lookup_path()}\n"
         f"  warehouse          {paths.warehouse_path()}\n"
         "  raw schema         raw.load_files, raw.submission_records, raw.submission_rejects\n"
         "  KPI marts          marts.kpi_results, marts.kpi_data_completeness, marts.fct_episodes,\n"
         "                     marts.dim_fls, marts.dim_geography\n"
-        f"  dbt run results    {paths.PROJECT_DIR / 'target' / 'run_results.json'}"
+        f"  dbt run results    {paths.PROJECT_DIR / 'target' / 'run_results.json'}\n"
+        f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
+        f"  approval           {_output_root() / 'approval.json'}"
     )
 
 
