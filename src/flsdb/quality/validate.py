@@ -295,7 +295,7 @@ def problems(facts: dict) -> list[dict]:
 
 
 def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | None = None,
-             run_gx: bool = True) -> Validation:
+             run_gx: bool = True, gx_suites: set[str] | None = None) -> Validation:
     from flsdb.quality import report
 
     out_dir = out_dir or output_dir()
@@ -308,7 +308,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
         gx_checks: list[dict] = []
         if run_gx:
             from flsdb.quality.expectations import run_suites
-            gx_checks = run_suites(con, out_dir / "gx", out_dir / "data_docs", facts["extract_date"])
+            gx_checks = run_suites(con, out_dir / "gx", out_dir / "data_docs", facts["extract_date"],
+                                   only=gx_suites)
         identifiers = identifier_scan(con)
     finally:
         con.close()

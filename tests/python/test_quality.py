@@ -1,0 +1,312 @@
+"""The data-quality gate (issue 4): dbt tests, GX suites, the report, and `flsdb publish`.
+
+Reuses the session warehouse of conftest.py (default synthetic data, built once). Validation of
+it runs once per module; the blocking-defect test works on a copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from conftest import run_dbt
+from flsdb import paths
+from flsdb.cli import main as cli
+from flsdb.quality import gate
+from flsdb.quality.validate import FAIL, PASS_WITH_WARNINGS, validate
+
+REJECT_CLASSES = {"wrong_column_count", "missing_required_value", "invalid_date",
+                  "invalid_nhs_number", "unknown_fls_code", "fracture_after_extract",
+                  "fracture_before_2016", "birth_after_fracture", "age_over_110",
+                  "invalid_fracture_site"}
+EXCLUSION_CLASSES = {"under_50": "aged under 50 at the fracture",
+                     "duplicate_episode": "duplicate episode"}
+WARNING_REASONS = {  # defect class -> the warning reasons staging may give it
+    "invalid_code": {"not one of the listed codes"},
+    "number_out_of_range": {"not a number"} | {f"outside the range {a} to {b}" for a, b in
+                                               [(100, 230), (25, 250), (-6, 4), (0, 100), (0, 20)]},
+    "invalid_postcode": {"not a valid UK postcode"},
+    "date_before_fracture": {"dated before the fracture"},
+    "follow_up_too_late": {"dated more than 2 years after the fracture"},
+    "death_before_fracture": {"dated before the fracture"},
+}
+
+
+@pytest.fixture(scope="module")
+def validated(built_warehouse, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quality")
+    result = validate(built_warehouse["warehouse"], out, built_warehouse["target"] / "run_results.json")
+    return result, out
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --------------------------------------------------------------------------------------------
+# Default synthetic data: PASS WITH WARNINGS, warnings = injected defects
+# --------------------------------------------------------------------------------------------
+
+def test_default_data_passes_with_warnings(validated):
+    result, out = validated
+    assert result.verdict == PASS_WITH_WARNINGS, result.blocking_failures
+    data = json.loads((out / "validation.json").read_text())
+    assert set(data) == {"verdict", "extract_date", "warehouse", "generated_at", "checks"}
+    assert data["verdict"] == PASS_WITH_WARNINGS and data["extract_date"]
+    for check in data["checks"]:
+        assert set(check) == {"name", "source", "severity", "status", "detail"}
+        assert check["source"] in {"dbt", "gx", "report"}
+        assert check["severity"] in {"error", "warn"} and check["status"] in {"pass", "fail"}
+    sources = Counter(c["source"] for c in data["checks"])
+    assert sources["dbt"] > 100 and sources["gx"] > 50 and sources["report"] > 5
+    failed = {c["name"] for c in data["checks"] if c["status"] == "fail"}
+    assert {"report.rejected_rows", "report.field_warnings",
+            "report.exclusions.duplicate_episode",
+            "report.exclusions.aged_under_50_at_the_fracture"} <= failed
+    # the GX raw suite finds the injected warning defects on its own
+    assert any(n.startswith("gx.raw_submissions.expect_column_values_to_match_regex[1.04 Post Code")
+               for n in failed)
+
+
+def test_every_problem_matches_an_injected_defect_by_file_and_line(validated, built_warehouse):
+    _, out = validated
+    manifest = [d for d in read_csv(built_warehouse["landing"] / "_reference" / "injected_defects.csv")
+                if d["defect_class"] != "re_export_version"]
+    problems = read_csv(out / "problems.csv")
+    found = {(p["source_file"], int(p["line_number"])): p for p in problems}
+    assert len(found) == len(problems), "one problem per file line"
+    missing, wrong = [], []
+    for d in manifest:
+        p = found.get((d["source_file"], int(d["line_number"])))
+        cls = d["defect_class"]
+        if p is None:
+            missing.append(d)
+        elif cls in REJECT_CLASSES:
+            ok = p["kind"] == "rejected row" and p["code"] == cls
+            wrong += [] if ok else [(d, p)]
+        elif cls in EXCLUSION_CLASSES:
+            wrong += [] if p["kind"] == "exclusion" and p["code"] == EXCLUSION_CLASSES[cls] else [(d, p)]
+        else:
+            ok = (p["kind"] == "warning" and p["field"] == d["column_name"]
+                  and p["reason"] in WARNING_REASONS[cls])
+            wrong += [] if ok else [(d, p)]
+    assert not missing, missing[:5]
+    assert not wrong, wrong[:5]
+    # ...and nothing else was reported: the report's problems are exactly the injected defects
+    assert len(problems) == len(manifest)
+    assert {d["defect_class"] for d in manifest} == REJECT_CLASSES | set(EXCLUSION_CLASSES) | set(WARNING_REASONS)
+    html = (out / "report.html").read_text()
+    for source_file in {d["source_file"] for d in manifest}:
+        assert source_file in html
+
+
+class _Sections(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links, self.remote, self.verdict, self._in_verdict = set(), [], [], "", False
+        self.banner = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a":
+            self.links.append(attrs.get("href", ""))
+        for key in ("src", "href"):
+            if str(attrs.get(key, "")).startswith(("http://", "https://", "//")):
+                self.remote.append(attrs[key])
+        if tag in ("script", "img", "iframe") or (tag == "link" and attrs.get("rel") == "stylesheet"):
+            self.remote.append(f"<{tag}>")
+        classes = attrs.get("class", "").split()
+        self._in_verdict = "verdict" in classes
+        self.banner = self.banner or "banner" in classes
+
+    def handle_data(self, data):
+        if self._in_verdict:
+            self.verdict += data
+            self._in_verdict = False
+
+
+def test_report_renders_a_self_contained_page_with_every_section(validated):
+    result, out = validated
+    page = _Sections()
+    page.feed((out / "report.html").read_text(encoding="utf-8"))
+    assert page.verdict.strip() == result.verdict == PASS_WITH_WARNINGS
+    assert {"verdict", "per-fls", "kpi-1", "dbt", "gx", "trace"} <= page.ids
+    assert page.banner, "synthetic-data banner"
+    assert page.remote == [], "self-contained: no remote or external resource"
+    assert "data_docs/index.html" in page.links
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "<style>" in text and "INTERNAL" in text and "SYN001" in text
+    docs = out / "data_docs" / "index.html"
+    assert docs.exists()
+    for doc in (out / "data_docs").rglob("*.html"):
+        assert "cdn.jsdelivr" not in doc.read_text(encoding="utf-8")
+
+
+def test_publish_approves_a_passing_extract(validated, tmp_path):
+    result, out = validated
+    approval = gate.publish(out / "validation.json", tmp_path)
+    written = json.loads((tmp_path / "approval.json").read_text())
+    assert written == approval
+    assert written["status"] == "approved" and written["verdict"] == PASS_WITH_WARNINGS
+    assert written["extract_date"] == result.extract_date
+    assert written["validation_sha256"] == hashlib.sha256((out / "validation.json").read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# A blocking defect: validation fails and publication is refused
+# --------------------------------------------------------------------------------------------
+
+def test_blocking_defect_fails_validation_and_publication_is_refused(built_warehouse, tmp_path):
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse["warehouse"], copy)
+    con = duckdb.connect(str(copy))
+    (fls, year) = con.execute("""
+        select geography_code, audit_year from marts.kpi_results
+        where kpi_number = 4 and geography_level = 'fls' and breakdown = 'all'
+        order by 1, 2 limit 1""").fetchone()
+    con.execute("""
+        update marts.kpi_results set numerator = denominator + 7
+        where kpi_number = 4 and geography_level = 'fls' and breakdown = 'all'
+          and geography_code = ? and audit_year = ?""", [fls, year])
+    con.execute("""
+        update marts.fct_episodes set record_id = '943 476 5919'
+        where (fls_code, record_id) = (select (fls_code, record_id) from marts.fct_episodes limit 1)""")
+    con.close()
+    target = tmp_path / "target"
+    tested = run_dbt(["test", "--select", "kpi_results", "fct_episodes"], copy,
+                     built_warehouse["landing"], target)
+    assert tested.returncode != 0
+    out = tmp_path / "quality"
+    result = validate(copy, out, target / "run_results.json", gx_suites={"kpi_results"})
+    assert result.verdict == FAIL
+    blocking = {c["name"] for c in result.blocking_failures}
+    assert "dbt.numerator_at_most_denominator_kpi_results_" in blocking
+    assert "dbt.no_identifiers_fct_episodes_" in blocking
+    assert "report.no_identifiers_in_marts" in blocking
+    assert any(n.startswith("gx.kpi_results.expect_column_pair_values_a_to_be_greater_than_b")
+               for n in blocking)
+    report = (out / "report.html").read_text()
+    assert ">FAIL<" in report and "numerator_at_most_denominator" in report
+    assert "fct_episodes.record_id" in report
+
+    outcome = CliRunner().invoke(cli, ["publish", "--validation", str(out / "validation.json"),
+                                       "--output", str(tmp_path / "publish")])
+    assert outcome.exit_code != 0
+    assert "Publication refused" in outcome.output
+    assert "numerator_at_most_denominator" in outcome.output
+    assert "report.no_identifiers_in_marts" in outcome.output
+    assert not (tmp_path / "publish" / "approval.json").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Every custom generic test can fail
+# --------------------------------------------------------------------------------------------
+
+PROBE_TESTS = textwrap.dedent("""
+    version: 2
+    sources:
+      {%- for schema in ['good', 'bad'] %}
+      - name: {{ schema }}
+        schema: {{ schema }}
+        tables:
+          - name: results
+            data_tests:
+              - numerator_at_most_denominator:
+                  config: {where: "kpi_number not in (2, 3)"}
+              - expression_is_true:
+                  arguments: {expression: "denominator >= numerator or kpi_number in (2, 3)"}
+              - sum_at_most:
+                  arguments: {column_name: share, group_by: [grp], max_value: 1}
+              - unique_combination:
+                  arguments: {combination: [grp, code]}
+              - no_identifiers
+            columns:
+              - name: value_pct
+                data_tests: [kpi_value_in_percentage_range]
+              - name: share
+                data_tests:
+                  - accepted_range:
+                      arguments: {min_value: 0, max_value: 1}
+          - name: load_files
+            data_tests:
+              - rows_read_reconcile:
+                  arguments:
+                    records: source('{{ schema }}', 'records')
+                    rejects: source('{{ schema }}', 'rejects')
+          - name: records
+          - name: rejects
+      {%- endfor %}
+""")
+CUSTOM_TESTS = {"numerator_at_most_denominator", "expression_is_true", "sum_at_most",
+                "unique_combination", "no_identifiers", "kpi_value_in_percentage_range",
+                "accepted_range", "rows_read_reconcile"}
+
+
+def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
+    generic = {p.stem.removeprefix("test_") for p in (paths.PROJECT_DIR / "tests" / "generic").glob("test_*.sql")}
+    assert generic == CUSTOM_TESTS, "a new generic test needs a breaking row here"
+    project = tmp_path / "probe"
+    (project / "models").mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "tests" / "generic").symlink_to(paths.PROJECT_DIR / "tests" / "generic")
+    (project / "macros").symlink_to(paths.PROJECT_DIR / "macros")
+    (project / "dbt_project.yml").write_text(
+        "name: probe\nversion: '1.0'\nconfig-version: 2\nprofile: probe\n"
+        "macro-paths: [macros]\ntest-paths: [tests]\nmodel-paths: [models]\n")
+    import jinja2
+    (project / "models" / "sources.yml").write_text(jinja2.Template(PROBE_TESTS).render())
+    database = tmp_path / "probe.duckdb"
+    (project / "profiles.yml").write_text(
+        f"probe:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: '{database}'\n"
+        "      threads: 4\n")
+    con = duckdb.connect(str(database))
+    rows = {
+        # kpi_number, numerator, denominator, value_pct, share, grp, code, note
+        "good": [(4, 5, 10, 50.0, 0.5, "a", "x1", "fine"), (2, 120, 100, 120.0, 0.4, "b", "x2", "ok")],
+        "bad": [(4, 11, 10, 110.0, 1.5, "a", "x1", "943 476 5919"),
+                (4, 11, 10, 110.0, 0.9, "a", "x1", "YA1 3BD")],
+    }
+    files = {"good": (3, 2, 1, 2, 1), "bad": (3, 2, 0, 2, 0)}  # read, accepted, rejected, stored
+    for schema in ("good", "bad"):
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.results (kpi_number integer, numerator double, "
+                    "denominator double, value_pct double, share double, grp varchar, code varchar, "
+                    "note varchar)")
+        con.executemany(f"insert into {schema}.results values (?, ?, ?, ?, ?, ?, ?, ?)", rows[schema])
+        read, accepted, rejected, stored_records, stored_rejects = files[schema]
+        con.execute(f"create table {schema}.load_files as select 'f1' as file_sha256, 'a.csv' as "
+                    f"source_file, 'loaded' as status, {read} as rows_read, {accepted} as rows_accepted, "
+                    f"{rejected} as rows_rejected")
+        con.execute(f"create table {schema}.records as select 'f1' as _file_sha256 from range({stored_records})")
+        con.execute(f"create table {schema}.rejects as select 'f1' as _file_sha256 from range({stored_rejects})")
+    con.close()
+    dbt = Path(sys.executable).with_name("dbt")
+    done = subprocess.run([str(dbt), "test", "--project-dir", str(project), "--profiles-dir", str(project)],
+                          cwd=project, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                            "DO_NOT_TRACK": "1"})
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    status: dict[tuple[str, str], str] = {}
+    for r in results:
+        name = r["unique_id"].split(".")[2]
+        test = next(t for t in sorted(CUSTOM_TESTS, key=len, reverse=True) if f"_{t}_" in f"_{name}")
+        schema = "good" if "_good_" in name else "bad"
+        status[(test, schema)] = r["status"]
+    assert {t for t, _ in status} == CUSTOM_TESTS, done.stdout[-3000:]
+    for test in CUSTOM_TESTS:
+        assert status[(test, "bad")] == "fail", (test, done.stdout[-3000:])
+        assert status[(test, "good")] == "pass", (test, done.stdout[-3000:])
