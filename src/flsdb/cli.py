@@ -131,6 +131,23 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
 
 
 @main.command()
+@click.option("--year", type=int, default=None, help="Audit year of the report at a glance [default: the latest].")
+@click.option("--output", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder holding approval.json and published/ [default: $FLSDB_OUTPUT or output/].")
+@click.option("--standalone", is_flag=True,
+              help="Inline the Vega JavaScript into every page (each page works alone; larger site).")
+def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
+    """Build the static offline site (output/site/) from the published marts of an approved extract."""
+    from flsdb.report import ReportError, build_site
+
+    try:
+        index = build_site(out_dir or _output_root(), year=year, standalone=standalone)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Report written: {index}")
+
+
+@main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
     """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish."""

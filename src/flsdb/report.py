@@ -1136,7 +1136,7 @@ def _publication_frames(data: ReportData) -> dict[str, pd.DataFrame]:
     results = data.results[list(RESULT_COLUMNS)].copy()
     ratio = results["kpi_number"].isin([2, 3])
     for column in ("value_pct", "ci_lower_pct", "ci_upper_pct", "national_value_pct", "target_pct"):
-        results[column] = pd.to_numeric(results[column], errors="coerce").round(1)
+        results[column] = pd.to_numeric(results[column], errors="coerce").round(1) + 0.0  # no -0.0
     numerator = pd.to_numeric(results["numerator"], errors="coerce")
     denominator = pd.to_numeric(results["denominator"], errors="coerce")
     results["numerator"] = numerator.round(0).astype("Int64")

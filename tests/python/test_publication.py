@@ -1,0 +1,365 @@
+"""Publication: the published marts (BI file + Parquet), the `flsdb report` site, suppression.
+
+Uses the session's national warehouse (conftest.built_warehouse); the approval that
+`flsdb publish` would write is written here by hand, into a temporary output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from flsdb.publish_marts import PUBLISHED_DB_NAME, publish_marts, read_manifest
+from flsdb.report import ReportError, build_site, neutralise_csv_cell
+
+SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown",
+                  "breakdown_value"]
+
+
+def write_approval(out_dir: Path, status: str = "approved", extract_date: str | None = None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "approval.json").write_text(json.dumps({
+        "status": status, "verdict": "pass" if status == "approved" else "fail",
+        "extract_date": extract_date, "warehouse": "test", "approved_at": "2025-07-01T00:00:00+00:00",
+        "validation_sha256": "0" * 64}), encoding="utf-8")
+
+
+def vl_convert_or_skip():
+    return pytest.importorskip(
+        "vl_convert", reason="vl-convert-python (pinned in requirements.lock) ships the Vega JavaScript "
+                             "the report inlines; it is not installed in this environment")
+
+
+@pytest.fixture(scope="module")
+def published(built_warehouse, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("publication") / "output"
+    write_approval(out)
+    publish_marts(built_warehouse["warehouse"], out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(published) -> Path:
+    vl_convert_or_skip()
+    build_site(published)
+    return published / "site"
+
+
+# ---------------------------------------------------------------------------------------------
+# Published marts
+# ---------------------------------------------------------------------------------------------
+
+def test_published_file_holds_every_mart_and_the_kpi_definitions(published, marts):
+    db = published / "published" / PUBLISHED_DB_NAME
+    manifest = read_manifest(published)
+    expected = {r[0]: r[1] for r in marts.execute(
+        "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts'").fetchall()}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
+        assert tables == set(expected)
+        assert con.execute("select count(*) from reference.kpi_definitions").fetchone()[0] == 11
+        for entry in manifest["tables"]:
+            (rows,) = marts.execute(
+                f'select count(*) from "{entry["schema"]}"."{entry["table"]}"').fetchone()
+            assert entry["rows"] == rows, entry["table"]
+            assert (published / "published" / entry["parquet"]).exists()
+            parquet_rows = con.execute(
+                f"select count(*) from read_parquet('{published / 'published' / entry['parquet']}')").fetchone()[0]
+            assert parquet_rows == rows
+        (tags,) = con.execute(
+            "select tags from duckdb_databases() where database_name = 'flsdb_marts'").fetchone()
+        assert tags["storage_version"].startswith("v1.0.0")
+    finally:
+        con.close()
+    assert manifest["is_synthetic"] is True
+    assert manifest["extract_date"] and manifest["built_at"]
+    assert not list((published / "published").glob(f".{PUBLISHED_DB_NAME}.tmp-*"))
+
+
+READER = textwrap.dedent("""
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    def built():
+        return str(con.execute("select built_at from publication.publication_info").fetchone()[0])
+    print(built(), flush=True)
+    for line in sys.stdin:
+        print(built() + "|" + str(con.execute("select count(*) from marts.kpi_results").fetchone()[0]),
+              flush=True)
+""")
+
+
+def test_reader_holding_the_published_file_is_not_disturbed_by_a_republish(published, built_warehouse):
+    db = published / "published" / PUBLISHED_DB_NAME
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        before = reader.stdout.readline().strip()
+        time.sleep(1.1)  # built_at has a resolution of one second
+        started = time.perf_counter()
+        publish_marts(built_warehouse["warehouse"], published)  # must not wait for the reader
+        assert time.perf_counter() - started < 120
+        reader.stdin.write("again\n")
+        reader.stdin.flush()
+        still_built, still_rows = reader.stdout.readline().strip().split("|")
+        assert still_built == before, "the open reader must keep the version it opened"
+        assert int(still_rows) > 0
+        fresh = subprocess.run([sys.executable, "-c", READER, str(db)], input="", capture_output=True,
+                               text=True, check=True).stdout.strip()
+        assert fresh != before, "a new connection must see the new version"
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+    new_con = duckdb.connect(str(db), read_only=True)
+    try:
+        (after,) = new_con.execute("select built_at from publication.publication_info").fetchone()
+    finally:
+        new_con.close()
+    assert str(after) == fresh
+    # The Parquet link always points at a complete version.
+    assert (published / "published" / "parquet" / "kpi_results.parquet").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The site
+# ---------------------------------------------------------------------------------------------
+
+class RowCells(HTMLParser):
+    """Cells of the <tr data-kpi=...> rows of a page, by KPI number."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: dict[str, dict] = {}
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-kpi" in attrs:
+            self._row = {"attrs": attrs, "cells": []}
+            self.rows.setdefault(attrs["data-kpi"], self._row)
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row["cells"].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def kpi_rows(path: Path) -> dict[str, dict]:
+    parser = RowCells()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.rows
+
+
+def test_report_at_a_glance_2024_matches_the_published_directions(site):
+    rows = kpi_rows(site / "index.html")
+    assert rows["2"]["attrs"]["data-direction"] == "down"
+    assert rows["3"]["attrs"]["data-direction"] == "up"
+    assert rows["7"]["attrs"]["data-direction"] == "down"
+    text = (site / "index.html").read_text(encoding="utf-8")
+    assert "Report at a glance, 2024" in text
+    assert "\u25bc down" in " ".join(rows["2"]["cells"]) and "\u25b2 up" in " ".join(rows["3"]["cells"])
+    value_2024, value_2023 = (float(rows["7"]["cells"][i].rstrip("%")) for i in (2, 4))
+    assert value_2024 == pytest.approx(57, abs=2) and value_2023 == pytest.approx(59, abs=2)
+    assert re.search(r"records-2024\">2024<strong>8\d,\d{3}</strong>", text)
+    assert "most deprived" in text and 'id="kpi7-deprivation"' in text
+
+
+def test_every_page_carries_the_synthetic_banner_and_no_cdn(site):
+    pages = list(site.rglob("*.html"))
+    assert len(pages) > 75
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "SYNTHETIC DATA" in text, page
+        assert not re.search(r"""(src|href)=["']https?://""", text), page
+
+
+def test_report_refuses_without_an_approved_extract(published, tmp_path):
+    with pytest.raises(ReportError, match="no approval"):
+        build_site(tmp_path)
+    unapproved = tmp_path / "out"
+    write_approval(unapproved, status="rejected")
+    with pytest.raises(ReportError, match="not approved"):
+        build_site(unapproved)
+    from flsdb.cli import main
+
+    result = CliRunner().invoke(main, ["report", "--output", str(tmp_path)])
+    assert result.exit_code != 0 and "no approval" in result.output
+
+
+def _suppressed_keys(marts) -> set[tuple]:
+    frame = marts.execute(f"select {', '.join(SUPPRESSED_KEY)} from marts.kpi_results where is_suppressed").df()
+    return {tuple(r) for r in frame.itertuples(index=False)}
+
+
+def test_no_published_file_contains_a_suppressed_count(site, marts):
+    suppressed = _suppressed_keys(marts)
+    assert suppressed, "the national data set should have some suppressed results"
+    downloads = site / "downloads"
+    for path in (downloads / "kpi_results_published.csv", downloads / "kpi_results_published.parquet"):
+        frame = (pd.read_csv(path, dtype={"breakdown_value": str}, keep_default_na=False, na_values=[""])
+                 if path.suffix == ".csv" else pd.read_parquet(path))
+        flagged = frame.loc[frame["is_suppressed"].astype(str).str.lower() == "true"]
+        assert {tuple(r) for r in flagged[SUPPRESSED_KEY].itertuples(index=False)} == suppressed
+        for column in ("numerator", "denominator", "value_pct", "ci_lower_pct", "ci_upper_pct", "rating",
+                       "is_outlier_alert", "is_outlier_alarm"):
+            assert flagged[column].isna().all(), (path.name, column)
+    comp = pd.read_csv(downloads / "kpi_data_completeness_published.csv")
+    small = comp.loc[comp["is_suppressed"]]
+    assert small[["records_measured", "records_recorded", "completeness_pct"]].isna().all().all()
+
+    # Charts: no data point of a suppressed result anywhere in the site.
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for spec_text in re.findall(r'<script type="application/json" class="vl-spec"[^>]*>(.*?)</script>',
+                                    text, flags=re.S):
+            spec = json.loads(spec_text.replace("<\\/", "</"))
+            for rows in spec.get("datasets", {}).values():
+                for row in rows:
+                    if "geography_code" in row and "breakdown" in row and row.get("value_pct") is not None:
+                        level = next((lvl for lvl in ("national", "country", "region", "fls")
+                                      if (row["audit_year"], lvl, row["geography_code"], row["kpi_number"],
+                                          row["breakdown"], row["breakdown_value"]) in suppressed), None)
+                        assert level is None, (page.name, row)
+
+    # Tables: an FLS page shows "suppressed", never the numbers, for a suppressed result.
+    fls_suppressed = [k for k in suppressed if k[1] == "fls" and k[4] == "all" and k[0] == 2024]
+    checked = 0
+    for year, _, code, kpi, _, _ in fls_suppressed:
+        page = site / "fls" / f"{code}.html"
+        cells = kpi_rows(page)[str(kpi)]["cells"]
+        assert cells[2] == cells[3] == cells[4] == "suppressed", (code, kpi, cells)
+        true_num, true_den = marts.execute(
+            "select numerator, denominator from marts.kpi_results where audit_year = ? and geography_level = 'fls' "
+            "and geography_code = ? and kpi_number = ? and breakdown = 'all'", [year, code, kpi]).fetchone()
+        assert f"{int(true_num)} / {int(true_den)}" not in page.read_text(encoding="utf-8")
+        checked += 1
+    assert checked > 0
+
+
+NHS_LIKE = re.compile(r"(?<![\d.])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d.])")
+POSTCODE_LIKE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
+DATE_LIKE = re.compile(r"\b(?:19|20)\d\d-\d\d-\d\d\b")
+
+
+def test_no_published_file_contains_an_identifier(site, published, marts):
+    raw = marts.execute(
+        'select distinct "1.01 NHS Number", upper(replace("1.04 Post Code", \' \', \'\')), '
+        '"1.02 Date of Birth" from raw.submission_records').fetchall()
+    nhs = {re.sub(r"\D", "", str(r[0])) for r in raw if r[0]}
+    postcodes = {r[1] for r in raw if r[1]}
+    births = {str(r[2])[:10] for r in raw if r[2]}
+    assert len(nhs) > 1000 and len(postcodes) > 1000 and len(births) > 1000
+
+    text_files = [p for p in list(site.rglob("*")) + list((published / "published").rglob("*"))
+                  if p.is_file() and p.suffix in {".html", ".csv", ".json"}]
+    assert text_files
+    for path in text_files:
+        text = path.read_text(encoding="utf-8")
+        assert not {re.sub(r"\D", "", m) for m in NHS_LIKE.findall(text)} & nhs, path
+        assert not {m.replace(" ", "") for m in POSTCODE_LIKE.findall(text)} & postcodes, path
+        assert not set(DATE_LIKE.findall(text)) & births, path
+
+    # Binary files (Parquet, the BI DuckDB file): no identifier column, no identifier value.
+    con = duckdb.connect()
+    try:
+        parquet_files = list(site.rglob("*.parquet")) + list((published / "published" / "parquet").glob("*.parquet"))
+        con.execute(f"attach '{published / 'published' / PUBLISHED_DB_NAME}' as pub (read_only)")
+        sources = [f"read_parquet('{p}')" for p in parquet_files]
+        sources += [f'pub."{s}"."{t}"' for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'pub'").fetchall()]
+        con.register("nhs", pd.DataFrame({"v": sorted(nhs)}))
+        con.register("pc", pd.DataFrame({"v": sorted(postcodes)}))
+        for source in sources:
+            columns = con.execute(f"describe select * from {source}").fetchall()
+            for column in columns:
+                assert not re.fullmatch(r".*nhs.*|(.*_)?post_?code|.*birth.*|dob", column[0].lower()), (source, column)
+            for name, kind, *_ in columns:
+                if kind == "VARCHAR":
+                    (hits,) = con.execute(
+                        f'select count(*) from (select distinct upper(replace(regexp_replace("{name}", \'[ -]\', \'\', \'g\'), \' \', \'\')) as v '
+                        f"from {source}) as s where v in (select v from nhs) or v in (select v from pc)").fetchone()
+                    assert hits == 0, (source, name)
+    finally:
+        con.close()
+
+
+def test_csv_downloads_are_neutralised_against_formula_injection(site):
+    assert neutralise_csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert neutralise_csv_cell("+1") == "'+1" and neutralise_csv_cell("@x") == "'@x"
+    assert neutralise_csv_cell("-2") == "'-2" and neutralise_csv_cell("plain") == "plain"
+    assert neutralise_csv_cell(-2.5) == -2.5
+    dictionary = pd.read_csv(site / "downloads" / "data_dictionary.csv")
+    text_columns = set(dictionary.loc[dictionary["type"] == "text", "column"]) | {"description", "file"}
+    for path in (site / "downloads").glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for column in set(frame.columns) & text_columns:
+            assert not frame[column].str.match(r"^[=+\-@\t\r]").any(), (path.name, column)
+        for column in set(frame.columns) - text_columns:  # numbers and booleans: never a sign-led formula
+            assert not frame[column].str.match(r"^[=+@\t\r]").any(), (path.name, column)
+    results = pd.read_csv(site / "downloads" / "kpi_results_published.csv", nrows=1)
+    assert set(results.columns) <= set(dictionary["column"])
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser
+# ---------------------------------------------------------------------------------------------
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("chromium is not installed (make test installs it: apt-get install -y chromium)")
+
+
+def render(browser: str, page: Path, work: Path, screenshot: Path) -> tuple[str, str]:
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--no-first-run", "--disable-extensions", f"--user-data-dir={work / 'profile'}",
+              "--virtual-time-budget=20000", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-3000:]
+    shot = subprocess.run([*common, "--window-size=1280,2400", f"--screenshot={screenshot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    assert shot.returncode == 0 and screenshot.exists(), shot.stderr[-3000:]
+    return dom.stdout, dom.stderr
+
+
+@pytest.mark.parametrize("page", ["index.html", "fls/SYN001.html"])
+def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
+    browser = chromium()
+    screenshots = site.parent / "screenshots"
+    screenshots.mkdir(exist_ok=True)
+    shot = screenshots / (page.replace("/", "_").replace(".html", ".png"))
+    dom, log = render(browser, site / page, tmp_path, shot)
+    total = int(re.search(r'data-charts-total="(\d+)"', dom).group(1))
+    rendered = int(re.search(r'data-charts-rendered="(\d+)"', dom).group(1))
+    assert total >= 2 and rendered == total, (rendered, total)
+    errors = json.loads(re.search(r'<pre id="console-errors">(.*?)</pre>', dom, flags=re.S).group(1))
+    assert errors == [], errors
+    assert not re.search(r"CONSOLE.*(Uncaught|Error)", log), log[-3000:]
+    assert dom.count("<svg") >= total
+    assert "SYNTHETIC DATA" in dom
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
