@@ -75,6 +75,11 @@ def build(dbt_args: tuple[str, ...]) -> None:
     sys.exit(run_dbt(["build", *dbt_args]))
 
 
+def _run_results_path() -> Path:
+    from flsdb.quality.validate import default_run_results
+    return default_run_results()
+
+
 def _output_root() -> Path:
     from flsdb.quality.validate import output_dir
     return output_dir().parent
@@ -176,7 +181,7 @@ def run(scale: float) -> None:
         "  raw schema         raw.load_files, raw.submission_records, raw.submission_rejects\n"
         "  KPI marts          marts.kpi_results, marts.kpi_data_completeness, marts.fct_episodes,\n"
         "                     marts.dim_fls, marts.dim_geography\n"
-        f"  dbt run results    {paths.PROJECT_DIR / 'target' / 'run_results.json'}\n"
+        f"  dbt run results    {_run_results_path()}\n"
         f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
         f"  approval           {_output_root() / 'approval.json'}"
     )

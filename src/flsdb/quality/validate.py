@@ -42,7 +42,9 @@ def output_dir() -> Path:
 
 
 def default_run_results() -> Path:
-    return paths.PROJECT_DIR / "target" / "run_results.json"
+    """dbt's run_results.json: in $DBT_TARGET_PATH when set (as dbt itself does), else target/."""
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return (target if target.is_absolute() else paths.PROJECT_DIR / target) / "run_results.json"
 
 
 @dataclass
