@@ -33,7 +33,10 @@ measured as (
 final as (
     select
         *,
-        case when records_measured > 0 then 100.0 * records_recorded / records_measured end as completeness_pct,
+        -- In double precision on every engine (Spark would keep a 6-decimal-place decimal).
+        case
+            when records_measured > 0 then 100.0 * cast(records_recorded as double) / records_measured
+        end as completeness_pct,
         -- A field with no records to measure counts as complete (kpi-spec.md).
         records_measured = 0 or records_recorded >= 0.8 * records_measured as is_at_least_80_pct_complete
     from measured

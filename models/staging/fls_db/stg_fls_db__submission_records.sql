@@ -23,22 +23,25 @@ pseudonym_key_pads as (
 trimmed as (
     select
         {%- for field in fields %}
-            nullif(trim("{{ field.column }}"), '') as {{ field.name }}__raw,
+            nullif(trim({{ adapter.quote(field.column) }}), '') as {{ field.name }}__raw,
         {%- endfor %}
         _file_sha256 as file_sha256,
         _source_file as source_file,
         cast(_line_number as integer) as line_number,
         cast(_load_order as integer) as load_order,
-        upper(trim("FLS Code")) as fls_code,
-        trim("Record ID") as record_id,
-        {{ parse_submission_timestamp('trim("Last Updated")') }} as last_updated_at,
-        {{ regex_remove('"1.01 NHS Number"', '[^0-9]') }} as nhs_number_digits,
-        {{ parse_submission_date('trim("1.02 Date of Birth")') }} as birth_date,
-        {{ normalise_postcode('"1.04 Post Code"') }} as postcode_key,
-        nullif(trim("1.04 Post Code"), '') as postcode_raw,
-        {{ parse_submission_date('trim("1.09 Date Index Frac Diagnosed")') }} as fracture_date,
-        {{ recode_answer('trim("1.11 SiteFirstFrac")', var('submission_code_lists')['fracture_site']) }}
-            as fracture_site
+        upper(trim({{ adapter.quote('FLS Code') }})) as fls_code,
+        trim({{ adapter.quote('Record ID') }}) as record_id,
+        {{ parse_submission_timestamp('trim(' ~ adapter.quote('Last Updated') ~ ')') }} as last_updated_at,
+        {{ regex_remove(adapter.quote('1.01 NHS Number'), '[^0-9]') }} as nhs_number_digits,
+        {{ parse_submission_date('trim(' ~ adapter.quote('1.02 Date of Birth') ~ ')') }} as birth_date,
+        {{ normalise_postcode(adapter.quote('1.04 Post Code')) }} as postcode_key,
+        nullif(trim({{ adapter.quote('1.04 Post Code') }}), '') as postcode_raw,
+        {{ parse_submission_date('trim(' ~ adapter.quote('1.09 Date Index Frac Diagnosed') ~ ')') }}
+            as fracture_date,
+        {{ recode_answer(
+            'trim(' ~ adapter.quote('1.11 SiteFirstFrac') ~ ')',
+            var('submission_code_lists')['fracture_site']
+        ) }} as fracture_site
     from source
 ),
 

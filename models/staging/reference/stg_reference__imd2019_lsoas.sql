@@ -5,13 +5,14 @@ with source as (
 
 renamed as (
     select
-        "LSOA code (2011)" as lsoa11_code,
-        "LSOA name (2011)" as lsoa11_name,
-        "Local Authority District code (2019)" as la19_code,
-        "Local Authority District name (2019)" as la19_name,
+        {{ adapter.quote('LSOA code (2011)') }} as lsoa11_code,
+        {{ adapter.quote('LSOA name (2011)') }} as lsoa11_name,
+        {{ adapter.quote('Local Authority District code (2019)') }} as la19_code,
+        {{ adapter.quote('Local Authority District name (2019)') }} as la19_name,
         -- Written with thousands separators ("29,199").
-        cast(replace("Index of Multiple Deprivation (IMD) Rank", ',', '') as {{ dbt.type_int() }}) as imd_rank,
-        cast("Index of Multiple Deprivation (IMD) Decile" as {{ dbt.type_int() }}) as imd_decile
+        cast(replace({{ adapter.quote('Index of Multiple Deprivation (IMD) Rank') }}, ',', '') as {{ dbt.type_int() }})
+            as imd_rank,
+        cast({{ adapter.quote('Index of Multiple Deprivation (IMD) Decile') }} as {{ dbt.type_int() }}) as imd_decile
     from source
 )
 
