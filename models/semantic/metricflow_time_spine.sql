@@ -3,5 +3,4 @@
 
 {{ config(materialized='table', schema='semantic') }}
 
-select cast(range as date) as date_day
-from range(date '2016-01-01', date '2031-01-01', interval 1 day)
+{{ calendar_days('2016-01-01', '2031-01-01') }}
