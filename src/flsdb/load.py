@@ -76,6 +76,8 @@ import io
 import os
 import re
 import signal
+import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -89,6 +91,9 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from flsdb import contract, paths
+
+# A 50 MB free-text value must not make Python's csv module give up (its default limit is 128 KB).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 CONTRACT_COLUMNS: list[str] = list(contract.COLUMNS)
 FRACTURE = "1.09 Date Index Frac Diagnosed"
@@ -109,6 +114,11 @@ REJECT_CODES = (
 # and before its transaction commits. Used by the tests to simulate a crash mid-file.
 _after_records_hook = None
 _CRASH_ENV = "FLSDB_LOAD_TEST_CRASH_AFTER_RECORDS"
+# Test hook: called with no arguments once the warehouse is open (and locked) for writing.
+_after_connect_hook = None
+# Seconds to wait for a busy warehouse before giving up (0: fail at once). Overridden by the
+# lock_timeout argument of load_landing.
+LOCK_TIMEOUT_ENV = "FLSDB_LOCK_TIMEOUT"
 
 
 class LoadError(click.ClickException):
@@ -116,7 +126,7 @@ class LoadError(click.ClickException):
 
 
 class WarehouseLockedError(LoadError):
-    pass
+    """Another process holds the warehouse: the message starts with "Warehouse busy"."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,13 +137,14 @@ class WarehouseLockedError(LoadError):
 class FileOutcome:
     source_file: str
     file_sha256: str
-    status: str  # loaded | rejected | unchanged
+    status: str  # loaded | rejected | unchanged | refused (not read; nothing recorded)
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
     reason: str | None = None
     load_order: int | None = None
     previously_rejected: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +168,12 @@ class LoadResult:
         return sum(f.status == "unchanged" for f in self.files)
 
     @property
+    def files_refused(self) -> int:
+        """Files not loaded in this run and not recorded (changed while being loaded, unreadable,
+        a link out of the landing folder): the next run tries them again."""
+        return sum(f.status == "refused" for f in self.files)
+
+    @property
     def rows_read(self) -> int:
         return sum(f.rows_read for f in self.files)
 
@@ -173,19 +190,23 @@ class LoadResult:
         rows = []
         for f in self.files:
             if f.status == "loaded":
-                status = "loaded"
+                status = "loaded" + "".join(f"; WARNING: {w}" for w in f.warnings)
             elif f.status == "rejected":
                 status = f"REJECTED: {f.reason}"
+            elif f.status == "refused":
+                status = f"REFUSED (not loaded, not recorded): {f.reason}"
             else:
                 status = f"unchanged ({f.reason})" if f.reason else "unchanged"
             counts = (str(f.rows_read), str(f.rows_accepted), str(f.rows_rejected))
             if f.status != "loaded":
                 counts = ("-", "-", "-")
-            rows.append((f.source_file, *counts, status))
+            rows.append((_printable(f.source_file), *counts, status))
         rows.append(("TOTAL (this run)", str(self.rows_read), str(self.rows_accepted),
                      str(self.rows_rejected),
                      f"{self.files_loaded} loaded, {sum(f.status == 'rejected' for f in self.files)}"
-                     f" rejected, {self.files_unchanged} unchanged in {self.seconds:.1f}s"))
+                     f" rejected, {self.files_unchanged} unchanged"
+                     + (f", {self.files_refused} refused" if self.files_refused else "")
+                     + f" in {self.seconds:.1f}s"))
         widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
         lines = []
         for i, r in enumerate([headers, *rows]):
@@ -253,16 +274,151 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 # Discovery, bytes, encoding, header
 # --------------------------------------------------------------------------------------------
 
+def _printable(name: str) -> str:
+    """A file name as text that is safe to store and print: bytes that are not UTF-8 (which the
+    OS hands over as surrogates) become \\xNN escapes, and control characters are escaped."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+def discover_all(landing: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+    """Candidate submissions and refused entries of the landing folder.
+
+    Returns ``(files, refused)``: ``files`` is (relative posix path, absolute path) of every
+    candidate, sorted; ``refused`` is (relative path, reason) of entries that are not followed:
+    a symbolic link whose target is outside the landing folder (or dangling), a symbolic link to
+    a folder (never followed: its files are loaded from their real place if that is inside the
+    landing folder), and anything that is not a regular file (a FIFO, a socket, a device).
+    The walk never follows links to folders, so nothing outside the landing folder is read.
+    """
+    root = landing.resolve()
+    files: list[tuple[str, Path]] = []
+    refused: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(landing, followlinks=False):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(landing)
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith(("_", ".")):
+                continue
+            full = here / d
+            if full.is_symlink():
+                inside = full.resolve().is_relative_to(root)
+                where = ("inside the landing folder; its files are loaded from there" if inside
+                         else "outside the landing folder")
+                refused.append(((rel_dir / d).as_posix(),
+                                f"A symbolic link to a folder ({where}); links to folders are "
+                                "never followed."))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in filenames:
+            if f.startswith(("_", ".")):
+                continue
+            full = here / f
+            rel = (rel_dir / f).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if not target.is_relative_to(root):
+                    refused.append((rel, "A symbolic link to a file outside the landing folder; "
+                                         "it is not followed. Copy the file into the landing "
+                                         "folder to load it."))
+                    continue
+                if not target.exists():
+                    refused.append((rel, "A symbolic link to nothing (its target does not "
+                                         "exist)."))
+                    continue
+            try:
+                mode = full.stat().st_mode
+            except OSError as e:
+                refused.append((rel, f"Cannot be examined ({e.strerror})."))
+                continue
+            if not stat.S_ISREG(mode):
+                refused.append((rel, "Not a regular file (a pipe, socket or device); skipped."))
+                continue
+            files.append((rel, full))
+    files.sort()
+    refused.sort()
+    return files, refused
+
+
 def discover(landing: Path) -> list[tuple[str, Path]]:
     """(relative posix path, absolute path) of every candidate submission, sorted."""
-    out = []
-    for p in landing.rglob("*"):
-        rel = p.relative_to(landing)
-        if any(part.startswith(("_", ".")) for part in rel.parts):
-            continue
-        if p.is_file():
-            out.append((rel.as_posix(), p))
-    return sorted(out)
+    return discover_all(landing)[0]
+
+
+class FileRefused(Exception):
+    """The file could not be read consistently (it changed while being read, or is unreadable).
+    Nothing is recorded for it, so the next run tries it again."""
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 0.2
+
+
+def read_stable(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The file's bytes, read while its size, modification time and inode did not change.
+
+    Retries a few times (a file still being copied in), then raises FileRefused. The bytes
+    returned are the ones hashed and loaded: the loader never reads the file again (it stages its
+    own copy), and re-checks the signature just before committing (changed_since).
+    """
+    last = None
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            before = _signature(os.stat(path))
+            with open(path, "rb") as fh:
+                data = fh.read()
+            after = _signature(os.stat(path))
+        except FileNotFoundError:
+            raise FileRefused("The file disappeared before it could be read.") from None
+        except OSError as e:
+            raise FileRefused(f"The file cannot be read ({e.strerror}).") from None
+        if before == after and len(data) == after[0]:
+            return data, after
+        last = (before, after, len(data))
+        time.sleep(READ_RETRY_SECONDS * (attempt + 1))
+    before, after, n = last
+    raise FileRefused(
+        f"The file changed while it was being read, {READ_ATTEMPTS} times in a row (size "
+        f"{before[0]:,} -> {after[0]:,} bytes, {n:,} read): it is probably still being written. "
+        "Nothing from it was loaded; run `flsdb load` again once it is complete.")
+
+
+def changed_since(path: Path, sig: tuple[int, int, int, int]) -> str | None:
+    """A plain-English reason if the file at path no longer has signature sig, else None.
+    A file deleted or moved away after it was read is not a change: its bytes were read
+    consistently, and they are what is loaded."""
+    try:
+        now = _signature(os.stat(path))
+    except FileNotFoundError:
+        return None
+    if now == sig:
+        return None
+    what = (f"its size changed from {sig[0]:,} to {now[0]:,} bytes" if now[0] != sig[0] else
+            "it was rewritten: its modification time or inode changed")
+    return (f"The file changed while it was being loaded ({what}). Nothing from it was loaded; "
+            "run `flsdb load` again once it is no longer being written.")
+
+
+# Identifier-shaped text is never echoed from a file into a message: NHS numbers (10 digits,
+# spaces or hyphens allowed), dates (a date of birth) and UK postcodes.
+_REDACTIONS = [
+    (re.compile(r"(?<![0-9])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9])"), "<10-digit number hidden>"),
+    (re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}|\b\d{1,2}/\d{1,2}/\d{2,4}"), "<date hidden>"),
+    (re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE), "<postcode hidden>"),
+]
+
+
+def redact(text: str) -> str:
+    """text with anything shaped like an NHS number, a date or a postcode hidden."""
+    for pattern, label in _REDACTIONS:
+        text = pattern.sub(label, text)
+    return text
 
 
 class FileRejected(Exception):
@@ -331,7 +487,7 @@ def check_header(text: str) -> list[str]:
     stripped = [h.strip() for h in header]
     matched = [_CONTRACT_BY_NORM.get(_norm(h)) for h in stripped]
     if not any(matched):
-        first = text.split("\n", 1)[0].strip()[:80]
+        first = redact(text.split("\n", 1)[0].strip()[:80].replace("\ufeff", "<U+FEFF>"))
         raise FileRejected(
             "No header row: the first line does not contain the FLS-DB column names "
             f"(it reads '{first}'), so this is not a FLS-DB CSV export.")
@@ -343,7 +499,7 @@ def check_header(text: str) -> list[str]:
     dups = [c for c, n in seen.items() if n > 1]
     missing_req = [c for c in contract.REQUIRED_COLUMNS if c not in seen]
     missing_opt = [c for c in CONTRACT_COLUMNS if c not in seen and c not in contract.REQUIRED_COLUMNS]
-    unknown = [h for h, m in zip(stripped, matched) if not m]
+    unknown = [redact(h)[:80] for h, m in zip(stripped, matched) if not m]
     if missing_req:
         problems.append(f"missing required column{'s' if len(missing_req) > 1 else ''} "
                         f"{_names(missing_req)}")
@@ -397,6 +553,12 @@ def layout_numpy(data: bytes) -> Layout:
     return Layout(start_line, end_line, blank, unterminated_last=len(quotes) % 2 == 1)
 
 
+def _nth_newline_end(data: bytes, n: int) -> int:
+    """Byte offset just after the n-th newline of data (len(data) if there are fewer)."""
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return int(nl[n - 1]) + 1 if len(nl) >= n else len(data)
+
+
 def layout_csv(text: str) -> Layout:
     """Slow path: Python's csv module splits records the way DuckDB does on odd quoting."""
     starts, ends, blank = [], [], []
@@ -429,6 +591,7 @@ def layout_csv(text: str) -> Layout:
 ISO_DATE = r"[1-9]\d{3}-\d{2}-\d{2}"
 UK_DATE = r"\d{2}/\d{2}/[1-9]\d{3}"
 ISO_TS = r"[1-9]\d{3}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
+NHS_LIKE = r"\d{3}[ \-]?\d{3}[ \-]?\d{4}"
 
 MACROS = [
     f"""CREATE OR REPLACE TEMP MACRO _parse_date(v) AS CASE
@@ -439,7 +602,12 @@ MACROS = [
         WHEN regexp_full_match(trim(v), '{ISO_TS}')
         THEN try_strptime(replace(trim(v), 'T', ' '), '%Y-%m-%d %H:%M:%S') END""",
     "CREATE OR REPLACE TEMP MACRO _blank(v) AS (v IS NULL OR trim(v) = '')",
-    "CREATE OR REPLACE TEMP MACRO _show(v) AS '''' || replace(v, '''', '''''') || ''''",
+    # A value quoted in a reason, with an invisible byte-order mark made visible; a value that
+    # looks like an NHS number (whatever column it was typed into) is not repeated.
+    f"""CREATE OR REPLACE TEMP MACRO _show(v) AS CASE
+        WHEN regexp_full_match(trim(v), '{NHS_LIKE}')
+        THEN '(a 10-digit value, not repeated here as it may be an NHS number)'
+        ELSE '''' || replace(replace(v, '''', ''''''), chr(65279), '<U+FEFF>') || '''' END""",
 ]
 
 IDENTIFIER_NOTE = "(the value is not repeated here because it is an identifier; see raw_line)"
@@ -546,9 +714,19 @@ EXTRACTS_SQL = f"""
 """
 
 
+# A repeated header row inside the data (two exports joined into one file, often with a
+# byte-order mark at the start of the second) is rejected under the first rule it breaks, with
+# this explanation first.
+_REPEATED_HEADER_SQL = (
+    f"lower(trim(replace({_q('Record ID')}, chr(65279), ''))) = 'record id' AND "
+    f"lower(trim(replace({_q(LAST_UPDATED)}, chr(65279), ''))) = 'last updated'")
+_REPEATED_HEADER_NOTE = "This row repeats the header row (two exports joined into one file?). "
+
 REJECTS_SQL = f"""
     SELECT _fid, _line_number, _end_line, {_CODES_SQL}[_rule] AS _code,
-           {_COLUMNS_SQL}[_rule] AS _column, {_REASON_SQL} AS _reason, {_q(FLS)}, {_q('Record ID')}
+           {_COLUMNS_SQL}[_rule] AS _column,
+           CASE WHEN {_REPEATED_HEADER_SQL} THEN {_lit(_REPEATED_HEADER_NOTE)} ELSE '' END
+             || {_REASON_SQL} AS _reason, {_q(FLS)}, {_q('Record ID')}
     FROM _final WHERE _rule IS NOT NULL AND _line_number > 0
 """
 
@@ -557,20 +735,30 @@ REJECTS_SQL = f"""
 # The loader
 # --------------------------------------------------------------------------------------------
 
-def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+def _connect(warehouse: Path, lock_timeout: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse for writing. If another process holds it, wait up to lock_timeout
+    seconds (polling), then raise WarehouseLockedError ("Warehouse busy: ...")."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return duckdb.connect(str(warehouse))
-    except duckdb.IOException as e:
-        msg = str(e)
-        if "lock" in msg.lower():
+    deadline = time.monotonic() + max(lock_timeout, 0.0)
+    while True:
+        try:
+            return duckdb.connect(str(warehouse))
+        except duckdb.IOException as e:
+            msg = str(e)
+            if "lock" not in msg.lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
             m = re.search(r"PID (\d+)", msg)
             who = f" (process {m.group(1)})" if m else ""
+            waited = (f" after waiting {lock_timeout:g}s" if lock_timeout > 0 else
+                      f"; set {LOCK_TIMEOUT_ENV}=<seconds> to wait for it instead")
             raise WarehouseLockedError(
-                f"The warehouse {warehouse} is in use by another process{who}: DuckDB allows one "
-                "writer at a time. Close the other connection (dbt, a notebook, a BI tool or "
-                "another `flsdb load`) and try again.") from None
-        raise
+                f"Warehouse busy: {warehouse} is in use by another process{who}: DuckDB allows "
+                "one writer at a time. Nothing was loaded" + waited + ". Close the other "
+                "connection (dbt, a notebook, a BI tool or another `flsdb load`) and try "
+                "again.") from None
 
 
 def _nhs_valid(value: str) -> bool:
@@ -600,10 +788,17 @@ class _Pending:
     n_staged: int = 0                  # structurally sound rows, staged for the contract checks
     struct_rejects: list = field(default_factory=list)
     text: str | None = None
+    header: list[str] | None = None
+    tmp: Path | None = None            # the loader's own copy of the (UTF-8) bytes it read
+    path: Path | None = None           # the file in the landing folder
+    sig: tuple | None = None           # its size/mtime/ctime/inode when it was read
+    warnings: list[str] = field(default_factory=list)
 
 
 REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason", "raw_line",
                   "fls_code", "record_id"]
+
+MAX_LINE_BYTES = 10_000_000
 
 
 def _raw_lines(text: str) -> list[str]:
@@ -611,17 +806,26 @@ def _raw_lines(text: str) -> list[str]:
 
 
 class _Loader:
-    """Stages files one by one (DuckDB read_csv into a temp table), checks a whole batch of files
-    with one SQL statement, then commits each file in its own transaction, in order."""
+    """Collects files, stages a batch of them with DuckDB's CSV reader (one read_csv over every
+    file of the batch that has the same header order), checks the whole batch with one SQL
+    statement, then commits it: each file all-or-nothing, in load order."""
 
-    BATCH_ROWS = 250_000
+    BATCH_ROWS = 250_000               # lines staged before a batch is checked and committed
+    BATCH_FILES = 5_000                # files staged before a batch is checked and committed
+    # Commit granularity. A batch of up to SMALL_BATCH_FILES files commits each file in its own
+    # transaction; a bigger batch (many small files) commits consecutive files in groups of up
+    # to GROUP_FILES, because every commit costs an fsync (10,000 one-row files would otherwise
+    # spend a minute syncing). Either way a file is never partly committed, and a crash loses at
+    # most the uncommitted group, which the next run loads again.
+    SMALL_BATCH_FILES = 32
+    GROUP_FILES = 500
 
     def __init__(self, con: duckdb.DuckDBPyConnection, tmpdir: Path):
         self.con = con
         self.tmpdir = tmpdir
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET enable_progress_bar = false")
-        # Commit each file to the WAL only; checkpoint once at the end (see load_landing).
+        # Commit to the WAL only; checkpoint once at the end (see load_landing).
         con.execute("SET checkpoint_threshold = '16GB'")
         for m in MACROS:
             con.execute(m)
@@ -630,9 +834,8 @@ class _Loader:
         self.next_order = con.execute(
             "SELECT coalesce(max(load_order), 0) + 1 FROM raw.load_files").fetchone()[0]
         self.pending: list[_Pending] = []
-        self.outcomes: list[FileOutcome] = []
-        self.staged_rows = 0
-        self.linemaps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.outcomes: dict[str, FileOutcome] = {}
+        self.batch_lines = 0
         self.next_fid = 0
         self._new_stage()
 
@@ -642,49 +845,182 @@ class _Loader:
         self.staged_rows = 0
         self.linemaps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    # -- staging -------------------------------------------------------------------------------
-    def add(self, rel: str, data: bytes, sha: str) -> None:
-        p = _Pending(rel, sha, len(data), None)
+    # -- collecting ----------------------------------------------------------------------------
+    def add(self, rel: str, data: bytes, sha: str, path: Path | None = None,
+            sig: tuple | None = None) -> None:
+        p = _Pending(rel, sha, len(data), None, path=path, sig=sig)
         try:
-            text, p.encoding = decode(data)
-            header = check_header(text)
-            self._stage(p, text, header)
+            p.text, p.encoding = decode(data)
+            p.header = check_header(p.text)
         except FileRejected as e:
             p.reason = str(e)
-            p.n_read = p.n_staged = 0
-            p.struct_rejects = []
             p.text = None
         self.pending.append(p)
-        if self.staged_rows >= self.BATCH_ROWS:
+        self.batch_lines += data.count(b"\n")
+        if self.batch_lines >= self.BATCH_ROWS or len(self.pending) >= self.BATCH_FILES:
             self.flush()
 
-    def _stage(self, p: _Pending, text: str, header: list[str]) -> None:
+    # -- staging -------------------------------------------------------------------------------
+    def _stage_all(self) -> None:
+        """Stage every pending file that passed the file-level checks."""
+        to_stage = [p for p in self.pending if p.reason is None]
+        groups: dict[tuple[str, ...], list[_Pending]] = {}
+        utf8: dict[int, bytes] = {}
+        for p in to_stage:
+            p.fid = self.next_fid
+            self.next_fid += 1
+            p.tmp = self.tmpdir / f"{p.fid}.csv"
+            utf8[p.fid] = p.text.encode("utf-8")
+            p.tmp.write_bytes(utf8[p.fid])
+            groups.setdefault(tuple(p.header), []).append(p)
+        staged: list[tuple[_Pending, dict[int, str]]] = []
+        for header, ps in groups.items():
+            small = [p for p in ps if len(utf8[p.fid]) <= self.COMBINE_MAX_BYTES]
+            if len(small) >= 2:
+                combined = self._read_combined(list(header), small, utf8)
+                if combined is not None:
+                    staged += combined
+                    done = {p.fid for p, _ in combined}
+                    ps = [p for p in ps if p.fid not in done]
+            if not ps:
+                continue
+            try:
+                errs = self._read_csv(list(header), ps)
+            except duckdb.Error:
+                # One file broke the multi-file read: read them one by one to find it.
+                errs = {}
+                ok = []
+                for p in ps:
+                    try:
+                        errs.update(self._read_csv(list(header), [p]))
+                        ok.append(p)
+                    except duckdb.Error as e:
+                        first = str(e).strip().splitlines()[0] if str(e).strip() else \
+                            type(e).__name__
+                        p.reason = f"Not readable as CSV: {redact(first)[:300]}"
+                ps = ok
+            staged += [(p, errs.get(p.fid, {})) for p in ps]
+        counts = dict(self.con.execute(
+            "SELECT _fid, count(*) FROM _stage GROUP BY _fid").fetchall())
+        # Line maps are appended in _stage order: groups in turn, files in order within one.
+        for p, err_lines in staged:
+            try:
+                self._finish_stage(p, utf8[p.fid], err_lines, counts.get(p.fid, 0))
+            except FileRejected as e:
+                p.reason = str(e)
+        self.staged_rows = sum(counts.values())
+
+    COMBINE_MAX_BYTES = 256 * 1024
+
+    def _read_combined(self, header: list[str], ps: list[_Pending], utf8: dict[int, bytes]
+                       ) -> list[tuple[_Pending, dict[int, str]]] | None:
+        """Stage many small files with one read of one combined CSV (their bodies joined under
+        one header): DuckDB pays a fixed cost per file read, which dominates for thousands of
+        one-row files. Only files whose records are unambiguous are combined (the numpy and csv
+        module layouts agree, so every record ends inside the file); the others, and every file
+        if DuckDB's result does not add up exactly, are read the ordinary way. Returns
+        [(file, DuckDB structural errors by the file's own record line)] in _stage order."""
         con = self.con
-        utf8 = text.encode("utf-8")
-        tmp = self.tmpdir / "current.csv"
-        tmp.write_bytes(utf8)
-        fid = p.fid = self.next_fid
-        self.next_fid += 1
+        chosen, bodies, n_recs = [], [], []
+        for p in ps:
+            data = utf8[p.fid]
+            lay = layout_numpy(data)
+            if lay.unterminated_last or len(lay.blank) < 2:
+                continue
+            alt = layout_csv(p.text)
+            if (len(alt.blank) != len(lay.blank) or alt.unterminated_last
+                    or not np.array_equal(alt.start_line, lay.start_line)):
+                continue
+            # The body starts after the header record's last newline.
+            cut = _nth_newline_end(data, int(lay.end_line[0]))
+            body = data[cut:]
+            if not body.endswith(b"\n"):
+                body += b"\n"
+            chosen.append(p)
+            bodies.append(body)
+            n_recs.append(len(lay.blank) - 1)
+        if len(chosen) < 2:
+            return None
+        tmp = self.tmpdir / "combined.csv"
+        with open(tmp, "wb") as fh:
+            fh.write(",".join(_q(c) for c in header).encode("utf-8") + b"\n")
+            for b in bodies:
+                fh.write(b)
         columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         try:
             con.execute(
-                f"INSERT INTO _stage SELECT {fid} AS _fid, "
+                "CREATE OR REPLACE TEMP TABLE _combo AS SELECT "
                 + ", ".join(_q(c) for c in CONTRACT_COLUMNS)
                 + f" FROM read_csv({_lit(str(tmp))}, auto_detect=false, header=true, delim=',', "
                   f"quote='\"', escape='\"', strict_mode=true, columns={columns}, "
                   f"store_rejects=true, rejects_table='_rej_errors', rejects_scan='_rej_scans', "
-                  f"max_line_size=10000000)")
-        except duckdb.Error as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise FileRejected(f"Not readable as CSV: {first}") from None
-        n_rows = con.execute("SELECT count(*) FROM _stage").fetchone()[0] - self.staged_rows
-        self.staged_rows += n_rows
+                  f"max_line_size={MAX_LINE_BYTES})")
+        except duckdb.Error:
+            return None
+        finally:
+            tmp.unlink(missing_ok=True)
+        n_combo = con.execute("SELECT count(*) FROM _combo").fetchone()[0]
         errs = con.execute(
             "SELECT line, any_value(error_type ORDER BY byte_position)::VARCHAR "
             "FROM _rej_errors GROUP BY line ORDER BY line").fetchall()
-        err_lines = {int(r[0]): r[1] for r in errs}
+        # Combined record r (1-based after the header) belongs to file k when
+        # offsets[k] < r <= offsets[k + 1]; its line in that file's own numbering is r - offsets[k] + 1.
+        offsets = np.concatenate(([0], np.cumsum(n_recs)))
+        per_file: list[dict[int, str]] = [{} for _ in chosen]
+        for line, err in errs:
+            r = int(line) - 1
+            k = int(np.searchsorted(offsets, r, side="left")) - 1
+            if k < 0 or k >= len(chosen):
+                return None
+            per_file[k][r - int(offsets[k]) + 1] = err
+        counts = []
+        for p, err_lines, n in zip(chosen, per_file, n_recs):
+            lay = layout_numpy(utf8[p.fid])
+            data_recs = int((~lay.blank[1:]).sum())
+            n_rows = data_recs - len(err_lines)
+            if self._match(lay, err_lines, n_rows) is None:
+                return None
+            counts.append(n_rows)
+        if sum(counts) != n_combo:
+            return None
+        fids = pa.table({"_fid": pa.array(
+            np.repeat(np.array([p.fid for p in chosen], dtype=np.int32), counts))})
+        con.register("_combo_fids", fids)
+        try:
+            con.execute("INSERT INTO _stage SELECT f._fid, c.* FROM _combo c "
+                        "POSITIONAL JOIN _combo_fids f")
+        finally:
+            con.unregister("_combo_fids")
+            con.execute("DROP TABLE _combo")
+        return list(zip(chosen, per_file))
 
+    def _read_csv(self, header: list[str], ps: list[_Pending]) -> dict[int, dict[int, str]]:
+        """read_csv the files ps (same header order) into _stage; DuckDB's structural errors by
+        file id and DuckDB record line."""
+        con = self.con
+        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
+        files = "[" + ", ".join(_lit(str(p.tmp)) for p in ps) + "]"
+        con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
+        con.execute(
+            "INSERT INTO _stage SELECT regexp_extract(filename, '(\\d+)\\.csv$', 1)::INTEGER, "
+            + ", ".join(_q(c) for c in CONTRACT_COLUMNS)
+            + f" FROM read_csv({files}, auto_detect=false, header=true, delim=',', "
+              f"quote='\"', escape='\"', strict_mode=true, columns={columns}, filename=true, "
+              f"store_rejects=true, rejects_table='_rej_errors', rejects_scan='_rej_scans', "
+              f"max_line_size={MAX_LINE_BYTES})")
+        out: dict[int, dict[int, str]] = {}
+        for path, line, err in con.execute(
+                "SELECT s.file_path, e.line, any_value(e.error_type ORDER BY e.byte_position)"
+                "::VARCHAR FROM _rej_errors e JOIN _rej_scans s USING (scan_id, file_id) "
+                "GROUP BY ALL").fetchall():
+            out.setdefault(int(Path(path).stem), {})[int(line)] = err
+        return out
+
+    def _finish_stage(self, p: _Pending, utf8: bytes, err_lines: dict[int, str],
+                      n_rows: int) -> None:
+        """Line numbers of the file's staged rows, its counts and its structural rejects."""
+        text, header, fid = p.text, p.header, p.fid
         layout = acc_idx = None
         for make in (lambda: layout_numpy(utf8), lambda: layout_csv(text)):
             lay = make()
@@ -703,7 +1039,6 @@ class _Loader:
                               np.full(n_rows, fid, dtype=np.int64)))
         p.n_staged = n_rows
         p.n_read = int((~layout.blank[1:]).sum())
-        p.text = text
 
         # Structural rejects: DuckDB's record line L is our record index L - 1.
         struct_idx = sorted(i - 1 for i in err_lines)
@@ -723,8 +1058,17 @@ class _Loader:
                 fields = next(csv.reader(io.StringIO(raw_line, newline="")), [])
             except csv.Error:
                 fields = None
-            if err == "UNQUOTED VALUE" or fields is None or (
-                    i == last and layout.unterminated_last):
+            if i == last and layout.unterminated_last:
+                span = f"line {s}" if s == e else f"lines {s} to {e}"
+                reason = (f"A quoted value opened on line {s} is never closed before the end of "
+                          f"the file, so the rest of the file ({span}) cannot be split into "
+                          "rows; it is kept here as one rejected row. Look for a stray or "
+                          "unbalanced double quote.")
+            elif err == "LINE SIZE OVER MAXIMUM":
+                n_bytes = len(raw_line.encode("utf-8"))
+                reason = (f"The row is {n_bytes:,} bytes long, over the limit of "
+                          f"{MAX_LINE_BYTES:,} bytes for one row (a corrupt or runaway line).")
+            elif err == "UNQUOTED VALUE" or fields is None:
                 reason = ("The row could not be split into columns: a quoted value is not "
                           "closed properly (a stray or unbalanced double quote).")
             elif len(fields) < n_cols:
@@ -761,6 +1105,7 @@ class _Loader:
         if not self.pending:
             return
         con = self.con
+        self._stage_all()
         staged = [p for p in self.pending if p.reason is None]
         contract_rejects: dict[int, list] = {}
         extracts: dict[int, object] = {}
@@ -784,109 +1129,182 @@ class _Loader:
                 con.unregister("_linemap")
             for fid, *rest in con.execute(REJECTS_SQL).fetchall():
                 contract_rejects.setdefault(fid, []).append(rest)
-        for p in self.pending:
-            if p.reason is not None:
-                self._commit_rejected_file(p)
-            else:
-                self._commit_file(p, contract_rejects.get(p.fid, []), extracts.get(p.fid))
+            for fid, n, codes in con.execute(MIXED_FLS_SQL).fetchall():
+                shown = ", ".join(codes[:5]) + (", ..." if n > 5 else "")
+                for p in staged:
+                    if p.fid == fid:
+                        p.warnings.append(
+                            f"the accepted rows carry {n} different FLS codes ({shown}); each "
+                            "row is checked and counted under its own FLS code")
+        pending = self.pending
+        size = 1 if len(pending) <= self.SMALL_BATCH_FILES else self.GROUP_FILES
+        for start in range(0, len(pending), size):
+            self._commit_group(pending[start:start + size], contract_rejects, extracts)
+        for p in pending:
+            if p.tmp is not None:
+                p.tmp.unlink(missing_ok=True)
+            p.text = None
         self.pending = []
+        self.batch_lines = 0
         self._new_stage()
         con.execute("DROP TABLE IF EXISTS _final")
 
-    def _commit_rejected_file(self, p: _Pending) -> None:
-        order = self.next_order
-        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        self.con.execute(
-            "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'rejected', ?, 0, 0, 0, NULL, ?, ?)",
-            [p.sha, p.rel, p.size, p.encoding, p.reason, order, loaded_at])
-        self.next_order += 1
-        self.outcomes.append(FileOutcome(p.rel, p.sha, "rejected", reason=p.reason,
-                                         load_order=order))
-
-    def _commit_file(self, p: _Pending, contract_rej: list, extract) -> None:
+    def _commit_group(self, group: list[_Pending], contract_rejects: dict[int, list],
+                      extracts: dict[int, object]) -> None:
+        """Commit the files of group in one transaction (every value passed as a parameter or
+        through a registered Arrow table: nothing from a file is ever spliced into SQL text)."""
         con = self.con
-        order = self.next_order
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = list(p.struct_rejects)
-        if contract_rej:
-            lines = _raw_lines(p.text)
-            for s, e, code, col, reason, fls, rid in contract_rej:
-                rows.append((s, code, col, reason, "\n".join(lines[s - 1:e]), fls, rid))
-        rows.sort(key=lambda r: r[0])
-        n_rej = len(rows)
-        n_acc = p.n_staged - len(contract_rej)
-        if p.n_read != n_acc + n_rej:
-            raise AssertionError(f"{p.rel}: rows read {p.n_read} != accepted {n_acc} + "
-                                 f"rejected {n_rej}")
+        files, rejects = [], []
+        for p in group:
+            changed = changed_since(p.path, p.sig) if p.path is not None and p.sig else None
+            if changed:
+                self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "refused", reason=changed)
+                continue
+            order = self.next_order + len(files)
+            if p.reason is not None:
+                files.append(dict(p=p, order=order, status="rejected", read=0, acc=0, rej=0))
+                continue
+            rows = list(p.struct_rejects)
+            c_rej = contract_rejects.get(p.fid, [])
+            if c_rej:
+                lines = _raw_lines(p.text)
+                for s, e, code, col, reason, fls, rid in c_rej:
+                    rows.append((s, code, col, reason, "\n".join(lines[s - 1:e]), fls, rid))
+            rows.sort(key=lambda r: r[0])
+            n_acc = p.n_staged - len(c_rej)
+            if p.n_read != n_acc + len(rows):
+                raise AssertionError(f"{p.rel}: rows read {p.n_read} != accepted {n_acc} + "
+                                     f"rejected {len(rows)}")
+            files.append(dict(p=p, order=order, status="loaded", read=p.n_read, acc=n_acc,
+                              rej=len(rows)))
+            rejects += [(p.sha, p.rel, order, *r) for r in rows]
+        if not files:
+            return
+        loaded = [f for f in files if f["status"] == "loaded"]
+        lineage = pa.table({
+            "_fid": pa.array([f["p"].fid for f in loaded], type=pa.int32()),
+            "sha": pa.array([f["p"].sha for f in loaded], type=pa.string()),
+            "rel": pa.array([f["p"].rel for f in loaded], type=pa.string()),
+            "ord": pa.array([f["order"] for f in loaded], type=pa.int64()),
+        })
+        load_files = pa.table({
+            "file_sha256": [f["p"].sha for f in files],
+            "source_file": [f["p"].rel for f in files],
+            "file_size_bytes": pa.array([f["p"].size for f in files], type=pa.int64()),
+            "detected_encoding": pa.array([f["p"].encoding for f in files], type=pa.string()),
+            "status": [f["status"] for f in files],
+            "rejection_reason": pa.array([f["p"].reason for f in files], type=pa.string()),
+            "rows_read": pa.array([f["read"] for f in files], type=pa.int64()),
+            "rows_accepted": pa.array([f["acc"] for f in files], type=pa.int64()),
+            "rows_rejected": pa.array([f["rej"] for f in files], type=pa.int64()),
+            "file_extract_date": pa.array(
+                [extracts.get(f["p"].fid) if f["status"] == "loaded" else None for f in files],
+                type=pa.date32()),
+            "load_order": pa.array([f["order"] for f in files], type=pa.int64()),
+        })
+        cols = ", ".join("f." + _q(c) for c in CONTRACT_COLUMNS)
         con.execute("BEGIN TRANSACTION")
         try:
-            lineage = (f"{_lit(p.sha)} AS _file_sha256, {_lit(p.rel)} AS _source_file, "
-                       f"_line_number, {order} AS _load_order, "
-                       f"TIMESTAMP '{loaded_at.isoformat(sep=' ')}' AS _loaded_at")
-            cols = ", ".join(_q(c) for c in CONTRACT_COLUMNS)
-            con.execute(f"INSERT INTO raw.submission_records SELECT {cols}, {lineage} "
-                        f"FROM _final WHERE _fid = {p.fid} AND _rule IS NULL "
-                        f"ORDER BY _line_number")
-            if _after_records_hook is not None:
-                _after_records_hook(con, p.rel)
-            if os.environ.get(_CRASH_ENV) == p.rel:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if rows:
-                cols_ = list(zip(*rows))
-                rej = pa.table({name: pa.array(vals, type=pa.int64() if i == 0 else pa.string())
-                                for i, (name, vals) in enumerate(zip(REJECT_COLUMNS, cols_))})
+            if loaded:
+                con.register("_lineage", lineage)
+                try:
+                    con.execute(
+                        f"INSERT INTO raw.submission_records SELECT {cols}, l.sha, l.rel, "
+                        f"f._line_number, l.ord, ?::TIMESTAMP FROM _final f JOIN _lineage l "
+                        f"ON f._fid = l._fid WHERE f._rule IS NULL ORDER BY l.ord, f._line_number",
+                        [loaded_at])
+                finally:
+                    con.unregister("_lineage")
+            for f in loaded:
+                if _after_records_hook is not None:
+                    _after_records_hook(con, f["p"].rel)
+                if os.environ.get(_CRASH_ENV) == f["p"].rel:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            if rejects:
+                cols_ = list(zip(*rejects))
+                names = ["sha", "rel", "ord", *REJECT_COLUMNS]
+                types = [pa.string(), pa.string(), pa.int64(), pa.int64()] + [pa.string()] * 6
+                rej = pa.table({n: pa.array(v, type=t) for n, v, t in zip(names, cols_, types)})
                 con.register("_rej_df", rej)
                 try:
                     con.execute(
-                        "INSERT INTO raw.submission_rejects SELECT ? AS _file_sha256, "
-                        "? AS _source_file, _line_number, ? AS _load_order, "
-                        "?::TIMESTAMP AS _loaded_at, reject_code, column_name, reject_reason, "
-                        "raw_line, fls_code, record_id FROM _rej_df ORDER BY _line_number",
-                        [p.sha, p.rel, order, loaded_at])
+                        "INSERT INTO raw.submission_rejects SELECT sha, rel, _line_number, ord, "
+                        "?::TIMESTAMP, reject_code, column_name, reject_reason, raw_line, "
+                        "fls_code, record_id FROM _rej_df ORDER BY ord, _line_number",
+                        [loaded_at])
                 finally:
                     con.unregister("_rej_df")
-            con.execute(
-                "INSERT INTO raw.load_files VALUES (?, ?, ?, ?, 'loaded', NULL, ?, ?, ?, ?, ?, ?)",
-                [p.sha, p.rel, p.size, p.encoding, p.n_read, n_acc, n_rej, extract, order,
-                 loaded_at])
+            con.register("_load_files_df", load_files)
+            try:
+                con.execute("INSERT INTO raw.load_files SELECT *, ?::TIMESTAMP FROM _load_files_df",
+                            [loaded_at])
+            finally:
+                con.unregister("_load_files_df")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        self.next_order += 1
-        self.outcomes.append(FileOutcome(p.rel, p.sha, "loaded", p.n_read, n_acc, n_rej,
-                                         load_order=order))
-        p.text = None
+        self.next_order += len(files)
+        for f in files:
+            p = f["p"]
+            if f["status"] == "rejected":
+                self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "rejected", reason=p.reason,
+                                                   load_order=f["order"])
+            else:
+                self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "loaded", f["read"], f["acc"],
+                                                   f["rej"], load_order=f["order"],
+                                                   warnings=p.warnings)
+
+
+MIXED_FLS_SQL = f"""
+    SELECT _fid, count(DISTINCT upper(trim({_q(FLS)}))) AS n,
+           list(DISTINCT upper(trim({_q(FLS)})) ORDER BY upper(trim({_q(FLS)}))) AS codes
+    FROM _final WHERE _rule IS NULL GROUP BY _fid HAVING n > 1
+"""
 
 
 def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
-                 registry_path: Path | str | None = None, progress: bool | None = None
-                 ) -> LoadResult:
+                 registry_path: Path | str | None = None, progress: bool | None = None,
+                 lock_timeout: float | None = None) -> LoadResult:
     """Load every new submission file of ``landing_dir`` into ``warehouse_path``'s raw schema.
 
     ``registry_path`` defaults to seeds/fls_registry.csv; ``progress`` None shows the tqdm bar
-    only on a terminal.
+    only on a terminal; ``lock_timeout`` is how long to wait for a warehouse another process is
+    writing (default: $FLSDB_LOCK_TIMEOUT, else 0 = fail at once with "Warehouse busy").
     """
     t0 = time.perf_counter()
     landing = Path(landing_dir)
     warehouse = Path(warehouse_path)
     registry = Path(registry_path) if registry_path else paths.seeds_dir() / "fls_registry.csv"
+    if lock_timeout is None:
+        try:
+            lock_timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or 0)
+        except ValueError:
+            raise LoadError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds.") from None
     if not landing.is_dir():
         raise LoadError(f"Landing folder {landing} does not exist.")
-    files = discover(landing)
+    files, refused = discover_all(landing)
     result = LoadResult(warehouse=warehouse, landing=landing)
-    con = _connect(warehouse)
+    con = _connect(warehouse, lock_timeout)
     try:
+        if _after_connect_hook is not None:
+            _after_connect_hook()
         ensure_schema(con)
         _read_registry(con, registry)
         known = {sha: (src, status) for sha, src, status in con.execute(
             "SELECT file_sha256, source_file, status FROM raw.load_files").fetchall()}
         with tempfile.TemporaryDirectory(prefix="flsdb-load-") as tmp:
             loader = _Loader(con, Path(tmp))
-            order: list[tuple[str, FileOutcome | None]] = []
+            order: list[tuple[str, FileOutcome | None]] = []  # (rel or sha, outcome)
             disable = None if progress is None else not progress
-            for rel, path in tqdm(files, desc="Loading", unit="file", disable=disable):
-                data = path.read_bytes()
+            for rel_os, path in tqdm(files, desc="Loading", unit="file", disable=disable):
+                rel = _printable(rel_os)
+                try:
+                    data, sig = read_stable(path)
+                except FileRefused as e:
+                    order.append((rel, FileOutcome(rel, "", "refused", reason=str(e))))
+                    continue
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in known:
                     src, status = known[sha]
@@ -897,13 +1315,14 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                                                    previously_rejected=status == "rejected")))
                     continue
                 known[sha] = (rel, "pending")
-                loader.add(rel, data, sha)
-                order.append((rel, None))
+                loader.add(rel, data, sha, path=path, sig=sig)
+                order.append((sha, None))
             loader.flush()
             con.execute("CHECKPOINT")
-            done = iter(loader.outcomes)
-            for rel, outcome in order:
-                result.files.append(outcome if outcome is not None else next(done))
+            for key, outcome in order:
+                result.files.append(outcome if outcome is not None else loader.outcomes[key])
+            result.files += [FileOutcome(_printable(rel), "", "refused", reason=why)
+                             for rel, why in refused]
     finally:
         con.close()
     result.seconds = time.perf_counter() - t0
