@@ -38,8 +38,8 @@ def write_approval(out_dir: Path, status: str = "approved", extract_date: str | 
 
 def vl_convert_or_skip():
     return pytest.importorskip(
-        "vl_convert", reason="vl-convert-python (pinned in requirements.lock) ships the Vega JavaScript "
-                             "the report inlines; it is not installed in this environment")
+        "vl_convert", reason="vl-convert-python==1.9.0.post1 (it ships the Vega JavaScript that the report "
+                             "inlines) is not installed: install the project's pinned requirements")
 
 
 @pytest.fixture(scope="module")
