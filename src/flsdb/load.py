@@ -801,6 +801,28 @@ REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason",
 MAX_LINE_BYTES = 10_000_000
 
 
+def _even_line_ends(text: str, warnings: list[str]) -> str:
+    """Line ends mixing CRLF and LF (a file edited on two systems) are read as line ends: CRLF
+    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own between
+    LF line ends cannot be told apart from data, so that file is refused with a clear reason."""
+    if "\r" not in text:
+        return text
+    crlf = text.count("\r\n")
+    lf = text.count("\n") - crlf
+    cr = text.count("\r") - crlf
+    if cr and lf:
+        at = re.search(r"\r(?!\n)", text).start()
+        raise FileRejected(
+            f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
+            "return (CR) on its own while the file's lines end with LF: mixed or corrupted line "
+            "endings. Re-export the file.")
+    if crlf and lf:
+        warnings.append(f"mixed line endings ({crlf:,} CRLF and {lf:,} LF); all were read as "
+                        "line ends")
+        return text.replace("\r\n", "\n")
+    return text
+
+
 def _raw_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
 
@@ -851,6 +873,7 @@ class _Loader:
         p = _Pending(rel, sha, len(data), None, path=path, sig=sig)
         try:
             p.text, p.encoding = decode(data)
+            p.text = _even_line_ends(p.text, p.warnings)
             p.header = check_header(p.text)
         except FileRejected as e:
             p.reason = str(e)
@@ -1059,6 +1082,9 @@ class _Loader:
             except csv.Error:
                 fields = None
             if i == last and layout.unterminated_last:
+                if e > s and lines[e - 1] == "":      # the file's final newline ends no line
+                    e -= 1
+                    raw_line = "\n".join(lines[s - 1:e])
                 span = f"line {s}" if s == e else f"lines {s} to {e}"
                 reason = (f"A quoted value opened on line {s} is never closed before the end of "
                           f"the file, so the rest of the file ({span}) cannot be split into "
