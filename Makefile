@@ -40,5 +40,24 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_load.py
 
+# The same project on Apache Spark (docs/spark.md): a separate environment from
+# requirements-spark.lock (dbt-spark[session] + pyspark; Java 17), so .venv stays untouched.
+# Not part of `make test`: it starts Spark and takes a few minutes.
+.PHONY: test-spark
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+
+$(SPARK_STAMP): requirements-spark.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17 is required for Spark (java not found)"; exit 1; }
+	$(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
+	$(SPARK_VENV)/bin/pip install --quiet --no-deps -r requirements-spark.lock
+	$(SPARK_VENV)/bin/pip check
+	touch $(SPARK_STAMP)
+
+test-spark: $(STAMP) $(SPARK_STAMP)
+	time $(BIN)/pytest tests/spark -p no:cacheprovider -s -ra
+
 clean:
 	rm -rf target logs warehouse .pytest_cache
