@@ -11,7 +11,7 @@ One small synthetic landing set (audit year 2024 at 2% of the national volume) i
 Then marts.kpi_results must be identical on the two engines row for row: every key and text
 and flag equal, every number equal to within 1e-9 (relative, or absolute near zero: the engines
 add up floating-point numbers in different orders). The other marts are compared the same way,
-and so are the per-engine macros on a list of edge cases (tests/spark/macro_probes.sql).
+and so are the per-engine macros on a list of edge cases (tests/spark/macro_probes.jinja).
 A non-development pseudonym key is set, so patient pseudonyms are compared too.
 """
 
@@ -98,7 +98,7 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     _run("dbt build (DuckDB)", [str(dbt), "build", "--target", "dev",
                                 "--target-path", str(duckdb_dir / "target"), "--log-path", str(duckdb_dir / "logs")],
          env, root / "duckdb_build.log")
-    probes = (HERE / "macro_probes.sql").read_text(encoding="utf-8")
+    probes = (HERE / "macro_probes.jinja").read_text(encoding="utf-8")
     compiled = _run("compile probes (DuckDB)", [str(dbt), "--quiet", "compile", "--target", "lint", "--inline", probes,
                                                 "--output", "json", "--target-path", str(duckdb_dir / "target-probes"),
                                                 "--log-path", str(duckdb_dir / "logs")],
@@ -113,7 +113,7 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     result = _run("Spark: register + dbt build + dump", [
         str(SPARK_PYTHON), str(HERE / "run_on_spark.py"), "--raw", str(root / "spark" / "raw"),
         "--out", str(spark_out), "--target-path", str(root / "spark" / "target"),
-        "--log-path", str(root / "spark" / "logs"), "--probes", str(HERE / "macro_probes.sql"),
+        "--log-path", str(root / "spark" / "logs"), "--probes", str(HERE / "macro_probes.jinja"),
     ], env, root / "spark_build.log")
     spark_steps = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
     TIMINGS.update({f"  Spark {name}": seconds for name, seconds in spark_steps.items()})
