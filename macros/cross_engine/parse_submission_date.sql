@@ -58,6 +58,8 @@
         when
             {{ raw }} rlike '{{ pattern }}'
             and cast(regexp_extract({{ raw }}, '{{ pattern }}', 1) as int) >= 1
+            -- make_timestamp_ntz turns second 60 into the next minute; strptime refuses it.
+            and cast(regexp_extract({{ raw }}, '{{ pattern }}', 6) as int) <= 59
             then try_make_timestamp_ntz(
                 {%- for group in range(1, 7) %}
                 cast(regexp_extract({{ raw }}, '{{ pattern }}', {{ group }}) as int){{ ',' if not loop.last }}
