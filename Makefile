@@ -12,7 +12,7 @@ export FLSDB_PROJECT_DIR := $(CURDIR)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test lint pytest bench clean
+.PHONY: install run test lint pytest browser bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -34,7 +34,14 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint pytest
+# The publication tests open the report site in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else echo "chromium is not installed and this is not root: the browser test will be skipped"; fi; }
+
+test: lint browser pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py

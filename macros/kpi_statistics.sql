@@ -1,15 +1,16 @@
 {#- Confidence intervals, funnel limits, ratings and suppression for KPI results (kpi-spec.md). -#}
 
 {#- Wilson score interval for numerator/denominator, as a percentage. `bound` is 'lower' or 'upper'. -#}
+{#- Clipped to [0, 100]: at 0/n or n/n rounding would otherwise leave about 1e-15 outside. -#}
 {% macro wilson_interval_pct(numerator, denominator, bound, z=1.959964) %}
     case when {{ denominator }} > 0 then
-        100.0 * (
+        least(100.0, greatest(0.0, 100.0 * (
             ({{ numerator }} / {{ denominator }}) + {{ z * z }} / (2.0 * {{ denominator }})
             {{ '-' if bound == 'lower' else '+' }} {{ z }} * sqrt(
                 ({{ numerator }} / {{ denominator }}) * (1 - {{ numerator }} / {{ denominator }}) / {{ denominator }}
                 + {{ z * z }} / (4.0 * {{ denominator }} * {{ denominator }})
             )
-        ) / (1 + {{ z * z }} / {{ denominator }})
+        ) / (1 + {{ z * z }} / {{ denominator }})))
     end
 {% endmacro %}
 

@@ -125,7 +125,9 @@ intervals as (
                 end as funnel_{{ bound }}_{{ label }}_pct,
             {%- endfor %}
         {%- endfor %}
-        {{ is_suppressed('numerator', 'denominator') }} as is_suppressed
+        -- KPI 1 counts key fields (FLS level) or services (above it), never patients, so the
+        -- small-number rule, which protects patients, does not apply to it (DEVELOPERS.md).
+        value_type != 'completeness' and {{ is_suppressed('numerator', 'denominator') }} as is_suppressed
     from compared
 ),
 

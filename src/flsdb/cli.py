@@ -155,7 +155,8 @@ def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
 @main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
-    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish."""
+    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish
+    -> report."""
     landing = paths.landing_dir()
     if not landing.exists() or not any(landing.rglob("*.csv")):
         ctx = click.get_current_context()
@@ -173,6 +174,7 @@ def run(scale: float) -> None:
     ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
     if code:
         sys.exit(code)
+    ctx.invoke(report, year=None, out_dir=None, standalone=False)
     click.echo(
         f"\nDone ({verdict}). Everything built from this landing set is SYNTHETIC unless you loaded real files.\n"
         f"  landing folder     {landing}\n"
@@ -183,7 +185,9 @@ def run(scale: float) -> None:
         "                     marts.dim_fls, marts.dim_geography\n"
         f"  dbt run results    {_run_results_path()}\n"
         f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
-        f"  approval           {_output_root() / 'approval.json'}"
+        f"  approval           {_output_root() / 'approval.json'}\n"
+        f"  published marts    {_output_root() / 'published' / 'flsdb_marts.duckdb'} (+ parquet/)\n"
+        f"  report site        {_output_root() / 'site' / 'index.html'}"
     )
 
 
