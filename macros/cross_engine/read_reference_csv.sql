@@ -13,9 +13,10 @@
       (`<target schema>.<table>`: header row, every column text, RFC 4180 quoting), dropping and
       re-creating the table definition each time a model reads it, so that the path in force
       (for example FLSDB_POSTCODE_LOOKUP) is always the one read. The data is never copied.
-      Relative paths are relative to the dbt project directory, as on DuckDB; var
-      `reference_file_root` (e.g. `dbfs:/flsdb` or `s3://bucket/flsdb`) is put in front of them
-      on a cluster, where the project directory is not visible (docs/spark.md).
+      Relative paths are relative to the dbt project directory, as on DuckDB (Spark itself would
+      resolve them against the schema's directory, so they are made absolute first); on a cluster,
+      where the project directory is not visible, var `reference_file_root` (e.g. `dbfs:/flsdb`
+      or `s3://bucket/flsdb`) is put in front of them instead (docs/spark.md).
     - default (any other warehouse): the source is expected to exist as a table, so it is
       returned as is.
 -#}
@@ -60,10 +61,7 @@
         {{ return(relation) }}
     {%- endif -%}
     {%- set file_path = reference_csv_path(source_name, table_name) -%}
-    {%- set root = var('reference_file_root', none) -%}
-    {%- if root and not (file_path.startswith('/') or ':' in file_path) -%}
-        {%- set file_path = root.rstrip('/') ~ '/' ~ file_path -%}
-    {%- endif -%}
+    {%- set file_path = spark_absolute_path(file_path, var('reference_file_root', none)) -%}
     {%- set literal = file_path | replace('\\', '\\\\') | replace("'", "\\'") -%}
     {%- do run_query('create schema if not exists ' ~ relation.schema) -%}
     {%- do run_query('drop table if exists ' ~ relation) -%}
@@ -72,4 +70,20 @@
         ~ "path '" ~ literal ~ "', header 'true', inferSchema 'false', "
         ~ "quote '\"', escape '\"', multiLine 'true', encoding 'UTF-8')") -%}
     {{ return(relation) }}
+{%- endmacro %}
+
+
+{#- `path` made absolute for Spark: kept when it is absolute or a URI (`s3://...`), else put under
+    `root`, else under the dbt project directory ($FLSDB_PROJECT_DIR, which the Makefile and the
+    flsdb command set, else the shell's working directory). -#}
+{% macro spark_absolute_path(path, root=none) -%}
+    {%- if path.startswith('/') or ':' in path -%}
+        {{ return(path) }}
+    {%- endif -%}
+    {%- set base = root or env_var('FLSDB_PROJECT_DIR', env_var('PWD', '')) -%}
+    {%- if not base -%}
+        {{ exceptions.raise_compiler_error(
+            "cannot make '" ~ path ~ "' absolute: set FLSDB_PROJECT_DIR to the dbt project directory") }}
+    {%- endif -%}
+    {{ return(base.rstrip('/') ~ '/' ~ path) }}
 {%- endmacro %}

@@ -21,7 +21,7 @@
 
 {% macro spark__register_external_sources(raw_path=none) %}
     {%- set root = raw_path or var('spark_raw_path', env_var('FLSDB_SPARK_RAW', 'warehouse/spark/raw')) -%}
-    {%- set root = root.rstrip('/') -%}
+    {%- set root = spark_absolute_path(root).rstrip('/') -%}
     {%- set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'fls_db') | list -%}
     {%- for node in tables | sort(attribute='name') %}
         {%- set relation = source(node.source_name, node.name) -%}
