@@ -5,8 +5,14 @@ The contract is ../shared/fls-db/dataset.md and the table layout is docs/raw-sch
 How a file is landed
 --------------------
 1. Every file under the landing folder is a candidate (any extension), except paths with a
-   component starting with ``_`` or ``.``. Files are taken in sorted relative-path order.
-2. The bytes are hashed (sha256). Content already in ``raw.load_files`` (under any path) is
+   component starting with ``_`` or ``.`` (so a file can be written as ``.name.part`` and renamed
+   when complete). Files are taken in sorted relative-path order. Links to folders are never
+   followed; a link to a file outside the landing folder (or to nothing) is refused, never read.
+   Names are stored as given (unicode, quotes, spaces); bytes that are not UTF-8 become ``\\xNN``.
+2. The file is read once, while its size, modification time and inode stay the same (retried
+   while it is still being written, then refused for this run); the loader works on those bytes
+   only (its own staged copy), and re-checks the file just before committing: a file changed
+   meanwhile is not committed, and is loaded by the next run. The bytes are hashed (sha256). Content already in ``raw.load_files`` (under any path) is
    skipped: loading the same bytes twice changes nothing. A changed file at the same path has a
    new sha256 and is loaded as a new version.
 3. File-level checks, in Python on the bytes (cheap, whole-file): binary content (NUL bytes,
@@ -19,15 +25,23 @@ How a file is landed
    rejects the file, naming the columns.
 4. DuckDB's own CSV reader parses the (UTF-8) text: ``read_csv`` with explicit columns (the
    header's order), every column VARCHAR, RFC 4180 quoting, ``strict_mode`` and
-   ``store_rejects``. Structural faults (a truncated or over-long line, a broken quoted value)
+   ``store_rejects``, once per batch for all files with the same header order (small files whose
+   record layout is unambiguous are joined into one CSV first: DuckDB's fixed cost per file
+   would otherwise dominate 10,000 one-row files). Mixed CRLF/LF line ends are read as line
+   ends; a lone CR between LF line ends refuses the file. A row over 10 MB is a reject. Structural faults (a truncated or over-long line, a broken quoted value)
    come from DuckDB's ``reject_errors`` table and become ``wrong_column_count`` rejects.
 5. The contract checks run as one vectorised SQL statement over the file's rows. A row is
    rejected once, under the first rule it breaks, in this order (the order of dataset.md):
    wrong_column_count, missing_required_value, invalid_date, invalid_nhs_number,
    unknown_fls_code, fracture_after_extract, fracture_before_2016, birth_after_fracture,
    age_over_110, invalid_fracture_site.
-6. Records, rejects and the ``raw.load_files`` row are written in one transaction per file: a
-   crash mid-file leaves nothing of that file, and the next run loads it completely.
+6. Records, rejects and the ``raw.load_files`` row are written in one transaction per file (a
+   batch of more than 32 files commits consecutive files in groups of up to 500, to save an
+   fsync per file): a crash leaves nothing of an uncommitted file, and the next run loads it
+   completely. Nothing from a file is ever spliced into SQL text: values travel through the CSV
+   reader, parameters and registered Arrow tables.
+7. A second writer is refused with "Warehouse busy" (or waits up to ``$FLSDB_LOCK_TIMEOUT``
+   seconds). Messages never repeat an NHS number, date or postcode from a file.
 
 Line numbers
 ------------
@@ -58,7 +72,9 @@ Interpretations
   are trimmed before parsing. Only the required date columns (Last Updated, 1.02, 1.09) are
   checked here; optional dates are left to staging, which warns.
 - Age at the fracture is in completed years; over 110 means 111 or more.
-- FLS codes are matched against ``fls_code`` of the registry after trimming, case-sensitively.
+- FLS codes are matched against ``fls_code`` of the registry after trimming, case-insensitively.
+  A file whose rows carry several FLS codes is loaded row by row (each row checked against the
+  registry under its own code), with a warning in the load summary.
 - ``1.11 SiteFirstFrac`` is matched after trimming, case-insensitively.
 - Empty cells are stored as NULL; other values are stored exactly as sent (untrimmed).
 - Reject reasons name the offending value, except for identifiers (NHS number, date of birth),
