@@ -1,0 +1,554 @@
+"""The flsdb benchmark harness (`make bench`): wall time and peak memory per pipeline stage.
+
+Not a test: it prints a table and writes bench/results/<timestamp>.json (and, with
+--write-summary, bench/results/latest.md) so that runs can be compared.
+
+    .venv/bin/python bench/run_benchmarks.py [--scales 1,10,100] [--repeats 3] [--work DIR]
+                                             [--incremental] [--write-summary]
+
+For each scale S (S x one national year, audit year 2024: 1x is about 83,500 records) it uses a
+separate folder <work>/x<S>/ holding the landing set and the warehouse, and runs, each in a child
+process:
+
+  generate   flsdb.generate.generate(years=[2024], scale=S, seed=20240101) -- cached: the landing
+             set is reused when it exists (its generation figures are then those recorded then)
+  load       flsdb.load.load_landing into a fresh warehouse
+  dbt build  seeds, models, unit tests and data tests; split into models and tests from
+             run_results.json (wall-clock union of the nodes' execution intervals; `overhead` is
+             start-up, parsing and everything between nodes)
+  baseline   bench/baseline_kpis.sql, one hand-written DuckDB query from the raw table (median of
+             --baseline-runs runs in one process); checked row for row against marts.kpi_results
+             (national and FLS, breakdown 'all', numerator and denominator to 1e-9)
+  validate   `flsdb validate` and `flsdb report`, when the installed CLI has them ("n/a" if not)
+
+Peak memory is the largest sum of RSS over the whole process tree of the stage (polled from /proc
+every 50 ms). Each repeat starts from a fresh warehouse; medians are reported. The machine's load
+average is recorded at each stage, because other work on the machine moves wall times.
+
+--incremental (1x only): splits the 1x landing set into the records fractured before December
+2024 and a "new month" (the December records, about 7,000), builds the first, then loads the month
+and times `dbt build` again; compares with a full rebuild of the same data and checks that both
+give identical marts.kpi_results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RESULTS = PROJECT / "bench" / "results"
+BASELINE_SQL = PROJECT / "bench" / "baseline_kpis.sql"
+NATIONAL_YEAR = 2024
+SEED = 20240101
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- process-tree memory sampling
+
+def _tree_rss(root: int) -> int:
+    """Sum of RSS (bytes) of `root` and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{entry.name}/statm", "rb") as f:
+                resident = int(f.read().split()[1]) * PAGE
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        pid = int(entry.name)
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = resident
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_stage(cmd: list[str], env: dict | None = None, cwd: Path = PROJECT,
+              log: Path | None = None) -> dict:
+    """Run one stage as a child process; wall seconds, peak tree RSS (MiB), return code."""
+    load_before = os.getloadavg()[0]
+    out = open(log, "w") if log else subprocess.DEVNULL
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = rc = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    if log:
+        out.close()
+    # CPU seconds of the stage's whole tree (waited-for descendants included): steadier than wall
+    # time when other work shares the machine.
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": wall, "cpu_s": cpu, "peak_mib": peak / 2**20, "rc": rc, "load_avg": load_before}
+
+
+# ---------------------------------------------------------------- environment and stages
+
+def stage_env(warehouse: Path, landing: Path, extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DBT_PROFILES_DIR": str(PROJECT),
+        "FLSDB_PROJECT_DIR": str(PROJECT),
+        "FLSDB_WAREHOUSE": str(warehouse),
+        "FLSDB_LANDING": str(landing),
+        "FLSDB_POSTCODE_LOOKUP": str(landing / "_reference" / "synthetic_nspl_postcode_lookup.csv"),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "PYTHONWARNINGS": "ignore",
+    })
+    env.update(extra or {})
+    return env
+
+
+GENERATE = ("import sys; from flsdb.generate import generate; "
+            "print(generate(years=[{year}], scale=float(sys.argv[1]), out_dir=sys.argv[2], seed={seed}))")
+LOAD = ("import sys; from flsdb.load import load_landing; "
+        "r = load_landing(sys.argv[1], sys.argv[2], progress=False); "
+        "print(r.rows_read, r.rows_accepted, r.rows_rejected)")
+BASELINE = r"""
+import json, sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+sql = open(sys.argv[2]).read()
+times = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter()
+    rows = con.execute(sql).fetchall()
+    times.append(time.perf_counter() - t)
+marts = con.execute(
+    "select audit_year, geography_level, geography_code, kpi_number, numerator, denominator "
+    "from marts.kpi_results where breakdown = 'all' and geography_level in ('national', 'fls')"
+).fetchall()
+b = {r[:4]: r[4:] for r in rows}
+m = {r[:4]: r[4:] for r in marts}
+def differs(x, y):
+    return abs((x or 0) - (y or 0)) > 1e-9 * max(1.0, abs(y or 0))
+bad = sorted(set(b) ^ set(m)) + [k for k in b if k in m and any(map(differs, b[k], m[k]))]
+print(json.dumps({"times": times, "rows": len(rows), "mismatches": len(bad),
+                  "examples": [str(k) for k in bad[:5]]}))
+"""
+
+
+def dbt_cmd(args: list[str], target: Path) -> list[str]:
+    return [str(BIN / "dbt"), *args, "--project-dir", str(PROJECT), "--target-path", str(target)]
+
+
+def _union_seconds(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def split_run_results(target: Path) -> dict:
+    """Models vs tests wall time from run_results.json (union of execution intervals)."""
+    results = json.loads((target / "run_results.json").read_text())
+    groups: dict[str, list[tuple[float, float]]] = {"models": [], "tests": []}
+    per_model = {}
+    for r in results["results"]:
+        kind = r["unique_id"].split(".")[0]
+        group = "models" if kind in ("model", "seed", "snapshot") else "tests" if "test" in kind else None
+        spans = [t for t in r.get("timing", []) if t.get("started_at") and t.get("completed_at")]
+        if group and spans:
+            start = min(dt.datetime.fromisoformat(t["started_at"].rstrip("Z")) for t in spans)
+            end = max(dt.datetime.fromisoformat(t["completed_at"].rstrip("Z")) for t in spans)
+            groups[group].append((start.timestamp(), end.timestamp()))
+        if kind == "model":
+            per_model[r["unique_id"].split(".")[-1]] = round(r["execution_time"], 3)
+    return {"models_s": _union_seconds(groups["models"]), "tests_s": _union_seconds(groups["tests"]),
+            "dbt_elapsed_s": results["elapsed_time"], "per_model_s": per_model,
+            "nodes": len(results["results"]),
+            "failures": [r["unique_id"] for r in results["results"]
+                         if r["status"] not in ("success", "pass", "no-op")]}
+
+
+def cli_commands() -> set[str]:
+    out = subprocess.run([str(BIN / "flsdb"), "--help"], capture_output=True, text=True).stdout
+    names, in_commands = set(), False
+    for line in out.splitlines():
+        if line.strip().lower().startswith("commands"):
+            in_commands = True
+        elif in_commands and line.startswith("  ") and line.strip():
+            names.add(line.split()[0])
+    return names
+
+
+# ---------------------------------------------------------------- one scale
+
+def ensure_landing(folder: Path, scale: float, log_dir: Path) -> dict:
+    landing = folder / "landing"
+    marker = folder / "generate.json"
+    if marker.exists() and landing.exists():
+        cached = json.loads(marker.read_text())
+        if cached.get("scale") == scale and cached.get("seed") == SEED:
+            return {**cached["result"], "cached": True}
+    if landing.exists():
+        shutil.rmtree(landing)
+    r = run_stage([sys.executable, "-c", GENERATE.format(year=NATIONAL_YEAR, seed=SEED), str(scale),
+                   str(landing)], env=stage_env(folder / "unused.duckdb", landing),
+                  log=log_dir / "generate.log")
+    if r["rc"]:
+        raise SystemExit(f"generate x{scale:g} failed; see {log_dir / 'generate.log'}")
+    marker.write_text(json.dumps({"scale": scale, "seed": SEED, "result": r}))
+    return {**r, "cached": False}
+
+
+def run_scale(scale: float, work: Path, repeats: int, baseline_runs: int, commands: set[str],
+              dbt_args: list[str]) -> dict:
+    folder = work / f"x{scale:g}"
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = folder / "logs"
+    logs.mkdir(exist_ok=True)
+    print(f"\n[x{scale:g}] work folder {folder}", flush=True)
+    gen = ensure_landing(folder, scale, logs)
+    print(f"[x{scale:g}] generate {gen['seconds']:.1f}s, peak {gen['peak_mib']:.0f} MiB"
+          f"{' (cached figures)' if gen['cached'] else ''}", flush=True)
+    landing = folder / "landing"
+    warehouse = folder / "warehouse.duckdb"
+    target = folder / "target"
+    env = stage_env(warehouse, landing, {"FLSDB_OUTPUT": str(folder / "output")})
+    runs = []
+    for i in range(repeats):
+        for p in (warehouse, Path(str(warehouse) + ".wal")):
+            p.unlink(missing_ok=True)
+        run: dict = {}
+        run["load"] = run_stage([sys.executable, "-c", LOAD, str(landing), str(warehouse)], env=env,
+                                log=logs / "load.log")
+        run["dbt_build"] = run_stage(dbt_cmd(["build", *dbt_args], target), env=env,
+                                     log=logs / "dbt_build.log")
+        if run["dbt_build"]["rc"] == 0 or (target / "run_results.json").exists():
+            run["dbt_build"].update(split_run_results(target))
+        b = run_stage([sys.executable, "-c", BASELINE, str(warehouse), str(BASELINE_SQL),
+                       str(baseline_runs)], env=env, log=logs / "baseline.log")
+        try:
+            lines = (logs / "baseline.log").read_text().strip().splitlines()
+            b.update(json.loads(lines[-1]))
+            b["query_s"] = statistics.median(b["times"])
+        except (ValueError, IndexError):
+            b["error"] = "baseline failed; see baseline.log"
+        run["baseline"] = b
+        run["validate"] = run["report"] = None
+        if "validate" in commands:
+            run["validate"] = run_stage([str(BIN / "flsdb"), "validate", "--run-results",
+                                         str(target / "run_results.json")], env=env,
+                                        log=logs / "validate.log")
+        if "report" in commands:
+            # the report reads the published marts: publish (when the CLI has it), then report
+            steps = [["publish"]] if "publish" in commands else []
+            parts = [run_stage([str(BIN / "flsdb"), *step], env=env, log=logs / f"{step[0]}.log")
+                     for step in steps + [["report"]]]
+            run["report"] = {"seconds": sum(p["seconds"] for p in parts),
+                             "cpu_s": sum(p["cpu_s"] for p in parts),
+                             "peak_mib": max(p["peak_mib"] for p in parts),
+                             "rc": max(p["rc"] for p in parts), "load_avg": parts[0]["load_avg"]}
+        runs.append(run)
+        d = run["dbt_build"]
+        print(f"[x{scale:g}] run {i + 1}/{repeats}: load {run['load']['seconds']:.1f}s, dbt build "
+              f"{d['seconds']:.1f}s (models {d.get('models_s', float('nan')):.1f}s, tests "
+              f"{d.get('tests_s', float('nan')):.1f}s, rc {d['rc']}), baseline "
+              f"{b.get('query_s', float('nan')):.2f}s ({b.get('mismatches', '?')} mismatches), "
+              f"load avg {d['load_avg']:.1f}", flush=True)
+    return {"scale": scale, "records": round(83_500 * scale), "generate": gen, "runs": runs,
+            "summary": summarise(gen, runs)}
+
+
+def _median(runs: list[dict], stage: str, key: str):
+    values = [r[stage][key] for r in runs if r.get(stage) and r[stage].get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(gen: dict, runs: list[dict]) -> dict:
+    s = {"generate": {"seconds": gen["seconds"], "peak_mib": gen["peak_mib"]}}
+    for stage in ("load", "dbt_build", "baseline", "validate", "report"):
+        if any(r.get(stage) for r in runs):
+            s[stage] = {k: _median(runs, stage, k) for k in ("seconds", "cpu_s", "peak_mib", "load_avg")}
+            s[stage]["rc"] = max(r[stage]["rc"] for r in runs if r.get(stage))
+        else:
+            s[stage] = None
+    for k in ("models_s", "tests_s", "dbt_elapsed_s"):
+        s["dbt_build"][k] = _median(runs, "dbt_build", k)
+    s["dbt_build"]["failures"] = sorted({f for r in runs for f in r["dbt_build"].get("failures", [])})
+    s["baseline"]["query_s"] = _median(runs, "baseline", "query_s")
+    s["baseline"]["mismatches"] = max(r["baseline"].get("mismatches", -1) for r in runs)
+    if s["baseline"]["query_s"]:
+        s["ratio_models_to_baseline"] = s["dbt_build"]["models_s"] / s["baseline"]["query_s"]
+    pipeline = [s[k]["seconds"] for k in ("generate", "load", "dbt_build") if s.get(k)]
+    s["pipeline_s"] = sum(pipeline)
+    s["pipeline_peak_mib"] = max(s[k]["peak_mib"] for k in ("generate", "load", "dbt_build",
+                                                              "validate", "report") if s.get(k))
+    return s
+
+
+# ---------------------------------------------------------------- incremental: one new month
+
+def _fracture_month(line: bytes, column: int) -> str | None:
+    try:
+        row = next(csv.reader(io.StringIO(line.decode("latin-1"))))
+        value = row[column].strip()
+    except (StopIteration, IndexError):
+        return None
+    if len(value) == 10 and value[4] == "-":
+        return value[:7]
+    if len(value) == 10 and value[2] == "/":
+        return f"{value[6:]}-{value[3:5]}"
+    return None
+
+
+def split_month(landing: Path, base: Path, month: Path, which: str = f"{NATIONAL_YEAR}-12") -> int:
+    """Copy `landing` to `base` without the rows fractured in month `which`; those rows go to
+    `month` (one extra file per source file, same header). Returns the number of rows moved."""
+    for folder in (base, month):
+        if folder.exists():
+            shutil.rmtree(folder)
+    shutil.copytree(landing / "_reference", base / "_reference")
+    moved = 0
+    for path in sorted(landing.rglob("*.csv")):
+        rel = path.relative_to(landing)
+        if rel.parts[0] == "_reference":
+            continue
+        lines = path.read_bytes().splitlines(keepends=True)
+        header = lines[0]
+        names = next(csv.reader(io.StringIO(header.decode("latin-1").lstrip("\ufeff").lstrip("ï»¿"))))
+        column = [n.strip() for n in names].index("1.09 Date Index Frac Diagnosed")
+        keep, new = [header], [header]
+        for line in lines[1:]:
+            (new if _fracture_month(line, column) == which else keep).append(line)
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(b"".join(keep))
+        if len(new) > 1:
+            target = month / rel.with_name(rel.stem + f"_new_{which}.csv")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(b"".join(new))
+            moved += len(new) - 1
+    return moved
+
+
+KPI_ROWS = ("select * exclude (is_synthetic_data) from marts.kpi_results "
+            "order by audit_year, geography_level, geography_code, kpi_number, breakdown, breakdown_value")
+
+
+def kpi_rows(warehouse: Path) -> list:
+    import duckdb
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(KPI_ROWS).fetchall()
+    finally:
+        con.close()
+
+
+def same_rows(a: list, b: list) -> bool:
+    """Row for row equal; doubles to 1e-12 relative (see compare_kpi_results.py: sums of doubles
+    can differ in the last bit between two builds of the same data)."""
+    def same(x, y) -> bool:
+        if isinstance(x, float) and isinstance(y, float):
+            return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12)
+        return x == y
+    return len(a) == len(b) and all(len(r) == len(q) and all(map(same, r, q)) for r, q in zip(a, b))
+
+
+REBUILDS = {
+    # everything, as `make run` does
+    "dbt build": ["build"],
+    # only what new submissions can change: models and data tests downstream of the raw
+    # submissions (unit tests, seeds and reference data cannot change when only data arrives)
+    "dbt build, data-dependent nodes": ["build", "--select", "source:fls_db+",
+                                        "--exclude-resource-type", "unit_test"],
+}
+
+
+def run_incremental(work: Path, repeats: int, dbt_args: list[str]) -> dict:
+    folder = work / "x1"
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ensure_landing(folder, 1.0, logs)
+    inc = work / "incremental"
+    inc.mkdir(parents=True, exist_ok=True)
+    base, month = inc / "landing", inc / "month"
+    moved = split_month(folder / "landing", base, month)
+    built = inc / "base.duckdb"
+    target = inc / "target"
+    env = stage_env(built, base)
+    built.unlink(missing_ok=True)
+    run_stage([sys.executable, "-c", LOAD, str(base), str(built)], env=env, log=inc / "load_base.log")
+    first = run_stage(dbt_cmd(["build", *dbt_args], target), env=env, log=inc / "build_base.log")
+    if first["rc"]:
+        raise SystemExit(f"incremental: base build failed; see {inc / 'build_base.log'}")
+    # the month arrives: its files join the landing folder
+    landing_all = inc / "landing_all"
+    if landing_all.exists():
+        shutil.rmtree(landing_all)
+    shutil.copytree(base, landing_all)
+    shutil.copytree(month, landing_all, dirs_exist_ok=True)
+    w = inc / "warehouse.duckdb"
+    e = stage_env(w, landing_all)
+    out: dict = {"new_rows": moved, "dbt_args": dbt_args, "rebuilds": {}, "full": []}
+    for i in range(repeats):
+        for name, args in REBUILDS.items():
+            shutil.copyfile(built, w)
+            ld = run_stage([sys.executable, "-c", LOAD, str(landing_all), str(w)], env=e,
+                           log=inc / "load_month.log")
+            b = run_stage(dbt_cmd([*args, *dbt_args], target), env=e, log=inc / "build_month.log")
+            b.update(split_run_results(target))
+            rows = kpi_rows(w)
+            f = run_stage(dbt_cmd(["build", "--full-refresh", *dbt_args], target), env=e,
+                          log=inc / "build_full.log")
+            f.update(split_run_results(target))
+            b["identical_to_full_refresh"] = same = same_rows(rows, kpi_rows(w))
+            b["rc"] = max(b["rc"], f["rc"])
+            out["rebuilds"].setdefault(name, []).append({"load": ld, "build": b})
+            out["full"].append(f)
+            print(f"[incremental] run {i + 1}/{repeats}: {moved:,} new rows; load {ld['seconds']:.1f}s; "
+                  f"{name}: {b['seconds']:.1f}s (CPU {b['cpu_s']:.1f}s) vs full rebuild "
+                  f"{f['seconds']:.1f}s (CPU {f['cpu_s']:.1f}s); kpi_results identical: {same}; "
+                  f"load avg {b['load_avg']:.1f}", flush=True)
+    out["full_rebuild_s"] = statistics.median(f["seconds"] for f in out["full"])
+    out["full_rebuild_cpu_s"] = statistics.median(f["cpu_s"] for f in out["full"])
+    out["load_month_s"] = statistics.median(r["load"]["seconds"] for v in out["rebuilds"].values()
+                                            for r in v)
+    out["summary"] = {}
+    for name, runs in out["rebuilds"].items():
+        secs = statistics.median(r["build"]["seconds"] for r in runs)
+        cpu = statistics.median(r["build"]["cpu_s"] for r in runs)
+        out["summary"][name] = {
+            "seconds": secs, "cpu_s": cpu, "ratio": secs / out["full_rebuild_s"],
+            "cpu_ratio": cpu / out["full_rebuild_cpu_s"],
+            "identical": all(r["build"]["identical_to_full_refresh"] for r in runs)}
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+def fmt(value, spec=".1f", none="n/a") -> str:
+    return none if value is None else format(value, spec)
+
+
+def table(results: list[dict], incremental: dict | None) -> str:
+    lines = ["| scale | records | stage | wall s (median) | CPU s | peak MiB | load avg |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r["summary"]
+        rows = [("generate", s["generate"]), ("load", s["load"]), ("dbt build", s["dbt_build"])]
+        for name, st in rows + [("  models", None), ("  tests", None), ("  overhead", None),
+                                ("baseline SQL", s["baseline"]), ("validate", s["validate"]),
+                                ("report", s["report"])]:
+            d = s["dbt_build"]
+            if name == "  models":
+                lines.append(f"| | | models (seed + run) | {fmt(d['models_s'])} | | | |")
+                continue
+            if name == "  tests":
+                lines.append(f"| | | tests (unit + data) | {fmt(d['tests_s'])} | | | |")
+                continue
+            if name == "  overhead":
+                lines.append(f"| | | start-up, parse, between nodes | "
+                             f"{fmt(d['seconds'] - (d['dbt_elapsed_s'] or 0))} + in-run gaps | | | |")
+                continue
+            if st is None:
+                lines.append(f"| | | {name} | n/a | | n/a | |")
+                continue
+            value = st.get("query_s") if name == "baseline SQL" else st["seconds"]
+            note = " (failed)" if st.get("rc") else ""
+            lines.append(f"| x{r['scale']:g} | {r['records']:,} | {name} | {fmt(value, '.2f')}{note} | "
+                         f"{fmt(st.get('cpu_s'))} | {fmt(st['peak_mib'], '.0f')} | {fmt(st.get('load_avg'))} |")
+        ratio = s.get("ratio_models_to_baseline")
+        lines.append(f"| x{r['scale']:g} | | **pipeline (generate+load+build)** | {s['pipeline_s']:.1f} | | "
+                     f"{s['pipeline_peak_mib']:.0f} | |")
+        lines.append(f"| x{r['scale']:g} | | marts models / baseline | {fmt(ratio, '.2f')}x "
+                     f"(baseline = marts: {'yes' if s['baseline']['mismatches'] == 0 else 'NO'}) | | | |")
+    if incremental:
+        i = incremental
+        lines.append(f"| x1 | +{i['new_rows']:,} | new month: load | {i['load_month_s']:.1f} | | | |")
+        lines.append(f"| x1 | | full rebuild (`dbt build --full-refresh`) | {i['full_rebuild_s']:.1f} | "
+                     f"{i['full_rebuild_cpu_s']:.1f} | | |")
+        for name, r in i["summary"].items():
+            lines.append(f"| x1 | | new month: {name} | {r['seconds']:.1f} ({100 * r['ratio']:.0f}% of full; "
+                         f"CPU {100 * r['cpu_ratio']:.0f}%; same kpi_results: {r['identical']}) | "
+                         f"{r['cpu_s']:.1f} | | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scales", default="1,10", help="comma-separated scales of one national year")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats per scale (medians reported)")
+    ap.add_argument("--baseline-runs", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path(os.environ.get("FLSDB_BENCH_DIR", "/tmp/flsdb-bench")),
+                    help="scratch folder [$FLSDB_BENCH_DIR or /tmp/flsdb-bench]")
+    ap.add_argument("--incremental", action="store_true", help="also time adding one month at 1x")
+    ap.add_argument("--write-summary", action="store_true", help="also write bench/results/latest.md")
+    ap.add_argument("--only-incremental", action="store_true", help="skip the scales; only --incremental")
+    ap.add_argument("--dbt-vars", default=None, help="--vars passed to every dbt build (e.g. to compare designs)")
+    args = ap.parse_args()
+    scales = [float(s) for s in args.scales.split(",") if s.strip()]
+    args.work.mkdir(parents=True, exist_ok=True)
+    commands = cli_commands()
+    started = dt.datetime.now()
+    print(f"flsdb bench: scales {args.scales}, {args.repeats} repeat(s), work {args.work}; "
+          f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}", flush=True)
+    dbt_args = ["--vars", args.dbt_vars] if args.dbt_vars else []
+    results = [] if args.only_incremental else [
+        run_scale(s, args.work, args.repeats if s <= 10 else 1, args.baseline_runs, commands, dbt_args)
+        for s in scales]
+    incremental = (run_incremental(args.work, args.repeats, dbt_args)
+                   if args.incremental or args.only_incremental else None)
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
+                         text=True).stdout.strip()
+    record = {"started": started.isoformat(timespec="seconds"), "git": git, "host": platform.node(),
+              "cpus": os.cpu_count(), "load_avg_end": os.getloadavg(), "args": vars(args) | {"work": str(args.work)},
+              "scales": results, "incremental": incremental}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{started:%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(record, indent=1, default=str))
+    text = table(results, incremental)
+    print("\n" + text)
+    ones = {r["scale"]: r["summary"]["dbt_build"]["seconds"] for r in results}
+    if 1.0 in ones and 10.0 in ones:
+        print(f"\n10x / 1x dbt build: {ones[10.0] / ones[1.0]:.2f}x")
+    print(f"\nresults: {out}")
+    if args.write_summary:
+        summary = (f"# Benchmark summary\n\n{started:%Y-%m-%d %H:%M}, git {git}, {os.cpu_count()} cpus, "
+                   f"scales {args.scales}, {args.repeats} repeat(s) (medians; 100x once). Full figures: "
+                   f"`bench/results/{out.name}`.\n\n{text}\n")
+        (RESULTS / "latest.md").write_text(summary)
+
+
+if __name__ == "__main__":
+    main()
