@@ -43,9 +43,13 @@ browser:
 
 test: lint browser pytest
 
+# Benchmark harness: wall time, CPU and peak memory per stage at 1x and 10x one national year, the
+# hand-written baseline and one new month on a built 1x warehouse (bench/run_benchmarks.py).
+# 100x: make bench BENCH_SCALES=1,10,100 (long). Scratch: FLSDB_BENCH_DIR (default /tmp/flsdb-bench).
+BENCH_SCALES ?= 1,10
+BENCH_ARGS ?= --repeats 3 --incremental --write-summary
 bench: $(STAMP)
-	$(BIN)/python bench/bench_generate.py
-	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/run_benchmarks.py --scales $(BENCH_SCALES) $(BENCH_ARGS)
 
 # The same project on Apache Spark (docs/spark.md): a separate environment from
 # requirements-spark.lock (dbt-spark[session] + pyspark; Java 17), so .venv stays untouched.
