@@ -42,6 +42,9 @@ NHS_TOKEN = re.compile(r"(?<![0-9A-Za-z.])(\d{3})([ -]?)(\d{3})\2(\d{4})(?![0-9A
 POSTCODE_TOKEN = re.compile(r"(?<![0-9A-Z])([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})(?![0-9A-Z])")
 DATE_TOKEN = re.compile(r"(?<![0-9])(?:(1[89]\d\d)-(\d\d)-(\d\d)|(\d\d)/(\d\d)/(1[89]\d\d))(?![0-9])")
 DOB_CUTOFF = 1990
+NUMERIC = ("BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "SMALLINT", "TINYINT",
+           "UINTEGER", "USMALLINT", "UTINYINT") + tuple(f"DECIMAL({p},{s})" for p in range(1, 39)
+                                                      for s in range(0, p + 1))
 # Reference data of every UK postcode (not person-level); scanned for NHS numbers only.
 POSTCODE_REFERENCE = {"stg_reference__postcode_lookups"}
 
@@ -126,8 +129,20 @@ def scan_database(db: Path, ids: Identifiers, skip_schemas=("raw",)) -> dict[str
                 "WHERE table_schema = ? AND table_name = ?", [schema, table]).fetchall()
             found = []
             for column, kind in columns:
+                if kind == "BOOLEAN":
+                    continue
+                if kind in NUMERIC:     # only a whole number of 10 digits can be an NHS number
+                    where = f'"{column}" BETWEEN 100000000 AND 9999999999'
+                elif kind == "VARCHAR":
+                    # hex digests (pseudonyms, sha256) cannot hold a delimited 10-digit token
+                    where = (f'"{column}" IS NOT NULL AND NOT regexp_full_match("{column}", '
+                             "'[0-9a-fA-F]{64}')")
+                elif kind.startswith(("DATE", "TIMESTAMP")):
+                    where = None        # checked below: no date before DOB_CUTOFF
+                else:
+                    where = f'"{column}" IS NOT NULL'
                 values = con.execute(f'SELECT DISTINCT "{column}"::VARCHAR FROM {rel} '
-                                     f'WHERE "{column}" IS NOT NULL').fetchall()
+                                     f"WHERE {where}").fetchall() if where else []
                 text = "\n".join(v for (v,) in values)
                 leaks_here = ids.text_leaks(text)
                 if table in POSTCODE_REFERENCE:
