@@ -50,6 +50,10 @@ def load(landing: Path | None, warehouse: Path | None) -> None:
     click.echo(result.summary_table())
     if result.files_rejected:
         click.echo(f"{result.files_rejected} file(s) rejected; see raw.load_file_rejects.", err=True)
+    if result.files_refused:
+        click.echo(f"{result.files_refused} file(s) refused (changed while loading, or a link out of "
+                   "the landing folder): nothing of them was recorded; the next run retries them.",
+                   err=True)
 
 
 def dbt_env() -> dict[str, str]:

@@ -45,6 +45,7 @@ import yaml
 
 from flsdb import paths
 from flsdb.publish_marts import read_manifest, published_db_path
+from flsdb.safe_csv import neutralise_frame
 
 Z_95 = 1.959964
 Z_998 = 3.090232
@@ -1122,16 +1123,6 @@ COMPLETENESS_COLUMNS = {
     "is_synthetic_data": ("boolean", "True when built from SYNTHETIC data."),
 }
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_csv_cell(value):
-    """Prefix ' to a text cell that a spreadsheet would read as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _publication_frames(data: ReportData) -> dict[str, pd.DataFrame]:
     results = data.results[list(RESULT_COLUMNS)].copy()
     ratio = results["kpi_number"].isin([2, 3])
@@ -1159,17 +1150,13 @@ def write_publication_tables(data: ReportData, folder: Path) -> list[Path]:
     written = []
     for name, frame in _publication_frames(data).items():
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{name}.parquet")
-        safe = frame.copy()
-        for column in safe.columns:
-            if safe[column].dtype == object or str(safe[column].dtype).startswith("str"):
-                safe[column] = safe[column].map(neutralise_csv_cell)
-        safe.to_csv(folder / f"{name}.csv", index=False, na_rep="")
+        neutralise_frame(frame).to_csv(folder / f"{name}.csv", index=False, na_rep="")
         written += [folder / f"{name}.csv", folder / f"{name}.parquet"]
     dictionary = [{"file": f"{file}.csv / .parquet", "column": column, "type": kind, "description": text}
                   for file, columns in (("kpi_results_published", RESULT_COLUMNS),
                                         ("kpi_data_completeness_published", COMPLETENESS_COLUMNS))
                   for column, (kind, text) in columns.items()]
-    pd.DataFrame(dictionary).map(neutralise_csv_cell).to_csv(folder / "data_dictionary.csv", index=False)
+    neutralise_frame(pd.DataFrame(dictionary)).to_csv(folder / "data_dictionary.csv", index=False)
     written.append(folder / "data_dictionary.csv")
     return written
 

@@ -17,7 +17,6 @@ the GX Data Docs site under data_docs/.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from flsdb import paths
+from flsdb.safe_csv import write_csv
 
 PASS, PASS_WITH_WARNINGS, FAIL = "PASS", "PASS WITH WARNINGS", "FAIL"
 UNKNOWN_DEPRIVATION_WARN_SHARE = 0.10
@@ -327,10 +327,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     facts["run_results"] = str(run_results)
     (out_dir / "validation.json").write_text(json.dumps(validation.as_json(), indent=2, default=str)
                                              + "\n", encoding="utf-8")
-    with (out_dir / "problems.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["kind", "code", "field", "reason", "fls_code",
-                                                    "source_file", "line_number"])
-        writer.writeheader()
-        writer.writerows(facts["problems"])
+    problem_columns = ["kind", "code", "field", "reason", "fls_code", "source_file", "line_number"]
+    write_csv(out_dir / "problems.csv", problem_columns,
+              ([problem.get(column) for column in problem_columns] for problem in facts["problems"]))
     (out_dir / "report.html").write_text(report.render(validation), encoding="utf-8")
     return validation
