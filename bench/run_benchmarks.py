@@ -515,11 +515,12 @@ def main() -> None:
     ap.add_argument("--incremental", action="store_true", help="also time adding one month at 1x")
     ap.add_argument("--write-summary", action="store_true", help="also write bench/results/latest.md")
     ap.add_argument("--only-incremental", action="store_true", help="skip the scales; only --incremental")
+    ap.add_argument("--no-validate", action="store_true", help="skip `flsdb validate` and `flsdb report`")
     ap.add_argument("--dbt-vars", default=None, help="--vars passed to every dbt build (e.g. to compare designs)")
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
     args.work.mkdir(parents=True, exist_ok=True)
-    commands = cli_commands()
+    commands = set() if args.no_validate else cli_commands()
     started = dt.datetime.now()
     print(f"flsdb bench: scales {args.scales}, {args.repeats} repeat(s), work {args.work}; "
           f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}", flush=True)
