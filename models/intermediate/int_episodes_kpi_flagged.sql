@@ -7,7 +7,42 @@
 with
 
 episodes as (
-    select * from {{ ref('int_episodes_scoped') }}
+    -- Only the columns the KPI rules, the KPI 1 key fields (macros/kpi_1_key_fields.sql) and the
+    -- breakdowns read: this table is written on every build, and every staged column would
+    -- double its cost (DEVELOPERS.md, "Performance").
+    select
+        fls_code,
+        record_id,
+        audit_year,
+        country_code,
+        region_code,
+        extract_date,
+        deprivation_quintile,
+        age_at_fracture,
+        sex,
+        postcode_match_status,
+        lived_in_care_home,
+        fls_contact_date,
+        fls_assessment_date,
+        admitted_overnight,
+        fracture_date,
+        fracture_site,
+        previous_fragility_fracture,
+        dxa_status,
+        dxa_not_ordered_reason,
+        dxa_date,
+        bone_therapy_recommended,
+        calcium_vitamin_d_recommended,
+        falls_risk_assessed_by_fls,
+        onward_referral,
+        follow_up_16_weeks,
+        follow_up_16_weeks_date,
+        bone_therapy_at_16_weeks,
+        started_strength_and_balance,
+        follow_up_52_weeks,
+        bone_therapy_at_52_weeks,
+        death_date
+    from {{ ref('int_episodes_scoped') }}
     where is_in_cohort
 ),
 

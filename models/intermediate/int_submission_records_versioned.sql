@@ -1,6 +1,9 @@
 -- One row per accepted submission row, marked current or superseded. The same FLS Code + Record ID
 -- seen more than once is one record: the latest Last Updated wins; ties go to the file loaded
 -- last, then the later line (dataset.md, "Versions and duplicates").
+-- A view: the window costs little, writing every staged column again as a table cost most of
+-- this model's time (see DEVELOPERS.md, "Performance").
+{{ config(materialized='view') }}
 
 with
 
