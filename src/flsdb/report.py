@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from flsdb import paths
+from flsdb.atomic import swap_in_folder
 from flsdb.publish_marts import read_manifest, published_db_path
 from flsdb.safe_csv import neutralise_frame
 
@@ -1197,13 +1198,7 @@ def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
             "published_database_sha256": manifest.get("database_sha256"),
             "approval": {k: approval.get(k) for k in ("status", "verdict", "extract_date", "approved_at")},
         }, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if site.exists():
-            old = out_dir / f".site-old-{uuid.uuid4().hex[:8]}"
-            site.rename(old)
-        tmp.rename(site)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in_folder(tmp, site)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

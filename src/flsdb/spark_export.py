@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from flsdb import paths
+from flsdb.atomic import swap_in_folder
 
 RAW_SCHEMA = "raw"
 # The order in which raw tables are copied: lineage first, so that a reader who sees a record
@@ -103,13 +104,7 @@ def export_raw(warehouse: Path | str, out_dir: Path | str) -> list[ExportedTable
                             "(format parquet, compression zstd)")
                 rows = con.execute(
                     f"select count(*) from {_quote(RAW_SCHEMA)}.{_quote(table)}").fetchone()[0]
-                retired = None
-                if destination.exists():
-                    retired = out_dir / f".{table}.{uuid.uuid4().hex}.old"
-                    destination.rename(retired)
-                staging.rename(destination)
-                if retired is not None:
-                    shutil.rmtree(retired)
+                swap_in_folder(staging, destination)
             finally:
                 if staging.exists():
                     shutil.rmtree(staging)
