@@ -1,7 +1,9 @@
 -- One row per record (current version only), with the deprivation of its LSOA, the extract date,
 -- and whether it is in the audit cohort or why not (kpi-spec.md, "Cohort(Y)"): aged 50 or over at
 -- the fracture, not a duplicate episode, and fractured on or before the extract date.
--- A view, like int_submission_records_versioned: its readers take a few of its columns each.
+-- A view, like int_submission_records_versioned: its readers take a few of its columns each. As
+-- there, the episode window sees only key columns and is joined back on FLS code + Record ID,
+-- which names one current record.
 {{ config(materialized='view') }}
 
 with
@@ -23,16 +25,30 @@ extract_date as (
     select {{ extract_date() }} as extract_date
 ),
 
-episodes_ranked as (
+episode_ranks as (
     -- The same patient with the same index fracture date at the same FLS under different
     -- Record IDs is one episode: the latest Last Updated is kept.
     select
-        *,
+        fls_code,
+        record_id,
         row_number() over (
             partition by fls_code, patient_pseudonym, fracture_date
             order by last_updated_at desc, load_order desc, line_number desc
         ) as episode_rank
+    -- read from the model, not from the records CTE: a CTE read twice is materialised whole
+    from {{ ref('int_submission_records_versioned') }}
+    where is_current_version
+),
+
+episodes_ranked as (
+    select
+        records.*,
+        episode_ranks.episode_rank
     from records
+    inner join episode_ranks
+        on
+            records.fls_code = episode_ranks.fls_code
+            and records.record_id = episode_ranks.record_id
 ),
 
 final as (
