@@ -3,11 +3,9 @@
 
 with
 
-episodes as (
-    select * from {{ ref('int_episodes_kpi_flagged') }}
-),
-
 measured as (
+    -- The model itself, not an import CTE, in each of the union's branches: DuckDB materialises a
+    -- CTE that is read more than once, with all its columns (DEVELOPERS.md, "Performance").
     {%- for key_field in kpi_1_key_fields() %}
         select
             fls_code,
@@ -21,7 +19,7 @@ measured as (
                 {{ count_if_true('(' ~ key_field.get('measured_over', 'true') ~ ') and (' ~ key_field.recorded ~ ')') }}
             )
                 as records_recorded
-        from episodes
+        from {{ ref('int_episodes_kpi_flagged') }}
         group by fls_code, country_code, region_code, audit_year
         {%- if not loop.last %}
 

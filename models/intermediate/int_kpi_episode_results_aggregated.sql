@@ -12,12 +12,10 @@
 
 with
 
-episodes as (
-    select * from {{ ref('int_episodes_kpi_flagged') }}
-),
-
 aggregated as (
-    {{ aggregate_to_levels_and_breakdowns('episodes', measures, kpi_breakdowns()) }}
+    -- The model itself, not an import CTE, in each of the union's branches: DuckDB materialises a
+    -- CTE that is read more than once, with all its columns (DEVELOPERS.md, "Performance").
+    {{ aggregate_to_levels_and_breakdowns(ref('int_episodes_kpi_flagged'), measures, kpi_breakdowns()) }}
 ),
 
 final as (

@@ -16,9 +16,27 @@ fls_registry as (
     select * from {{ ref('fls_registry') }}
 ),
 
+identified_by_fls as (
+    -- Counted per FLS and breakdown first: the union below is read once per level and breakdown,
+    -- and DuckDB materialises a CTE that is read more than once (DEVELOPERS.md, "Performance").
+    select
+        audit_year,
+        fls_code,
+        country_code,
+        region_code,
+        breakdown_sex,
+        breakdown_age_band,
+        sum({{ count_if_true('kpi_2_in_numerator') }}) as kpi_2_numerator,
+        sum({{ count_if_true('kpi_3_in_numerator') }}) as kpi_3_numerator,
+        0 as kpi_2_denominator,
+        0 as kpi_3_denominator
+    from episodes
+    group by audit_year, fls_code, country_code, region_code, breakdown_sex, breakdown_age_band
+),
+
 audit_years as (
     -- Results are reported for the audit years that have cohort records.
-    select distinct audit_year from episodes
+    select distinct audit_year from identified_by_fls
 ),
 
 expected_by_fls as (
@@ -41,21 +59,6 @@ expected_by_fls as (
         on expected_fractures.audit_year = audit_years.audit_year
     inner join fls_registry
         on expected_fractures.fls_code = fls_registry.fls_code
-),
-
-identified_by_fls as (
-    select
-        audit_year,
-        fls_code,
-        country_code,
-        region_code,
-        breakdown_sex,
-        breakdown_age_band,
-        {{ count_if_true('kpi_2_in_numerator') }} as kpi_2_numerator,
-        {{ count_if_true('kpi_3_in_numerator') }} as kpi_3_numerator,
-        0 as kpi_2_denominator,
-        0 as kpi_3_denominator
-    from episodes
 ),
 
 observed_and_expected as (

@@ -3,11 +3,9 @@
 
 with
 
-records as (
-    select * from {{ ref('stg_fls_db__submission_records') }}
-),
-
 warnings as (
+    -- The model itself, not an import CTE, in each of the union's branches: DuckDB materialises a
+    -- CTE that is read more than once, with all its columns (DEVELOPERS.md, "Performance").
     select
         fls_code,
         record_id,
@@ -16,7 +14,7 @@ warnings as (
         line_number,
         '1.04 Post Code' as field_name,
         postcode_warning as warning_reason
-    from records
+    from {{ ref('stg_fls_db__submission_records') }}
     where postcode_warning is not null
     {%- for field in submission_fields() %}
 
@@ -30,7 +28,7 @@ warnings as (
             line_number,
             '{{ field.column }}' as field_name,
             {{ field.name }}_warning as warning_reason
-        from records
+        from {{ ref('stg_fls_db__submission_records') }}
         where {{ field.name }}_warning is not null
     {%- endfor %}
 )

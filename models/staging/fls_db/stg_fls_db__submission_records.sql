@@ -2,7 +2,18 @@
 -- identifiers replaced: NHS number -> keyed pseudonym, date of birth -> age at fracture,
 -- postcode -> LSOA 2011. Materialised as a table, not a view: the pseudonym key is read at build
 -- time (see macros/cross_engine/pseudonymise.sql) and BI readers never need it.
-{{ config(materialized='table') }}
+-- Incremental on DuckDB: raw.submission_records only ever gains files, each under a new, higher
+-- load_order, so a build stages only the files loaded since the last one. Rows staged under
+-- another pseudonym key, postcode lookup, field list or code list are deleted first and staged
+-- again (macros/staging_inputs_fingerprint.sql); a change of columns stops the build and asks for
+-- `--full-refresh` (DuckDB cannot delete from and alter one table in one transaction). Spark
+-- builds it whole each time.
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_rows_staged_under_other_inputs() }}",
+) }}
 
 {%- set fields = submission_fields() %}
 
@@ -10,6 +21,9 @@ with
 
 source as (
     select * from {{ source('fls_db', 'submission_records') }}
+    {%- if is_incremental() %}
+        where _load_order > (select coalesce(max(load_order), 0) from {{ this }})
+    {%- endif %}
 ),
 
 postcode_lookup as (
@@ -96,7 +110,8 @@ final as (
             when postcode_lookup.lsoa11_code is null then 'postcode not in lookup'
             else 'matched'
         end as postcode_match_status,
-        warned.postcode_warning
+        warned.postcode_warning,
+        {{ staging_inputs_fingerprint() }} as staging_inputs_fingerprint
     from warned
     cross join pseudonym_key_pads
     left join postcode_lookup
