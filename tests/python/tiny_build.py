@@ -53,10 +53,21 @@ def assert_built(build: dict, result: subprocess.CompletedProcess) -> None:
     import json
 
     results = json.loads((build["target"] / "run_results.json").read_text())["results"]
+    kind = {r["unique_id"]: r["unique_id"].split(".")[0] for r in results}
     failed = [r["unique_id"] for r in results
-              if r["unique_id"].split(".")[0] in ("model", "seed", "snapshot")
+              if kind[r["unique_id"]] in ("model", "seed", "snapshot")
               and r["status"] not in ("success", "skipped")]
+    # a model may be skipped only below a failing data test, never because a unit test or an
+    # upstream model errored
+    skipped = [r["unique_id"] for r in results
+               if kind[r["unique_id"]] in ("model", "seed", "snapshot") and r["status"] == "skipped"]
+    failing_data_tests = [r["unique_id"] for r in results
+                          if kind[r["unique_id"]] == "test" and r["status"] in ("fail", "error")]
+    broken_unit_tests = [r["unique_id"] for r in results
+                         if kind[r["unique_id"]] == "unit_test" and r["status"] != "pass"]
     assert failed == [] and results, result.stdout[-5000:]
+    assert broken_unit_tests == [], result.stdout[-5000:]
+    assert not skipped or failing_data_tests, result.stdout[-5000:]
 
 
 def tiny_build(tmp_path_factory) -> dict:

@@ -9,7 +9,7 @@
 -- `--full-refresh` (DuckDB cannot delete from and alter one table in one transaction). Spark
 -- builds it whole each time.
 {{ config(
-    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    materialized=submissions_staging_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_rows_staged_under_other_inputs() }}",
