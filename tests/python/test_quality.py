@@ -310,3 +310,80 @@ def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
     for test in CUSTOM_TESTS:
         assert status[(test, "bad")] == "fail", (test, done.stdout[-3000:])
         assert status[(test, "good")] == "pass", (test, done.stdout[-3000:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched GX validation (a big table is validated in row batches, and the results combined)
+# ---------------------------------------------------------------------------------------------
+
+def test_batched_validation_gives_the_whole_table_results(built_warehouse, tmp_path, monkeypatch):
+    from flsdb.quality import expectations
+
+    only = {"raw_submissions", "staged_episodes"}
+    con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
+    e = expectations.extract_date(con)
+    whole = expectations.run_suites(con, tmp_path / "gx1", tmp_path / "docs1", e, only=only)
+    plan = expectations.plan_batches
+    monkeypatch.setattr(expectations, "plan_batches",
+                        lambda con, table, column: plan(con, table, column, budget=40_000))
+    assert len(expectations.plan_batches(con, "raw.submission_records", "_load_order")) >= 4
+    assert len(expectations.plan_batches(con, "marts.fct_episodes", "fls_code")) >= 4
+    batched = expectations.run_suites(con, tmp_path / "gx2", tmp_path / "docs2", e, only=only)
+    con.close()
+
+    def key(check):
+        return {k: check[k] for k in ("name", "status", "unexpected_count", "element_count")}
+
+    assert [key(c) for c in batched] == [key(c) for c in whole]
+    assert any(c["status"] == "fail" and c["unexpected_count"] for c in whole)  # not all trivial
+    assert all("batches" in c["detail"] for c in batched)
+
+
+def test_batch_plan_covers_every_row_once(built_warehouse):
+    from flsdb.quality.expectations import plan_batches
+
+    con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
+    total = con.execute("select count(*) from marts.fct_episodes").fetchone()[0]
+    filters = plan_batches(con, "marts.fct_episodes", "fls_code", budget=10_000)
+    sizes = [con.execute(f"select count(*) from marts.fct_episodes where {f}").fetchone()[0]
+             for f in filters]
+    largest_fls = con.execute("select max(n) from (select count(*) as n from marts.fct_episodes "
+                              "group by fls_code)").fetchone()[0]
+    con.close()
+    assert sum(sizes) == total
+    assert max(sizes) <= max(10_000, largest_fls)
+    assert plan_batches(duckdb.connect(str(built_warehouse["warehouse"]), read_only=True),
+                        "marts.fct_episodes", "fls_code", budget=total) == ["true"]
+
+
+def test_mostly_is_decided_on_the_totals_of_all_batches():
+    from types import SimpleNamespace
+
+    from flsdb.quality.expectations import combine_batch_results
+
+    def outcome(kind, kwargs, success, elements, unexpected, missing=None, observed=None):
+        return {"config": SimpleNamespace(type=kind, kwargs=kwargs), "success": success,
+                "raised": False, "exception": "", "element_count": elements,
+                "unexpected_count": unexpected, "missing_count": missing,
+                "observed_value": observed, "examples": [str(unexpected)]}
+
+    not_null = ("expect_column_values_to_not_be_null", {"column": "x", "mostly": 0.8})
+    # 30% null in a small batch fails alone, but 10 + 30 of 500 rows is 8%: the table passes
+    combined = combine_batch_results([outcome(*not_null, True, 400, 10),
+                                      outcome(*not_null, False, 100, 30)])
+    assert combined["success"] and combined["unexpected_count"] == 40
+    assert combined["element_count"] == 500 and combined["examples"] == ["10", "30"]
+    # other expectations measure the share of non-missing values: 13 unexpected of 120 non-missing
+    # is 89.2%, below 0.9 (of all 200 rows it would be 93.5%)
+    in_set = ("expect_column_values_to_be_in_set", {"column": "x", "mostly": 0.9})
+    combined = combine_batch_results([outcome(*in_set, False, 100, 5, missing=80),
+                                      outcome(*in_set, True, 100, 8, missing=0)])
+    assert not combined["success"] and combined["missing_count"] == 80
+    # no mostly: every batch must hold
+    strict = ("expect_column_values_to_be_between", {"column": "x", "min_value": 0})
+    assert not combine_batch_results([outcome(*strict, True, 5, 0), outcome(*strict, False, 5, 1)])[
+        "success"]
+    # row counts are summed before the bounds are applied
+    rows = ("expect_table_row_count_to_be_between", {"min_value": 10, "max_value": None})
+    assert combine_batch_results([outcome(*rows, False, None, None, observed=6),
+                                  outcome(*rows, False, None, None, observed=6)])["success"]

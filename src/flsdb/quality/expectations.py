@@ -121,7 +121,7 @@ def extract_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return row[0] if row else None
 
 
-def raw_submissions_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def raw_submissions_frame(con: duckdb.DuckDBPyConnection, where: str = "true") -> pd.DataFrame:
     """raw.submission_records shaped for checking (see the module docstring)."""
     present = {r[0] for r in con.execute(
         "select column_name from information_schema.columns "
@@ -167,13 +167,13 @@ def raw_submissions_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         if column in present:
             select.append(f"case when {due_days} >= {days} then nullif(lower(trim({_q(column)})), '') "
                           f"else 'not due' end as {_q(column + ' (when due)')}")
-    return _frame(con, f"select {', '.join(select)} from raw.submission_records")
+    return _frame(con, f"select {', '.join(select)} from raw.submission_records where {where}")
 
 
-def staged_episodes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def staged_episodes_frame(con: duckdb.DuckDBPyConnection, where: str = "true") -> pd.DataFrame:
     return _frame(con, "select * exclude (kpi_4_reason, kpi_5_reason, kpi_6_reason, kpi_7_reason, "
                        "kpi_8_reason, kpi_9_reason, kpi_10_reason, kpi_11_reason) "
-                       "from marts.fct_episodes")
+                       f"from marts.fct_episodes where {where}")
 
 
 def kpi_results_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -386,13 +386,21 @@ class Suite:
     description: str
     frame: object
     expectations: object
+    # A big table is validated in batches of at most BATCH_ROWS rows, split on ranges of one
+    # column (table, column); None: one frame. See plan_batches and combine_batch_results.
+    batch_by: tuple[str, str] | None = None
 
 
 SUITES = (
+    # raw rows in load order: a file's rows are stored together, so a load_order range is cheap
+    # to read; no expectation of this suite compares rows with each other.
     Suite("raw_submissions", "raw.submission_records (accepted rows as sent)",
-          raw_submissions_frame, _suite_raw_submissions),
+          raw_submissions_frame, _suite_raw_submissions,
+          batch_by=("raw.submission_records", "_load_order")),
+    # by FLS: the one cross-row expectation, (fls_code, record_id) unique, holds across batches
+    # exactly when it holds in each.
     Suite("staged_episodes", "marts.fct_episodes (staged, versioned, pseudonymised episodes)",
-          staged_episodes_frame, _suite_staged_episodes),
+          staged_episodes_frame, _suite_staged_episodes, batch_by=("marts.fct_episodes", "fls_code")),
     Suite("kpi_results", "marts.kpi_results (the results table)", kpi_results_frame,
           _suite_kpi_results),
     Suite("kpi_results_row_counts", "marts.kpi_results: rows per audit year and level",
@@ -421,6 +429,97 @@ def _describe(config) -> str:
     return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
+# Rows per validated frame: GX holds a frame several times over while it validates (about 4 KB a
+# row of raw submissions), so a big table is validated in batches of at most this many rows.
+BATCH_ROWS = int(os.environ.get("FLSDB_GX_BATCH_ROWS", "500000"))
+
+
+def _literal(value) -> str:
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def plan_batches(con: duckdb.DuckDBPyConnection, table: str, column: str,
+                 budget: int = BATCH_ROWS) -> list[str]:
+    """Row filters that split `table` on consecutive ranges of `column` into batches of at most
+    `budget` rows (a single value with more rows is a batch of its own). One batch: ['true']."""
+    counts = con.execute(f"select {column}, count(*) from {table} group by 1 order by 1 nulls last").fetchall()
+    if sum(n for _, n in counts) <= budget:
+        return ["true"]
+    ranges: list[tuple] = []
+    low = high = None
+    rows = 0
+    for key, n in counts:
+        if key is None:
+            continue
+        if low is not None and rows + n > budget:
+            ranges.append((low, high))
+            low = None
+        if low is None:
+            low, rows = key, 0
+        high, rows = key, rows + n
+    if low is not None:
+        ranges.append((low, high))
+    filters = [f"{column} between {_literal(a)} and {_literal(b)}" for a, b in ranges]
+    if any(key is None for key, _ in counts):
+        filters.append(f"{column} is null")
+    return filters
+
+
+def _outcome(r) -> dict:
+    """One expectation's result on one batch, as plain values."""
+    res = r.result or {}
+    raised = bool(r.exception_info and r.exception_info.get("raised_exception"))
+    return {
+        "config": r.expectation_config, "success": bool(r.success), "raised": raised,
+        "exception": str(r.exception_info.get("exception_message", ""))[:300] if raised else "",
+        "element_count": res.get("element_count"), "unexpected_count": res.get("unexpected_count"),
+        "missing_count": res.get("missing_count"), "observed_value": res.get("observed_value"),
+        "examples": [str(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
+    }
+
+
+def combine_batch_results(outcomes: list[dict]) -> dict:
+    """One expectation's outcomes on every batch of a table, combined into the outcome for the
+    whole table: counts are summed and success is decided again on the totals (a `mostly`
+    threshold over all rows, the row-count bounds over all rows); any other expectation holds
+    for the table when it holds in every batch (the batches split the rows, and the one
+    cross-row expectation, a compound key that includes the batch column, holds exactly then)."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+
+    def total(key: str):
+        values = [o[key] for o in outcomes if o[key] is not None]
+        return sum(values) if values else None
+
+    config = outcomes[0]["config"]
+    combined = {
+        **outcomes[0],
+        "element_count": total("element_count"), "unexpected_count": total("unexpected_count"),
+        "missing_count": total("missing_count"),
+        "raised": any(o["raised"] for o in outcomes),
+        "exception": next((o["exception"] for o in outcomes if o["exception"]), ""),
+        "examples": [v for o in outcomes for v in o["examples"]][:5],
+    }
+    mostly = config.kwargs.get("mostly")
+    elements, unexpected = combined["element_count"], combined["unexpected_count"]
+    if config.type == "expect_table_row_count_to_be_between":
+        rows = total("observed_value") or 0
+        low, high = config.kwargs.get("min_value"), config.kwargs.get("max_value")
+        combined["observed_value"] = rows
+        combined["success"] = (low is None or rows >= low) and (high is None or rows <= high)
+    elif mostly is not None and elements is not None and unexpected is not None:
+        # as GX: the share of non-missing values that are expected (for not-null, of all rows)
+        considered = elements
+        if config.type != "expect_column_values_to_not_be_null":
+            considered -= combined["missing_count"] or 0
+        combined["success"] = considered == 0 or (considered - unexpected) / considered >= mostly
+    else:
+        combined["success"] = all(o["success"] for o in outcomes)
+    return combined
+
+
 def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path, docs_dir: Path,
                e: dt.date | None = None, only: set[str] | None = None) -> list[dict]:
     """Run every suite on frames read through `con`; build Data Docs into `docs_dir`.
@@ -429,9 +528,13 @@ def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path, docs_dir: Path,
     validation only). Returns one check per expectation, in the validation.json shape, plus
     the GX-specific fields `suite`, `unexpected_count`, `element_count`, `examples`. `only`
     restricts the run to the named suites (a validation with a subset cannot approve anything
-    more than it checked: the gate reads whatever checks ran).
+    more than it checked: the gate reads whatever checks ran). A suite over a big table runs
+    once per batch (plan_batches; Data Docs show each batch) and its results are combined
+    (combine_batch_results).
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import gc
+
     import great_expectations as gx
 
     for folder in (gx_dir, docs_dir):
@@ -449,7 +552,6 @@ def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path, docs_dir: Path,
     for suite_def in SUITES:
         if only is not None and suite_def.name not in only:
             continue
-        frame = suite_def.frame(con)
         asset = source.add_dataframe_asset(suite_def.name)
         batch = asset.add_batch_definition_whole_dataframe("whole_table")
         suite = context.suites.add(gx.ExpectationSuite(
@@ -457,38 +559,49 @@ def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path, docs_dir: Path,
             expectations=suite_def.expectations(gx, e)))
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_def.name, data=batch, suite=suite))
-        result = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-        for r in result.results:
-            config = r.expectation_config
-            severity = getattr(config.severity, "value", config.severity) or CRITICAL
-            res = r.result or {}
-            raised = bool(r.exception_info and r.exception_info.get("raised_exception"))
-            column = config.kwargs.get("column") or config.kwargs.get("column_A") or ""
-            condition = config.kwargs.get("row_condition")
-            if isinstance(condition, dict):
-                condition = condition.get("pass_through_filter") or str(condition)
-            detail = f"{config.type}({_describe(config)})"
-            if res.get("unexpected_count"):
-                detail += (f": {res['unexpected_count']:,} of {res.get('element_count', 0):,} "
-                           f"rows unexpected")
-            if raised:
-                detail += ": raised " + str(r.exception_info.get("exception_message", ""))[:300]
-            checks.append({
-                "name": f"gx.{suite_def.name}.{config.type}" + (f"[{column}]" if column else "")
-                        + (f"[where {condition}]" if condition else ""),
-                "source": "gx",
-                "severity": "error" if severity == CRITICAL else "warn",
-                "status": "pass" if r.success and not raised else "fail",
-                "detail": detail,
-                "suite": suite_def.name,
-                "column": column,
-                "unexpected_count": res.get("unexpected_count"),
-                "element_count": res.get("element_count"),
-                "examples": [str(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
-            })
+        filters = plan_batches(con, *suite_def.batch_by) if suite_def.batch_by else [None]
+        outcomes: list[list[dict]] = []
+        for row_filter in filters:
+            frame = suite_def.frame(con, row_filter) if row_filter else suite_def.frame(con)
+            result = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+            outcomes.append([_outcome(r) for r in result.results])
+            del frame, result
+            gc.collect()
+        for per_batch in zip(*outcomes):
+            checks.append(_check(suite_def.name, combine_batch_results(list(per_batch)), len(filters)))
     context.build_data_docs(site_names=["flsdb_quality"])
     strip_remote_assets(docs_dir)
     return checks
+
+
+def _check(suite_name: str, o: dict, batches: int) -> dict:
+    """One expectation's (combined) outcome as a validation.json check."""
+    config = o["config"]
+    severity = getattr(config.severity, "value", config.severity) or CRITICAL
+    column = config.kwargs.get("column") or config.kwargs.get("column_A") or ""
+    condition = config.kwargs.get("row_condition")
+    if isinstance(condition, dict):
+        condition = condition.get("pass_through_filter") or str(condition)
+    detail = f"{config.type}({_describe(config)})"
+    if o["unexpected_count"]:
+        detail += f": {o['unexpected_count']:,} of {o['element_count'] or 0:,} rows unexpected"
+    if batches > 1:
+        detail += f" (validated in {batches} batches)"
+    if o["raised"]:
+        detail += ": raised " + o["exception"]
+    return {
+        "name": f"gx.{suite_name}.{config.type}" + (f"[{column}]" if column else "")
+                + (f"[where {condition}]" if condition else ""),
+        "source": "gx",
+        "severity": "error" if severity == CRITICAL else "warn",
+        "status": "pass" if o["success"] and not o["raised"] else "fail",
+        "detail": detail,
+        "suite": suite_name,
+        "column": column,
+        "unexpected_count": o["unexpected_count"],
+        "element_count": o["element_count"],
+        "examples": o["examples"],
+    }
 
 
 def strip_remote_assets(docs_dir: Path) -> None:
