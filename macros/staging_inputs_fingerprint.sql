@@ -22,7 +22,7 @@
             {{ dbt.hash(dbt.concat([
                 pseudonymise("'flsdb staging inputs fingerprint'", 'key_pads'),
                 "'|'",
-                "postcode_lookup.fingerprint",
+                "lookup_contents.fingerprint",
                 "'|" ~ local_md5(code) ~ "'",
             ])) }}
         from ({{ pseudonym_key_pads() }}) as key_pads
@@ -33,7 +33,7 @@
                 || cast(coalesce(sum(hash(postcode_key, lsoa11_code)), 0) as {{ dbt.type_string() }})
                     as fingerprint
             from {{ ref('stg_reference__postcode_lookups') }}
-        ) as postcode_lookup
+        ) as lookup_contents
     )
 {% endmacro %}
 
