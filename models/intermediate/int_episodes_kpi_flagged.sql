@@ -16,6 +16,7 @@ episodes as (
         audit_year,
         country_code,
         region_code,
+        is_fls_registered_for_audit_year,
         extract_date,
         deprivation_quintile,
         age_at_fracture,
@@ -70,9 +71,19 @@ flagged as (
     select
         *,
         -- KPI 2 and 3 count identified records against an expected caseload; their
-        -- denominators are not episodes (see int_kpi_identification_aggregated).
-        fracture_site != 'Spine' as kpi_2_in_numerator,
-        fracture_site = 'Spine' as kpi_3_in_numerator,
+        -- denominators are not episodes (see int_kpi_identification_aggregated). An FLS has an
+        -- expected caseload only in the audit years it is registered for, so outside them its
+        -- records count in neither the numerator nor the denominator.
+        fracture_site != 'Spine' and is_fls_registered_for_audit_year as kpi_2_in_numerator,
+        case
+            when not is_fls_registered_for_audit_year then 'FLS not registered for this audit year'
+            when fracture_site = 'Spine' then 'spine fracture (KPI 3 counts it)'
+        end as kpi_2_reason,
+        fracture_site = 'Spine' and is_fls_registered_for_audit_year as kpi_3_in_numerator,
+        case
+            when not is_fls_registered_for_audit_year then 'FLS not registered for this audit year'
+            when fracture_site != 'Spine' then 'non-spine fracture (KPI 2 counts it)'
+        end as kpi_3_reason,
 
         -- KPI 4: FLS assessment within 90 days.
         true as kpi_4_in_denominator,

@@ -30,6 +30,9 @@ final as (
         extract_date.extract_date,
         fls_registry.country_code,
         fls_registry.region_code,
+        -- Whether the FLS takes part in the record's audit year: outside those years it has no
+        -- expected caseload, so KPI 2/3 count its records in neither numerator nor denominator.
+        {{ fls_is_registered_for_year('fls_registry', 'records.audit_year') }} as is_fls_registered_for_audit_year,
         lsoa_deprivation.deprivation_index,
         lsoa_deprivation.deprivation_decile,
         coalesce(cast(lsoa_deprivation.deprivation_quintile as {{ dbt.type_string() }}), 'unknown')

@@ -1,7 +1,9 @@
 -- One row per FLS, audit year, fracture site, sex and five-year age band: the expected number of
 -- fragility fractures among the catchment population aged 50+ (kpi-spec.md, "Expected caseload").
+-- Audit years come from the data, not from a setting: every year with cohort records, so that a
+-- new year's submissions get their KPI 2/3 denominators with no change here, and each FLS gets
+-- the years its registry row says it takes part in (macros/fls_registration.sql).
 {%- set first_year = var('earliest_fracture_date')[:4] | int %}
-{%- set latest_year = var('latest_audit_year', 2024) | int %}
 
 with fls_registry as (
     select * from {{ ref('fls_registry') }}
@@ -20,36 +22,34 @@ incidence_rates as (
     select * from {{ ref('incidence_rates') }}
 ),
 
+cohort_episodes as (
+    select audit_year from {{ ref('int_episodes_kpi_flagged') }}
+),
+
 audit_years as (
-    -- Every audit year from the first fracture year the audit accepts to var latest_audit_year.
-    select audit_year_list.audit_year
-    from (
-        values
-        {%- for year in range(first_year, latest_year + 1) %}
-            ({{ year }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as audit_year_list (audit_year)
+    -- The audit years that have cohort records (the load rejects fractures before the audit began).
+    select distinct audit_year
+    from cohort_episodes
+    where audit_year >= {{ first_year }}
 ),
 
 fls_audit_years as (
-    -- Each FLS is given the years it is registered for; an open-ended registration runs to latest_audit_year.
+    -- Each FLS is given the audit years it is registered for.
     select
         fls_registry.fls_code,
         audit_years.audit_year
     from fls_registry
     inner join audit_years
-        on
-            audit_years.audit_year >= coalesce(fls_registry.first_audit_year, {{ first_year }})
-            and audit_years.audit_year <= coalesce(fls_registry.last_audit_year, {{ latest_year }})
+        on {{ fls_is_registered_for_year('fls_registry', 'audit_years.audit_year') }}
 ),
 
 estimate_years as (
     select distinct estimate_year from population_estimates
 ),
 
-audit_year_estimates as (
-    -- Each audit year uses the latest population estimate for that year or before (the earliest
-    -- estimate when none is that old).
+audit_year_estimates_chosen as (
+    -- Each audit year uses the latest population estimate for that year or before; a year older
+    -- than every estimate uses the earliest one (kpi-spec.md; DEVELOPERS.md, "Spec readings").
     select
         audit_years.audit_year,
         coalesce(
@@ -59,6 +59,25 @@ audit_year_estimates as (
     from audit_years
     cross join estimate_years
     group by audit_years.audit_year
+),
+
+audit_year_estimates as (
+    -- The estimate is from after the audit year only when no earlier one exists: say so beside
+    -- every KPI 2/3 result of the year.
+    select
+        audit_year,
+        population_estimate_year,
+        case
+            when population_estimate_year > audit_year
+                then {{ dbt.concat([
+                    "'expected count uses the mid-'",
+                    "cast(population_estimate_year as " ~ dbt.type_string() ~ ")",
+                    "' population estimate, the earliest available, for a '",
+                    "cast(audit_year as " ~ dbt.type_string() ~ ")",
+                    "' audit year'",
+                ]) }}
+        end as denominator_note
+    from audit_year_estimates_chosen
 ),
 
 population_banded as (
@@ -88,6 +107,7 @@ catchment_population as (
         fls_audit_years.fls_code,
         fls_audit_years.audit_year,
         audit_year_estimates.population_estimate_year,
+        audit_year_estimates.denominator_note,
         population_by_band.sex,
         population_by_band.age_band,
         sum(fls_catchments.population_share * population_by_band.population) as catchment_population
@@ -104,6 +124,7 @@ catchment_population as (
         fls_audit_years.fls_code,
         fls_audit_years.audit_year,
         audit_year_estimates.population_estimate_year,
+        audit_year_estimates.denominator_note,
         population_by_band.sex,
         population_by_band.age_band
 ),
@@ -113,6 +134,7 @@ final as (
         catchment_population.fls_code,
         catchment_population.audit_year,
         catchment_population.population_estimate_year,
+        catchment_population.denominator_note,
         incidence_rates.fracture_site,
         incidence_rates.fracture_site = 'Spine' as is_spine,
         catchment_population.sex,

@@ -1,6 +1,9 @@
 -- One row per audit year x geography x breakdown (all, sex, age band) x KPI for KPIs 2 and 3:
 -- identified cohort records against the expected fragility fractures in the catchments of the
--- FLSs active that year. An active FLS that identified nobody still counts (numerator 0).
+-- FLSs active that year. An active FLS that identified nobody still counts (numerator 0); the
+-- records of an FLS in a year it is not registered for count in neither numerator nor denominator
+-- (int_episodes_kpi_flagged), and it gets no KPI 2/3 row that year. Each row carries the note on
+-- the population estimate behind its expected count (int_expected_fractures_calculated).
 
 with
 
@@ -31,16 +34,13 @@ identified_by_fls as (
         0 as kpi_2_denominator,
         0 as kpi_3_denominator
     from episodes
+    where is_fls_registered_for_audit_year
     group by audit_year, fls_code, country_code, region_code, breakdown_sex, breakdown_age_band
 ),
 
-audit_years as (
-    -- Results are reported for the audit years that have cohort records.
-    select distinct audit_year from identified_by_fls
-),
-
 expected_by_fls as (
-    -- Expected counts split by the same breakdown values as the episodes (sex Male/Female).
+    -- Expected counts split by the same breakdown values as the episodes (sex Male/Female), for
+    -- the audit years that have cohort records, where results are reported.
     select
         expected_fractures.audit_year,
         expected_fractures.fls_code,
@@ -55,8 +55,6 @@ expected_by_fls as (
         case when expected_fractures.fracture_site = 'Spine' then expected_fractures.expected_fractures else 0 end
             as kpi_3_denominator
     from expected_fractures
-    inner join audit_years
-        on expected_fractures.audit_year = audit_years.audit_year
     inner join fls_registry
         on expected_fractures.fls_code = fls_registry.fls_code
 ),
@@ -77,8 +75,25 @@ aggregated as (
         identification_breakdowns()) }}
 ),
 
-final as (
+unpivoted as (
     {{ unpivot_kpis('aggregated', [2, 3]) }}
+),
+
+denominator_notes as (
+    -- One note per audit year: the population estimate is chosen per year, not per FLS.
+    select distinct
+        audit_year,
+        denominator_note
+    from {{ ref('int_expected_fractures_calculated') }}
+),
+
+final as (
+    select
+        unpivoted.*,
+        denominator_notes.denominator_note
+    from unpivoted
+    left join denominator_notes
+        on unpivoted.audit_year = denominator_notes.audit_year
 )
 
 select * from final

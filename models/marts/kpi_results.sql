@@ -32,11 +32,18 @@ poisson_exact_limits as (
 ),
 
 unioned as (
-    select * from completeness_results
+    -- Only KPI 2/3 results carry a denominator note (int_kpi_identification_aggregated).
+    select
+        *,
+        cast(null as {{ dbt.type_string() }}) as denominator_note
+    from completeness_results
     union all
     select * from identification_results
     union all
-    select * from episode_results
+    select
+        *,
+        cast(null as {{ dbt.type_string() }}) as denominator_note
+    from episode_results
 ),
 
 with_values as (
@@ -144,6 +151,7 @@ final as (
         numerator,
         denominator,
         value_pct,
+        denominator_note,
         ci_lower_pct,
         ci_upper_pct,
         ci_method,
