@@ -8,7 +8,8 @@
 --   reference.fls_registry, reference.fls_catchments, reference.incidence_rates
 --                                                the seeds (dbt seed), for KPI 2/3 expected counts
 --   data/reference/ons_mye2020_la_age_sex.csv.gz  ONS mid-2020 population (KPI 2/3), path relative
---                                                to the project directory
+--                                                to the project directory; the only estimate shipped,
+--                                                so every audit year uses it (as the models do)
 -- Not read: the postcode lookup and the deprivation files (they only feed breakdowns; KPI 1 counts
 -- a postcode as recorded when it is present and well formed, matched or not).
 --
@@ -274,9 +275,8 @@ expected as (
     from reference.fls_registry as fls_registry
     inner join audit_years
         on
-            audit_years.audit_year >= coalesce(fls_registry.first_audit_year, 2016)
-            and audit_years.audit_year <= coalesce(fls_registry.last_audit_year, 2024)
-            and audit_years.audit_year between 2016 and 2024
+            coalesce(fls_registry.first_audit_year <= audit_years.audit_year, true)
+            and coalesce(fls_registry.last_audit_year >= audit_years.audit_year, true)
     inner join reference.fls_catchments as c on fls_registry.fls_code = c.fls_code
     inner join population as p on c.ltla21_code = p.la_code
     inner join reference.incidence_rates as rates on p.sex = rates.sex and p.age_band = rates.age_band
@@ -284,10 +284,15 @@ expected as (
 ),
 
 fls_results as (
+    -- KPI 2/3 count an FLS only in the audit years it is registered for (it has an expected
+    -- caseload then): outside them its records count in neither numerator nor denominator.
     select
         coalesce(per_fls.audit_year, expected.audit_year) as audit_year,
         coalesce(per_fls.fls_code, expected.fls_code) as fls_code,
-        per_fls.* exclude (audit_year, fls_code),
+        per_fls.* exclude (audit_year, fls_code, k2_num, k3_num),
+        case when expected.fls_code is not null then per_fls.k2_num end as k2_num,
+        case when expected.fls_code is not null then per_fls.k3_num end as k3_num,
+        expected.fls_code is not null as is_registered,
         coalesce(expected.k2_den, 0) as k2_den,
         coalesce(expected.k3_den, 0) as k3_den
     from per_fls
@@ -300,6 +305,7 @@ fls_long as (
         audit_year,
         'fls' as geography_level,
         fls_code as geography_code,
+        is_registered,
         unnest([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) as kpi_number,
         unnest([
             k1_num, coalesce(k2_num, 0), coalesce(k3_num, 0), k4_num, k5_num, k6_num, k7_num,
@@ -329,7 +335,7 @@ national_long as (
     group by audit_year
 )
 
-select * from fls_long
-where numerator is not null or kpi_number in (2, 3)
+select * exclude (is_registered) from fls_long
+where (numerator is not null and kpi_number not in (2, 3)) or (kpi_number in (2, 3) and is_registered)
 union all
 select * from national_long

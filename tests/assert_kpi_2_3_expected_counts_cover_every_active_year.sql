@@ -43,14 +43,14 @@ active_fls as (
 
 active_geographies as (
     {%- for level in kpi_geography_levels() %}
-    select distinct
-        audit_year,
-        '{{ level.level }}' as geography_level,
-        {{ level.code }} as geography_code
-    from active_fls
+        select distinct
+            audit_year,
+            '{{ level.level }}' as geography_level,
+            {{ level.code }} as geography_code
+        from active_fls
         {%- if not loop.last %}
 
-    union all
+            union all
         {%- endif %}
     {%- endfor %}
 ),
