@@ -29,7 +29,7 @@ def main() -> None:
 @click.option("--clean", is_flag=True, help="Write no injected defects (no realistic mess).")
 def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: bool) -> None:
     """Write synthetic FLS submissions (one CSV per FLS per export) and a synthetic postcode lookup."""
-    from flsdb.generate import generate as run_generate
+    from flsdb.synthetic import generate as run_generate
 
     year_list = [int(y) for y in years.split(",") if y.strip()]
     summary = run_generate(years=year_list, scale=scale, out_dir=out_dir or paths.landing_dir(),

@@ -1,4 +1,4 @@
-"""Tests of the synthetic registry seeds and of `flsdb generate` (src/flsdb/generate.py)."""
+"""Tests of the synthetic registry seeds and of `flsdb generate` (src/flsdb/synthetic/)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from flsdb import contract, paths
-from flsdb.generate import DEFECT_CLASSES, LOOKUP_NAME, MANIFEST_NAME, NSPL_COLUMNS, generate
-from flsdb.registry_build import la_table
+from flsdb.synthetic import DEFECT_CLASSES, LOOKUP_NAME, MANIFEST_NAME, NSPL_COLUMNS, generate
+from flsdb.synthetic.registry_build import la_table
 
 SEEDS = paths.seeds_dir()
 POSTCODE_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")

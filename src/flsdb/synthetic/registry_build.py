@@ -1,6 +1,6 @@
 """Build the SYNTHETIC FLS registry seeds: seeds/fls_registry.csv and seeds/fls_catchments.csv.
 
-Run with `python -m flsdb.registry_build`. The output is deterministic (fixed seed, sorted inputs).
+Run with `python -m flsdb.synthetic.registry_build`. The output is deterministic (fixed seed, sorted inputs).
 
 What it makes (see ../shared/fls-db/README.md, "What is not public"):
 
@@ -48,7 +48,7 @@ PUBLISHED = {
            "kpi7_q5": 58.0},
 }
 # Share of generated records the default (messy) run turns into rejects or exclusions, so that
-# they never reach the KPI cohort. Kept in step with generate.DEFECT_RATES.
+# they never reach the KPI cohort. Kept in step with synthetic.common.DEFECT_RATES.
 COHORT_LOSS = 0.0055
 
 NHS_REGIONS = {
