@@ -31,8 +31,15 @@ exports (files as at their dates) -> reference_files; generator runs the steps. 
 builders: registry_build, incidence_rates_build, poisson_limits_build.
 """
 
-from flsdb.synthetic.common import DEFECT_CLASSES, LOOKUP_NAME, MANIFEST_NAME
-from flsdb.synthetic.generator import generate
-from flsdb.synthetic.reference_files import NSPL_COLUMNS
+__all__ = ["DEFECT_CLASSES", "LOOKUP_NAME", "MANIFEST_NAME", "NSPL_COLUMNS", "SHIFTS_NAME",
+           "generate"]
+_HOME = {"DEFECT_CLASSES": "common", "LOOKUP_NAME": "common", "MANIFEST_NAME": "common",
+         "SHIFTS_NAME": "common", "NSPL_COLUMNS": "reference_files", "generate": "generator"}
 
-__all__ = ["DEFECT_CLASSES", "LOOKUP_NAME", "MANIFEST_NAME", "NSPL_COLUMNS", "generate"]
+
+def __getattr__(name: str):
+    # Lazy, so that `python -m flsdb.synthetic.registry_build` does not import the generator.
+    if name in _HOME:
+        import importlib
+        return getattr(importlib.import_module(f"flsdb.synthetic.{_HOME[name]}"), name)
+    raise AttributeError(name)

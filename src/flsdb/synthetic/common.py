@@ -13,6 +13,7 @@ COLUMNS = list(contract.COLUMNS)
 REF_DIR_NAME = "_reference"
 LOOKUP_NAME = "synthetic_nspl_postcode_lookup.csv"
 MANIFEST_NAME = "injected_defects.csv"
+SHIFTS_NAME = "injected_shifts.csv"
 
 # Defect classes (manifest codes) and their default rates (share of all records). Rejects and
 # exclusions sum to registry_build.COHORT_LOSS, which the registry calibration allows for.

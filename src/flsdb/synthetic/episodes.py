@@ -11,7 +11,7 @@ import pandas as pd
 from flsdb.synthetic.common import (AGE_CAPTURE_SLOPE, EPOCH, SITE_CAPTURE, SITES, Records,
                                     day_number, draw_category, largest_remainder)
 from flsdb.synthetic.geography import Geography, active_fls
-from flsdb.synthetic.registry_build import PUBLISHED
+from flsdb.synthetic import audit_years
 
 
 def _drawing_cells(catchments, cells, fls_index) -> pd.DataFrame:
@@ -50,7 +50,7 @@ def draw_episodes(rng, registry, catchments, cells, years, scale) -> Records:
 
     parts = []
     for year in years:
-        published = PUBLISHED.get(year, PUBLISHED[max(PUBLISHED)])
+        published = audit_years.national(year)
         active = active_fls(registry, year)
         volume = int(round(published["records"] * scale))
         effect_non_spine = np.exp(0.3 * identification_effect[active, 0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from flsdb.synthetic.common import (CODE_LISTS, COLUMNS, LOOKUP_NAME, MANIFEST_NAME, MISSING,
-                                    REF_DIR_NAME, SITES, YES_NO_NK, Records)
+                                    REF_DIR_NAME, SHIFTS_NAME, SITES, YES_NO_NK, Records)
 
 
 def _slug(name: str) -> str:
@@ -49,7 +49,7 @@ def clear_previous(out: Path) -> None:
     for p in out.glob("SYN[0-9][0-9][0-9]_*.csv"):
         p.unlink()
     ref = out / REF_DIR_NAME
-    for name in (LOOKUP_NAME, MANIFEST_NAME, "README.txt"):
+    for name in (LOOKUP_NAME, MANIFEST_NAME, SHIFTS_NAME, "README.txt"):
         if (ref / name).exists():
             (ref / name).unlink()
 

@@ -9,9 +9,12 @@ import numpy as np
 from tqdm import tqdm
 
 from flsdb import paths
+from flsdb.synthetic import audit_years
 from flsdb.synthetic.common import (EXCLUSION_RATES, MANIFEST_NAME, REF_DIR_NAME, REJECT_RATES,
-                                    SITES, DateStrings, Records, compact, day_number)
+                                    SHIFTS_NAME, SITES, DateStrings, Records, compact,
+                                    day_number)
 from flsdb.synthetic.defects import apply_defect, mess_case, plan_defects
+from flsdb.synthetic.drift import Shift, plan_shifts, shift_offsets, write_shifts
 from flsdb.synthetic.episodes import (assign_identities, assign_record_ids,
                                       copy_duplicate_episodes, draw_episodes,
                                       link_repeat_episodes, place_patients)
@@ -50,7 +53,7 @@ def defect_row_flags(n_records: int, defects: dict, dup_partner: dict) -> tuple[
 
 
 def build_cohort(records: Records, geo: Geography, welsh_fls: np.ndarray, defects: dict,
-                 service_effects: dict) -> Cohort:
+                 service_effects: dict, shifts: list[Shift]) -> Cohort:
     """The person-level facts the pathway reads, with the deprivation quintile the warehouse
     will see (unknown when the postcode is unknown or defective)."""
     n_records = len(records)
@@ -69,7 +72,8 @@ def build_cohort(records: Records, geo: Geography, welsh_fls: np.ndarray, defect
         site_name=site_name, hip=site_name == "Hip", spine=site_name == "Spine",
         welsh=welsh_fls[fls].astype(float),
         quintile_observed=np.where(postcode_known & ~postcode_bad, quintile_true, 0),
-        service_effects=service_effects)
+        service_effects=service_effects,
+        drift=shift_offsets(shifts, fls, records["fracture_day"]))
 
 
 def cohort_exclusions(n_records: int, defects: dict) -> np.ndarray:
@@ -142,9 +146,11 @@ def write_exports(rng, seed, out: Path, files, records: Records, registry, geo, 
 
 
 def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None = None,
-             seed: int = 20240101, clean: bool = False, seeds_dir: Path | None = None) -> str:
-    """Write synthetic submissions, the synthetic postcode lookup and the defect manifest."""
-    years = sorted({int(y) for y in years})
+             seed: int = 20240101, clean: bool = False, seeds_dir: Path | None = None,
+             drift: bool = True) -> str:
+    """Write synthetic submissions, the synthetic postcode lookup, the defect manifest and the
+    list of injected performance shifts (none with drift=False)."""
+    years = audit_years.check_years(years)
     out = Path(out_dir) if out_dir is not None else paths.landing_dir()
     rng = np.random.default_rng(seed)
     extract = dt.date(max(years) + 1, 6, 30)
@@ -156,6 +162,7 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
     geo = load_geography(catchments)
     n_fls = len(registry)
     welsh_fls = (registry["country_code"] == "W92000004").to_numpy()
+    shifts = plan_shifts(seed, registry, years) if drift else []
 
     records = draw_episodes(rng, registry, catchments, cells, years, scale)
     n_records = len(records)
@@ -170,7 +177,8 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
     defect_rows, is_defect = defect_row_flags(n_records, defects, dup_partner)
     link_repeat_episodes(rng, records, is_defect, n_fls)
 
-    cohort = build_cohort(records, geo, welsh_fls, defects, draw_service_effects(rng, n_fls))
+    cohort = build_cohort(records, geo, welsh_fls, defects, draw_service_effects(rng, n_fls),
+                          shifts)
     latent = walk_pathway(rng, cohort, cohort_exclusions(n_records, defects), extract_day, years)
     records.c.update({k: compact(v) for k, v in latent.items()})
     del latent, cohort
@@ -188,13 +196,14 @@ def generate(years=(2023, 2024), scale: float = 1.0, out_dir: Path | str | None 
                                               is_defect, clean)
     lookup_path = write_lookup(ref, geo)
     write_manifest(ref / MANIFEST_NAME, manifest)
+    write_shifts(ref / SHIFTS_NAME, shifts)
     write_readme(ref, seed, years, scale, clean, extract)
     return summarise(out, ref, files, file_rows_total, records, years, extract, clean, manifest,
-                     lookup_path)
+                     lookup_path, shifts)
 
 
 def summarise(out, ref, files, file_rows_total, records, years, extract, clean, manifest,
-              lookup_path) -> str:
+              lookup_path, shifts) -> str:
     distinct = {y: int((records["year"] == y).sum()) for y in years}
     lines = [
         "SYNTHETIC data written by flsdb generate (not real patients or services)",
@@ -205,6 +214,8 @@ def summarise(out, ref, files, file_rows_total, records, years, extract, clean, 
         f"  extract date  : {extract.isoformat()}",
         f"  defects       : {'none (--clean)' if clean else f'{len(manifest):,} injected'}"
         f" -> {ref / MANIFEST_NAME}",
+        f"  shifts        : {len(shifts)} month-by-month performance shifts"
+        f" -> {ref / SHIFTS_NAME}",
         f"  postcode lookup: {lookup_path}",
     ]
     return "\n".join(lines)

@@ -4,12 +4,12 @@ assessment, DXA, falls, bone therapy (KPI 7 calibrated to the published figures)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from flsdb.synthetic.common import KPI7_SHAPE, SITES, draw_category, sigmoid
-from flsdb.synthetic.registry_build import PUBLISHED
+from flsdb.synthetic import audit_years
 
 # Spread (SD on the logit or log scale) of each per-service performance random effect.
 SERVICE_EFFECT_SD = (("assessed", 0.5), ("delay", 0.35), ("dxa", 0.6), ("falls", 0.6),
@@ -34,10 +34,13 @@ class Cohort:
     welsh: np.ndarray            # 1.0 for a Welsh service, else 0.0
     quintile_observed: np.ndarray
     service_effects: dict        # name -> one value per service
+    drift: dict = field(default_factory=dict)  # name -> per-record offset (drift.shift_offsets)
 
     def effect(self, name: str) -> np.ndarray:
-        """The record's service random effect `name` (logit or log scale)."""
-        return self.service_effects[name][self.fls]
+        """The record's service random effect `name` (logit or log scale), with any injected
+        month-by-month shift of that behaviour."""
+        value = self.service_effects[name][self.fls]
+        return value + self.drift[name] if name in self.drift else value
 
 
 def draw_service_effects(rng, n_fls: int) -> dict[str, np.ndarray]:
@@ -148,7 +151,7 @@ def assess_falls(rng, c: Cohort, latent: dict) -> None:
 def _kpi7_targets(year: int, cohort_by_quintile: dict[int, int]) -> dict[int, float]:
     """KPI 7 share per deprivation quintile: published Q1/Q5, the rest shifted together so the
     cohort-weighted mean meets the published national value."""
-    published = PUBLISHED.get(year, PUBLISHED[max(PUBLISHED)])
+    published = audit_years.national(year)
     national = published["kpi7"] / 100
     q1 = published.get("kpi7_q1", published["kpi7"] + KPI7_SHAPE[1]) / 100
     q5 = published.get("kpi7_q5", published["kpi7"] + KPI7_SHAPE[5]) / 100

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from flsdb import paths
-from flsdb.synthetic.common import LOOKUP_NAME, MANIFEST_NAME
+from flsdb.synthetic.common import LOOKUP_NAME, MANIFEST_NAME, SHIFTS_NAME
 from flsdb.synthetic.geography import Geography
 from flsdb.synthetic.registry_build import ONS_REGION_TO_NHS
 
@@ -74,5 +74,8 @@ def write_readme(ref: Path, seed, years, scale, clean, extract) -> None:
         "About 1% of submitted postcodes are well formed but deliberately absent from it.\n\n"
         f"{MANIFEST_NAME}: every defect the generator injected on purpose (source_file,\n"
         "line_number with the header as line 1, defect_class, column_name). Empty with --clean.\n\n"
+        f"{SHIFTS_NAME}: every month-by-month performance shift injected on purpose (fls_code,\n"
+        "kpi_number, behaviour, kind step/trend, start_month, full_month, direction,\n"
+        "size_logit). Empty with --no-drift.\n\n"
         "Folders and files starting with '_' in the landing folder are not submissions.\n",
         encoding="utf-8")
