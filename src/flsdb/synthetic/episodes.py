@@ -17,17 +17,17 @@ from flsdb.synthetic import audit_years
 def _drawing_cells(catchments, cells, fls_index) -> pd.DataFrame:
     """Expected fractures per service, LA, sex, age and site, with the weights episodes are
     drawn with (identification is uneven across sites and ages)."""
-    m = catchments.merge(cells, on="ltla21_code")
-    m["fls"] = m["fls_code"].map(fls_index)
-    m["w"] = m["population_share"] * m["expected"]
-    m["site_idx"] = m["fracture_site"].map({s: i for i, s in enumerate(SITES)})
-    m["spine"] = m["fracture_site"] == "Spine"
-    m["w_draw"] = (m["w"] * m["fracture_site"].map(SITE_CAPTURE)
-                   * np.exp(-AGE_CAPTURE_SLOPE * (m["age"] - 50)))
+    cells_by_fls = catchments.merge(cells, on="ltla21_code")
+    cells_by_fls["fls"] = cells_by_fls["fls_code"].map(fls_index)
+    cells_by_fls["w"] = cells_by_fls["population_share"] * cells_by_fls["expected"]
+    cells_by_fls["site_idx"] = cells_by_fls["fracture_site"].map({s: i for i, s in enumerate(SITES)})
+    cells_by_fls["spine"] = cells_by_fls["fracture_site"] == "Spine"
+    cells_by_fls["w_draw"] = (cells_by_fls["w"] * cells_by_fls["fracture_site"].map(SITE_CAPTURE)
+                   * np.exp(-AGE_CAPTURE_SLOPE * (cells_by_fls["age"] - 50)))
     la_pos = {c: i for i, c in enumerate(sorted(catchments["ltla21_code"].unique()))}
-    m["la"] = m["ltla21_code"].map(la_pos)
-    m["sexi"] = (m["sex"] == "female").astype(np.int8)
-    return m.sort_values(["fls", "spine", "ltla21_code", "sex", "age", "site_idx"]).reset_index(
+    cells_by_fls["la"] = cells_by_fls["ltla21_code"].map(la_pos)
+    cells_by_fls["sexi"] = (cells_by_fls["sex"] == "female").astype(np.int8)
+    return cells_by_fls.sort_values(["fls", "spine", "ltla21_code", "sex", "age", "site_idx"]).reset_index(
         drop=True)
 
 
@@ -41,11 +41,11 @@ def draw_episodes(rng, registry, catchments, cells, years, scale) -> Records:
     # Per-service identification random effects, persistent across years.
     identification_effect = rng.normal(size=(n_fls, 2))
     identification_effect[:, 1] = 0.6 * identification_effect[:, 0] + 0.8 * identification_effect[:, 1]
-    m = _drawing_cells(catchments, cells, fls_index)
-    groups = {key: g for key, g in m.groupby(["fls", "spine"], sort=True)}
-    expected_non_spine = (m[~m["spine"]].groupby("fls")["w"].sum()
+    cells_by_fls = _drawing_cells(catchments, cells, fls_index)
+    groups = {key: group for key, group in cells_by_fls.groupby(["fls", "spine"], sort=True)}
+    expected_non_spine = (cells_by_fls[~cells_by_fls["spine"]].groupby("fls")["w"].sum()
                           .reindex(range(n_fls), fill_value=0.0).to_numpy())
-    expected_spine = (m[m["spine"]].groupby("fls")["w"].sum()
+    expected_spine = (cells_by_fls[cells_by_fls["spine"]].groupby("fls")["w"].sum()
                       .reindex(range(n_fls), fill_value=0.0).to_numpy())
 
     parts = []
@@ -68,16 +68,16 @@ def draw_episodes(rng, registry, catchments, cells, years, scale) -> Records:
             for is_spine, n_records in ((False, counts[j]), (True, counts[len(active) + j])):
                 if n_records <= 0:
                     continue
-                g = groups[(int(fls), is_spine)]
-                weights = g["w_draw"].to_numpy()
-                pick = rng.choice(len(g), size=int(n_records), p=weights / weights.sum())
+                group = groups[(int(fls), is_spine)]
+                weights = group["w_draw"].to_numpy()
+                pick = rng.choice(len(group), size=int(n_records), p=weights / weights.sum())
                 parts.append(pd.DataFrame({
                     "fls": np.full(n_records, fls, dtype=np.int16),
                     "year": np.full(n_records, year, np.int16),
-                    "site": g["site_idx"].to_numpy()[pick].astype(np.int8),
-                    "female": g["sexi"].to_numpy()[pick],
-                    "age": g["age"].to_numpy()[pick].astype(np.int16),
-                    "la": g["la"].to_numpy()[pick].astype(np.int32),
+                    "site": group["site_idx"].to_numpy()[pick].astype(np.int8),
+                    "female": group["sexi"].to_numpy()[pick],
+                    "age": group["age"].to_numpy()[pick].astype(np.int16),
+                    "la": group["la"].to_numpy()[pick].astype(np.int32),
                 }))
     df = pd.concat(parts, ignore_index=True)
     ages = df["age"].to_numpy().copy()

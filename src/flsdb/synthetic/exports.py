@@ -101,7 +101,8 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
     uk = spec["uk_dates"]
     fracture_day = records["fracture_day"][idx].astype(np.int64)
     days_known = asat - fracture_day  # the as-at date, in days after the fracture
-    g = {k: v[idx] for k, v in records.c.items() if isinstance(v, np.ndarray) and v.ndim == 1}
+    rows_latent = {k: v[idx] for k, v in records.c.items()
+                   if isinstance(v, np.ndarray) and v.ndim == 1}
     risk_factors = records["rf"][idx]
 
     def lab(codes, labels):
@@ -114,7 +115,7 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
 
     cols: dict[str, np.ndarray] = {}
     cols["FLS Code"] = np.full(n, spec["code"], dtype=object)
-    num = g["rid_num"]
+    num = rows_latent["rid_num"]
     style = spec["rid_style"]
     if spec["cp1252"]:
         cols["Record ID"] = np.array([f"RÉF–{x:06d}" if x % 5 else f"NÖ·{x:06d}" for x in num],
@@ -129,14 +130,14 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
     if not spec["t_stamp"]:
         ts = np.char.replace(ts, "T", " ")
     cols["Last Updated"] = ts.astype(object)
-    cols["1.01 NHS Number"] = format_nhs_numbers(g["nhs"], g["nhs_style"])
-    cols["1.02 Date of Birth"] = ds.fmt(g["dob"].astype(np.int64), uk)
-    cols["1.03 Gender"] = lab(g["gender"], CODE_LISTS["gender"])
-    pc = g["pc"]
+    cols["1.01 NHS Number"] = format_nhs_numbers(rows_latent["nhs"], rows_latent["nhs_style"])
+    cols["1.02 Date of Birth"] = ds.fmt(rows_latent["dob"].astype(np.int64), uk)
+    cols["1.03 Gender"] = lab(rows_latent["gender"], CODE_LISTS["gender"])
+    pc = rows_latent["pc"]
     pcs = np.where(pc >= 0, geo.postcodes[np.maximum(pc, 0)],
                    np.where(pc > -10**9, geo.unknown_postcodes[np.clip(-pc - 1, 0, None) %
                                                                len(geo.unknown_postcodes)], ""))
-    st = g["pc_style"]
+    st = rows_latent["pc_style"]
     pcs = pcs.astype(object)
     for s_, fn in ((1, lambda x: x.replace(" ", "")), (2, str.lower),
                    (3, lambda x: x.replace(" ", "  "))):
@@ -144,41 +145,41 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
         if len(sel):
             pcs[sel] = [fn(x) for x in pcs[sel]]
     cols["1.04 Post Code"] = pcs
-    cols["1.05 CareRes"] = lab(g["care"], YES_NO_NK)
-    contact = g["contact_d"]
-    assess = g["assess_d"]
-    death = g["death_d"]
+    cols["1.05 CareRes"] = lab(rows_latent["care"], YES_NO_NK)
+    contact = rows_latent["contact_d"]
+    assess = rows_latent["assess_d"]
+    death = rows_latent["death_d"]
     cols["1.06 DateFLSContact"] = date_after(contact, np.ones(n, bool))
     assessed_now = (assess >= 0) & (assess <= days_known)
     cols["1.07 DateFLSAssess"] = date_after(assess, np.ones(n, bool))
-    cols["1.08 AdmitHosp"] = lab(g["admit"], YES_NO_NK)
+    cols["1.08 AdmitHosp"] = lab(rows_latent["admit"], YES_NO_NK)
     cols["1.09 Date Index Frac Diagnosed"] = ds.fmt(fracture_day, uk)
-    cols["1.10 TypeOfFracture"] = lab(g["ftype"], CODE_LISTS["fracture_type"])
-    cols["1.11 SiteFirstFrac"] = lab(g["site"], SITES)
-    cols["1.12 SiteSecFrac"] = lab(g["site2"], SITES)
-    cols["1.13 SiteThirdFrac"] = lab(g["site3"], SITES)
-    hw = assessed_now & g["has_hw"]
-    cols["2.01 Height"] = np.where(hw, g["height"].astype(int).astype(str), "").astype(object)
-    cols["2.02 Weight"] = np.where(hw, g["weight"].astype(str), "").astype(object)
+    cols["1.10 TypeOfFracture"] = lab(rows_latent["ftype"], CODE_LISTS["fracture_type"])
+    cols["1.11 SiteFirstFrac"] = lab(rows_latent["site"], SITES)
+    cols["1.12 SiteSecFrac"] = lab(rows_latent["site2"], SITES)
+    cols["1.13 SiteThirdFrac"] = lab(rows_latent["site3"], SITES)
+    hw = assessed_now & rows_latent["has_hw"]
+    cols["2.01 Height"] = np.where(hw, rows_latent["height"].astype(int).astype(str), "").astype(object)
+    cols["2.02 Weight"] = np.where(hw, rows_latent["weight"].astype(str), "").astype(object)
     for col, key in (("2.03 PrevFracHist", "prevfrac"), ("2.04 FamHipFracHist", "famhip"),
                      ("2.05 Smoker", "smoker"), ("2.06 BoneSpareTherapy", "bonespare")):
-        v = np.where(assessed_now, g[key], -1)
+        v = np.where(assessed_now, rows_latent[key], -1)
         cols[col] = lab(np.where(v == 3, -1, v), YES_NO_NK)
-    dxa = g["dxa"].astype(np.int64)
-    dxa_d = g["dxa_d"]
+    dxa = rows_latent["dxa"].astype(np.int64)
+    dxa_d = rows_latent["dxa_d"]
     done_now = (dxa == 0) & (dxa_d <= days_known) & (dxa_d < death)
     dxa_now = np.where(dxa == 0, np.where(done_now, 0, 1), dxa)
     dxa_now = np.where(assessed_now, dxa_now, -1)
     cols["3.01 DXA"] = lab(dxa_now, CODE_LISTS["dxa"])
-    cols["3.02 DXANotOrdered"] = lab(np.where(dxa_now == 2, g["dxa_no"], -1), CODE_LISTS["dxa_not_ordered"])
+    cols["3.02 DXANotOrdered"] = lab(np.where(dxa_now == 2, rows_latent["dxa_no"], -1), CODE_LISTS["dxa_not_ordered"])
     cols["3.03 DateofDXA"] = ds.fmt(np.where(dxa_now == 0, fracture_day + dxa_d, MISSING), uk)
-    cols["3.04 TScore"] = np.where(dxa_now == 0, g["tscore"].astype(str), "").astype(object)
-    cols["3.05 RiskOfFracture"] = np.where(assessed_now & g["has_frax"], g["frax"].astype(str),
+    cols["3.04 TScore"] = np.where(dxa_now == 0, rows_latent["tscore"].astype(str), "").astype(object)
+    cols["3.05 RiskOfFracture"] = np.where(assessed_now & rows_latent["has_frax"], rows_latent["frax"].astype(str),
                                            "").astype(object)
-    bt = np.where(assessed_now | (assess < 0), g["bt"], -1)
+    bt = np.where(assessed_now | (assess < 0), rows_latent["bt"], -1)
     cols["4.01 BoneTherapy"] = lab(bt, CODE_LISTS["bone_therapy_recommended"])
-    cols["4.02 CalciumVitDRec"] = lab(np.where(assessed_now, g["calcium"], -1), YES_NO_NK)
-    fy = g["falls_yes"]
+    cols["4.02 CalciumVitDRec"] = lab(np.where(assessed_now, rows_latent["calcium"], -1), YES_NO_NK)
+    fy = rows_latent["falls_yes"]
     cols["5.01 RiskAssesByFLS"] = lab(np.where(assessed_now, np.where(fy, 0, 1), -1),
                                       CODE_LISTS["yes_no"])
     rf_cols = ["5.02 TwoFalls", "5.03 FearOfFalling", "5.04 MedsIncRiskFall", "5.05 PreFracMob",
@@ -186,13 +187,13 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
                "5.09 CognitiveImpairment"]
     for k, col in enumerate(rf_cols):
         cols[col] = lab(np.where(assessed_now & fy, risk_factors[:, k], -1), YES_NO_NK)
-    cols["5.10 Referrals"] = lab(np.where(assessed_now, g["referrals"], -1), CODE_LISTS["referrals"])
+    cols["5.10 Referrals"] = lab(np.where(assessed_now, rows_latent["referrals"], -1), CODE_LISTS["referrals"])
     # 16 weeks
     due16 = days_known >= 112
     died16 = death <= 112
-    fu16 = g["fu16"].astype(np.int64)
-    fu16_d = g["fu16_d"]
-    fu16_now = np.where(due16, np.where(died16, np.where(g["tod"] % 7 == 0, -1, 2), fu16), -1)
+    fu16 = rows_latent["fu16"].astype(np.int64)
+    fu16_d = rows_latent["fu16_d"]
+    fu16_now = np.where(due16, np.where(died16, np.where(rows_latent["tod"] % 7 == 0, -1, 2), fu16), -1)
     fu16_now = np.where((fu16_now == 0) & (fu16_d > days_known), -1, fu16_now)  # not yet happened
     yes16 = fu16_now == 0
     yes16_late_death = yes16 & (fu16_d >= death)
@@ -200,21 +201,21 @@ def materialise(records, idx, asat, lu, spec, geo, ds) -> dict[str, np.ndarray]:
     yes16 = fu16_now == 0
     cols["6.01 FollowUp12_16"] = lab(fu16_now, CODE_LISTS["follow_up"])
     cols["6.02 Dateof16WeekAss"] = ds.fmt(np.where(yes16, fracture_day + fu16_d, MISSING), uk)
-    cols["6.05 BoneTherapy1216"] = lab(np.where(yes16, g["bt16"], -1), CODE_LISTS["bone_therapy_16_weeks"])
-    sb_now = np.where(yes16, g["sb"], np.where(due16 & ~died16 & (fu16_now >= 0), g["sb_nofu"], -1))
+    cols["6.05 BoneTherapy1216"] = lab(np.where(yes16, rows_latent["bt16"], -1), CODE_LISTS["bone_therapy_16_weeks"])
+    sb_now = np.where(yes16, rows_latent["sb"], np.where(due16 & ~died16 & (fu16_now >= 0), rows_latent["sb_nofu"], -1))
     cols["6.06 StartStrenBalExe"] = lab(sb_now, CODE_LISTS["strength_and_balance"])
     # 52 weeks
     due52 = days_known >= 392
     died52 = death <= 364
-    fu52 = g["fu52"].astype(np.int64)
-    fu52_d = g["fu52_d"]
-    fu52_now = np.where(due52, np.where(died52, np.where(g["tod"] % 7 == 0, -1, 2), fu52), -1)
+    fu52 = rows_latent["fu52"].astype(np.int64)
+    fu52_d = rows_latent["fu52_d"]
+    fu52_now = np.where(due52, np.where(died52, np.where(rows_latent["tod"] % 7 == 0, -1, 2), fu52), -1)
     fu52_now = np.where((fu52_now == 0) & (fu52_d >= death), 2, fu52_now)
     yes52 = fu52_now == 0
     cols["7.01 FollowUp48_56"] = lab(fu52_now, CODE_LISTS["follow_up"])
     cols["7.02 Dateof52WeekAss"] = ds.fmt(np.where(yes52, fracture_day + fu52_d, MISSING), uk)
-    cols["7.05 BoneTherapy4856"] = lab(np.where(yes52, g["bt52"], -1), CODE_LISTS["bone_therapy_52_weeks"])
-    cols["7.06 NumReFracSinceIndex"] = np.where(yes52, g["refrac"].astype(str), "").astype(object)
+    cols["7.05 BoneTherapy4856"] = lab(np.where(yes52, rows_latent["bt52"], -1), CODE_LISTS["bone_therapy_52_weeks"])
+    cols["7.06 NumReFracSinceIndex"] = np.where(yes52, rows_latent["refrac"].astype(str), "").astype(object)
     cols["Date of Death"] = ds.fmt(np.where(death <= days_known, fracture_day + death, MISSING), uk)
     return {c: cols[c] for c in COLUMNS}
 

@@ -48,48 +48,48 @@ def draw_service_effects(rng, n_fls: int) -> dict[str, np.ndarray]:
     return {name: rng.normal(0, sd, n_fls) for name, sd in SERVICE_EFFECT_SD}
 
 
-def draw_presentation(rng, c: Cohort, latent: dict) -> None:
+def draw_presentation(rng, people: Cohort, latent: dict) -> None:
     """Care home, hospital admission, fracture type, second and third sites."""
-    n = c.n_records
-    care_p = sigmoid(-3.6 + 0.11 * (c.age - 75) + 0.6 * c.hip)
+    n = people.n_records
+    care_p = sigmoid(-3.6 + 0.11 * (people.age - 75) + 0.6 * people.hip)
     care = np.where(rng.random(n) < care_p, 0, 1).astype(np.int8)
     care = np.where(rng.random(n) < 0.03, 2, care)
-    care = np.where(rng.random(n) < sigmoid(-3.2 + c.effect("complete")), -1, care).astype(np.int8)
-    admit_p = np.select([c.hip, c.site_name == "Pelvis", c.spine, c.site_name == "Humerus"],
+    care = np.where(rng.random(n) < sigmoid(-3.2 + people.effect("complete")), -1, care).astype(np.int8)
+    admit_p = np.select([people.hip, people.site_name == "Pelvis", people.spine, people.site_name == "Humerus"],
                         [0.97, 0.6, 0.35, 0.2], 0.15)
     admit = np.where(rng.random(n) < admit_p, 0, 1).astype(np.int8)
     admit = np.where(rng.random(n) < 0.02, 2, admit)
     admit = np.where(rng.random(n) < 0.03, -1, admit).astype(np.int8)
-    ftype = np.where(c.spine & (rng.random(n) < 0.3), 1, 0).astype(np.int8)
+    ftype = np.where(people.spine & (rng.random(n) < 0.3), 1, 0).astype(np.int8)
     ftype = np.where(rng.random(n) < 0.04, -1, ftype).astype(np.int8)
     site2 = np.where(rng.random(n) < 0.05, rng.integers(0, 6, n), -1).astype(np.int8)
-    site2 = np.where(site2 == c.site, (site2 + 2) % 6, site2).astype(np.int8)
+    site2 = np.where(site2 == people.site, (site2 + 2) % 6, site2).astype(np.int8)
     site3 = np.where((site2 >= 0) & (rng.random(n) < 0.1), rng.integers(0, 6, n), -1)
-    site3 = np.where((site3 == c.site) | (site3 == site2), -1, site3).astype(np.int8)
+    site3 = np.where((site3 == people.site) | (site3 == site2), -1, site3).astype(np.int8)
     latent.update(care=care, admit=admit, ftype=ftype, site2=site2, site3=site3)
 
 
-def draw_survival(rng, c: Cohort, latent: dict) -> None:
+def draw_survival(rng, people: Cohort, latent: dict) -> None:
     """Death, in days after the fracture (a big number when beyond the horizon)."""
-    n = c.n_records
-    site_mult = np.select([c.hip, c.site_name == "Pelvis", c.spine, c.site_name == "Wrist"],
+    n = people.n_records
+    site_mult = np.select([people.hip, people.site_name == "Pelvis", people.spine, people.site_name == "Wrist"],
                           [2.6, 1.6, 1.4, 0.35], 1.0)
-    hazard = (0.022 * np.exp(0.085 * (c.age - 75)) * site_mult
+    hazard = (0.022 * np.exp(0.085 * (people.age - 75)) * site_mult
               * np.where(latent["care"] == 0, 2.0, 1.0))
     death_d = np.floor(-np.log(rng.random(n)) / hazard * 365.25).astype(np.int64)
-    early = c.hip & (rng.random(n) < 0.5)
+    early = people.hip & (rng.random(n) < 0.5)
     death_d = np.where(early, np.floor(death_d * 0.6), death_d).astype(np.int64)
     latent["death_d"] = np.minimum(death_d, 20000)
 
 
-def schedule_assessments(rng, c: Cohort, latent: dict) -> None:
+def schedule_assessments(rng, people: Cohort, latent: dict) -> None:
     """Whether and when the FLS first contacts and assesses the patient."""
-    n = c.n_records
+    n = people.n_records
     care_home = latent["care"] == 0
     death_d = latent["death_d"]
-    assessed = rng.random(n) < sigmoid(2.3 + 0.4 * c.welsh + c.effect("assessed")
+    assessed = rng.random(n) < sigmoid(2.3 + 0.4 * people.welsh + people.effect("assessed")
                                        - 0.6 * care_home)
-    median_log_delay = np.log(50) - 0.3 * c.welsh + c.effect("delay")
+    median_log_delay = np.log(50) - 0.3 * people.welsh + people.effect("delay")
     assess_d = np.round(np.exp(median_log_delay + 0.8 * rng.normal(size=n))).astype(np.int64) + 1
     contact_d = np.floor(assess_d * rng.uniform(0.1, 0.8, n)).astype(np.int64)
     lone_contact = np.round(np.exp(np.log(20) + 0.7 * rng.normal(size=n))).astype(np.int64)
@@ -101,30 +101,30 @@ def schedule_assessments(rng, c: Cohort, latent: dict) -> None:
     latent.update(assessed=assessed, assess_d=assess_d, contact_d=contact_d)
 
 
-def record_baseline(rng, c: Cohort, latent: dict) -> None:
+def record_baseline(rng, people: Cohort, latent: dict) -> None:
     """Height, weight and risk factors recorded at assessment."""
-    n = c.n_records
-    latent["height"] = np.where(c.female, rng.normal(160, 7, n), rng.normal(174, 7.5, n)).round(0)
-    latent["weight"] = np.where(c.female, rng.normal(67, 14, n),
+    n = people.n_records
+    latent["height"] = np.where(people.female, rng.normal(160, 7, n), rng.normal(174, 7.5, n)).round(0)
+    latent["weight"] = np.where(people.female, rng.normal(67, 14, n),
                                 rng.normal(80, 15, n)).clip(32, 180).round(1)
-    latent["has_hw"] = rng.random(n) < sigmoid(0.6 + c.effect("complete"))
+    latent["has_hw"] = rng.random(n) < sigmoid(0.6 + people.effect("complete"))
     latent["prevfrac"] = draw_category(rng, n, [0.30, 0.55, 0.10, 0.05])
     latent["famhip"] = draw_category(rng, n, [0.10, 0.50, 0.35, 0.05])
     latent["smoker"] = draw_category(rng, n, [0.12, 0.76, 0.07, 0.05])
     latent["bonespare"] = draw_category(rng, n, [0.12, 0.80, 0.05, 0.03])
 
 
-def order_dxa(rng, c: Cohort, latent: dict) -> None:
+def order_dxa(rng, people: Cohort, latent: dict) -> None:
     """DXA done / ordered / not ordered (with a reason), its date, T-score and FRAX."""
-    n = c.n_records
+    n = people.n_records
     care_home = latent["care"] == 0
-    p_done = sigmoid(1.9 - 1.8 * c.welsh + c.effect("dxa") - 0.04 * np.maximum(c.age - 75, 0)
+    p_done = sigmoid(1.9 - 1.8 * people.welsh + people.effect("dxa") - 0.04 * np.maximum(people.age - 75, 0)
                      - 1.0 * care_home)
     draw = rng.random(n)
     p_ordered = 0.15
     dxa = np.where(draw < p_done * (1 - p_ordered), 0,
                    np.where(draw < p_done * (1 - p_ordered) + p_ordered * 0.8, 1, 2))
-    not_required_p = sigmoid(-0.4 + 0.06 * (c.age - 75) + 1.2 * care_home)
+    not_required_p = sigmoid(-0.4 + 0.06 * (people.age - 75) + 1.2 * care_home)
     dxa_no = np.where(rng.random(n) < not_required_p, 0,
                       1 + draw_category(rng, n, [0.35, 0.25, 0.40]))
     latent["dxa"] = dxa
@@ -132,15 +132,15 @@ def order_dxa(rng, c: Cohort, latent: dict) -> None:
     latent["dxa_d"] = latent["assess_d"] + np.round(
         np.exp(np.log(22) + 0.75 * rng.normal(size=n))).astype(np.int64)
     latent["tscore"] = np.clip(rng.normal(-2.2, 1.0, n), -5.5, 3.5).round(1)
-    latent["frax"] = np.clip(np.exp(np.log(14) + 0.6 * rng.normal(size=n) + 0.03 * (c.age - 72)),
+    latent["frax"] = np.clip(np.exp(np.log(14) + 0.6 * rng.normal(size=n) + 0.03 * (people.age - 72)),
                              1, 80).round(1)
     latent["has_frax"] = rng.random(n) < 0.55
 
 
-def assess_falls(rng, c: Cohort, latent: dict) -> None:
+def assess_falls(rng, people: Cohort, latent: dict) -> None:
     """Falls risk assessment, its eight risk factors, referrals and calcium/vitamin D."""
-    n = c.n_records
-    latent["falls_yes"] = rng.random(n) < sigmoid(0.35 + 0.3 * c.welsh + c.effect("falls"))
+    n = people.n_records
+    latent["falls_yes"] = rng.random(n) < sigmoid(0.35 + 0.3 * people.welsh + people.effect("falls"))
     latent["referrals"] = draw_category(rng, n, [0.14, 0.18, 0.10, 0.58])
     latent["rf"] = np.stack([draw_category(rng, n, p) for p in (
         [0.35, 0.55, 0.10], [0.40, 0.50, 0.10], [0.45, 0.45, 0.10], [0.40, 0.55, 0.05],
@@ -182,26 +182,26 @@ def _intercept_for(assessed_by_extract, linear, target) -> float:
     return (lo + hi) / 2
 
 
-def recommend_bone_therapy(rng, c: Cohort, latent: dict, excluded_from_cohort: np.ndarray,
+def recommend_bone_therapy(rng, people: Cohort, latent: dict, excluded_from_cohort: np.ndarray,
                            extract_day: int, years) -> None:
     """Bone therapy recommended (KPI 7), calibrated by year and deprivation quintile."""
-    n = c.n_records
+    n = people.n_records
     care_home = latent["care"] == 0
     assessed = latent["assessed"]
-    linear = (c.effect("drug") - 0.012 * np.abs(c.age - 74) - 0.5 * care_home + 0.25 * c.spine
-              + 0.3 * c.female)
+    linear = (people.effect("drug") - 0.012 * np.abs(people.age - 74) - 0.5 * care_home + 0.25 * people.spine
+              + 0.3 * people.female)
     drug_yes = np.zeros(n, bool)
     # 4.01 is recorded at the assessment, so only assessments done by the extract date count.
-    assessed_by_extract = assessed & (c.fracture_day.astype(np.int64) + latent["assess_d"]
+    assessed_by_extract = assessed & (people.fracture_day.astype(np.int64) + latent["assess_d"]
                                       <= extract_day)
     for year in years:
-        in_year = c.year == year
-        cohort = in_year & ~excluded_from_cohort
-        by_quintile = {q: int((cohort & (c.quintile_observed == q)).sum()) for q in range(6)}
+        in_year = people.year == year
+        in_cohort = in_year & ~excluded_from_cohort
+        by_quintile = {q: int((in_cohort & (people.quintile_observed == q)).sum()) for q in range(6)}
         target = _kpi7_targets(year, by_quintile)
         for q in range(6):
-            for part in (cohort, in_year & excluded_from_cohort):
-                mask = part & (c.quintile_observed == q)
+            for part in (in_cohort, in_year & excluded_from_cohort):
+                mask = part & (people.quintile_observed == q)
                 if not mask.any():
                     continue
                 intercept = _intercept_for(assessed_by_extract[mask], linear[mask], target[q])
@@ -219,11 +219,11 @@ def recommend_bone_therapy(rng, c: Cohort, latent: dict, excluded_from_cohort: n
     latent.update(drug_yes=drug_yes, drug_which=drug_which, bt=bt)
 
 
-def follow_up_16_weeks(rng, c: Cohort, latent: dict) -> None:
+def follow_up_16_weeks(rng, people: Cohort, latent: dict) -> None:
     """16-week contact, bone therapy started, strength and balance exercise."""
-    n = c.n_records
+    n = people.n_records
     drug_yes, bt = latent["drug_yes"], latent["bt"]
-    p16 = sigmoid(-0.45 + 0.6 * c.welsh + c.effect("fu16")) * np.where(latent["assessed"], 1.0,
+    p16 = sigmoid(-0.45 + 0.6 * people.welsh + people.effect("fu16")) * np.where(latent["assessed"], 1.0,
                                                                        0.5)
     draw = rng.random(n)
     fu16 = np.where(draw < p16, 0, np.where(draw < p16 + (1 - p16) * 0.62, 1,
@@ -235,19 +235,19 @@ def follow_up_16_weeks(rng, c: Cohort, latent: dict) -> None:
                              draw_category(rng, n, [0.6, 0.1, 0.02, 0.15, 0.13, 0, 0, 0, 0, 0])),
                     np.where(drug_yes, 10 + draw_category(rng, n, [0.36, 0.18, 0.23, 0.09, 0.14]),
                              10 + draw_category(rng, n, [0.70, 0.15, 0.03, 0.02, 0.10])))
-    sb = np.where(rng.random(n) < sigmoid(-1.6 + c.effect("sb")), 0,
+    sb = np.where(rng.random(n) < sigmoid(-1.6 + people.effect("sb")), 0,
                   1 + draw_category(rng, n, [0.54, 0.30, 0.16]))
     sb_nofu = np.where(rng.random(n) < 0.5, 3, np.where(rng.random(n) < 0.6, 1, -1))
     latent.update(fu16=fu16, fu16_d=fu16_d, started16=started16, bt16=bt16, sb=sb,
                   sb_nofu=sb_nofu)
 
 
-def follow_up_52_weeks(rng, c: Cohort, latent: dict) -> None:
+def follow_up_52_weeks(rng, people: Cohort, latent: dict) -> None:
     """52-week contact, adherence to bone therapy and refractures."""
-    n = c.n_records
+    n = people.n_records
     fu16, started16, bt16 = latent["fu16"], latent["started16"], latent["bt16"]
     drug_yes, bt, drug_which = latent["drug_yes"], latent["bt"], latent["drug_which"]
-    p52 = np.clip(sigmoid(-0.6 + 0.4 * c.welsh + c.effect("fu52"))
+    p52 = np.clip(sigmoid(-0.6 + 0.4 * people.welsh + people.effect("fu52"))
                   * np.where(fu16 == 0, 1.35, 0.8), 0, 0.95)
     draw = rng.random(n)
     fu52 = np.where(draw < p52, 0, np.where(draw < p52 + (1 - p52) * 0.6, 1,
@@ -266,9 +266,9 @@ def follow_up_52_weeks(rng, c: Cohort, latent: dict) -> None:
     latent.update(fu52=fu52, fu52_d=fu52_d, bt52=bt52, refrac=refrac)
 
 
-def draw_record_keeping(rng, c: Cohort, latent: dict) -> None:
+def draw_record_keeping(rng, people: Cohort, latent: dict) -> None:
     """Lag before a record is updated, time of day of updates, and the case/padding selector."""
-    n = c.n_records
+    n = people.n_records
     latent["lag"] = np.minimum(rng.geometric(1 / 12, n) - 1, 90)
     latent["tod"] = rng.integers(7 * 3600, 19 * 3600, n)
     latent["cw"] = rng.random((n, 4))
@@ -283,17 +283,17 @@ LATENT_KEYS = (
     "cw")
 
 
-def walk_pathway(rng, c: Cohort, excluded_from_cohort, extract_day, years) -> dict:
+def walk_pathway(rng, people: Cohort, excluded_from_cohort, extract_day, years) -> dict:
     """Every step after the fracture, in the fixed draw order. Returns the latent columns."""
     latent: dict = {}
-    draw_presentation(rng, c, latent)
-    draw_survival(rng, c, latent)
-    schedule_assessments(rng, c, latent)
-    record_baseline(rng, c, latent)
-    order_dxa(rng, c, latent)
-    assess_falls(rng, c, latent)
-    recommend_bone_therapy(rng, c, latent, excluded_from_cohort, extract_day, years)
-    follow_up_16_weeks(rng, c, latent)
-    follow_up_52_weeks(rng, c, latent)
-    draw_record_keeping(rng, c, latent)
+    draw_presentation(rng, people, latent)
+    draw_survival(rng, people, latent)
+    schedule_assessments(rng, people, latent)
+    record_baseline(rng, people, latent)
+    order_dxa(rng, people, latent)
+    assess_falls(rng, people, latent)
+    recommend_bone_therapy(rng, people, latent, excluded_from_cohort, extract_day, years)
+    follow_up_16_weeks(rng, people, latent)
+    follow_up_52_weeks(rng, people, latent)
+    draw_record_keeping(rng, people, latent)
     return {k: latent[k] for k in LATENT_KEYS}

@@ -4,26 +4,34 @@ Run with `python -m flsdb.synthetic.registry_build`. The output is deterministic
 
 What it makes (see ../shared/fls-db/README.md, "What is not public"):
 
-- about 75 fracture liaison services with invented codes (`SYN001`...) and invented names
+- 80 fracture liaison services with invented codes (`SYN001`...) and invented names
   (compound plant/bird words such as "Tansymere Vale FLS"; never a real NHS organisation), in the
   7 NHS England regions (ONS codes E40000003...E40000010, mapped from the ONS 2021 regions) and
   Wales (one region, W92000004);
 - a catchment for each, made of real 2021 local authorities (codes as in the ONS mid-2020
   population file), some LAs split between two services, with population shares in (0, 1] that
-  sum to at most 1 for any LA.
+  sum to at most 1 for any LA;
+- first and last audit years such that the number of services active each year is the one in
+  audit_years.csv (50 in 2016, 55 in 2017 ... 69 in 2022, 70 in 2023, 77 in 2024-2026): one
+  service closes after 2020 and two after 2023 (CLOSED_AFTER).
 
-Calibration. The generator fills each year with the published national volume (77,268 records
-for 2023, 83,500 for 2024) and aims at the published identification KPIs (KPI 2 = 55% / 50%,
-KPI 3 = 34% / 38%). KPI 2 and 3 divide cohort records by the expected fractures in the
+Calibration. The generator fills each year with the national volume of audit_years.csv (77,268
+records for 2023, 83,500 for 2024) and aims at the published identification KPIs (KPI 2 = 55% /
+50%, KPI 3 = 34% / 38%). KPI 2 and 3 divide cohort records by the expected fractures in the
 catchments of the services active that year, so the two facts only agree when
 
     sum over active FLSs of (KPI2 * expected non-spine + KPI3 * expected spine) = cohort volume.
 
 This script therefore (1) sizes the catchments (a common coverage of the 50+ population in every
-region) so that the 2024 equation holds, (2) marks some services as new in 2024 (and two as
-closed after 2023) so that the 2023 equation holds too, and (3) nudges one LA share per year so
-the residual is a fraction of a percent. Expected fractures use seeds/incidence_rates.csv and the
-ONS mid-2020 population, exactly as kpi-spec.md defines them.
+region) so that the 2024 equation holds with the 77 services active in 2024, (2) marks as new in
+2024 the number of services that leaves 70 active in 2023, choosing them so that the 2023
+equation holds too, (3) nudges one LA share per year so the residual is a fraction of a percent,
+and (4) spreads the first audit years of the others over 2016-2023 to meet the table's counts.
+Years other than 2023 and 2024 have no published KPI 2/3 to meet; their KPI 2/3 follow from the
+table's volume and the active services' expected caseload. Expected fractures use
+seeds/incidence_rates.csv and the ONS mid-2020 population, exactly as kpi-spec.md defines them
+(the same rule as models/intermediate/int_expected_fractures_calculated.sql;
+tests/python/test_expected_caseload_in_step.py keeps the two in step).
 """
 
 from __future__ import annotations
