@@ -57,7 +57,14 @@ def national(year: int) -> dict:
 
 def check_years(years) -> list[int]:
     """Sorted distinct audit years, or a ValueError naming the allowed range."""
-    out = sorted({int(y) for y in years})
+    out = set()
+    for y in years:
+        try:
+            out.add(int(y))
+        except ValueError:
+            raise ValueError(f"{str(y).strip()!r} is not an audit year (use e.g. 2023,2024; "
+                             f"{FIRST_YEAR}-{LAST_YEAR})") from None
+    out = sorted(out)
     bad = [y for y in out if y not in table()]
     if bad or not out:
         raise ValueError(f"audit years must be within {FIRST_YEAR}-{LAST_YEAR}; got "
