@@ -20,7 +20,7 @@ from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
-from flsdb.generate import generate
+from flsdb.synthetic import generate
 scale, out = float(sys.argv[1]), sys.argv[2]
 t0 = time.perf_counter()
 summary = generate(years=[2024], scale=scale, out_dir=out, seed=20240101)

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_load.py [--scales 1,10] [--keep DIR]
 
-Input comes from the project generator, `flsdb.generate.generate(years=[2024], scale=...,
+Input comes from the project generator, `flsdb.synthetic.generate(years=[2024], scale=...,
 out_dir=..., seed=1)` (with its injected defects). If that module is not importable, a simple
 stand-in writer in this script produces contract-shaped files of about the same volume (85k rows
 in 150 files at 1x; 10x is the same files, ten times longer) and the script says so.
@@ -74,11 +74,11 @@ def stand_in_generate(out_dir: Path, scale: float, registry: Path, seed: int = 1
 
 def make_input(out_dir: Path, scale: float, registry: Path) -> str:
     try:
-        from flsdb.generate import generate
+        from flsdb.synthetic import generate
     except ImportError:
         return stand_in_generate(out_dir, scale, registry)
     summary = generate(years=[2024], scale=scale, out_dir=out_dir, seed=1)
-    return f"flsdb.generate: {str(summary).splitlines()[0] if summary else ''}".strip()
+    return f"flsdb.synthetic.generate: {str(summary).splitlines()[0] if summary else ''}".strip()
 
 
 CHILD = """

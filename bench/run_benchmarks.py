@@ -10,7 +10,7 @@ For each scale S (S x one national year, audit year 2024: 1x is about 83,500 rec
 separate folder <work>/x<S>/ holding the landing set and the warehouse, and runs, each in a child
 process:
 
-  generate   flsdb.generate.generate(years=[2024], scale=S, seed=20240101) -- cached: the landing
+  generate   flsdb.synthetic.generate(years=[2024], scale=S, seed=20240101) -- cached: the landing
              set is reused when it exists (its generation figures are then those recorded then)
   load       flsdb.load.load_landing into a fresh warehouse
   dbt build  seeds, models, unit tests and data tests; split into models and tests from
@@ -135,7 +135,7 @@ def stage_env(warehouse: Path, landing: Path, extra: dict | None = None) -> dict
     return env
 
 
-GENERATE = ("import sys; from flsdb.generate import generate; "
+GENERATE = ("import sys; from flsdb.synthetic import generate; "
             "print(generate(years=[{year}], scale=float(sys.argv[1]), out_dir=sys.argv[2], seed={seed}))")
 LOAD = ("import sys; from flsdb.load import load_landing; "
         "r = load_landing(sys.argv[1], sys.argv[2], progress=False); "

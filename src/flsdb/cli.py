@@ -20,20 +20,28 @@ def main() -> None:
 
 @main.command()
 @click.option("--years", default="2023,2024", show_default=True,
-              help="Comma-separated audit years to generate.")
+              help="Comma-separated audit years to generate, each within 2016-2026.")
 @click.option("--scale", default=1.0, show_default=True, type=float,
               help="Volume scale factor against the published national volumes.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Landing folder to write into [default: $FLSDB_LANDING or landing/].")
 @click.option("--seed", default=20240101, show_default=True, type=int, help="Random seed.")
 @click.option("--clean", is_flag=True, help="Write no injected defects (no realistic mess).")
-def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: bool) -> None:
+@click.option("--drift/--no-drift", default=True, show_default=True,
+              help="Month-by-month performance shifts in some services (listed in "
+                   "_reference/injected_shifts.csv).")
+def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: bool,
+             drift: bool) -> None:
     """Write synthetic FLS submissions (one CSV per FLS per export) and a synthetic postcode lookup."""
-    from flsdb.generate import generate as run_generate
+    from flsdb.synthetic import generate as run_generate
+    from flsdb.synthetic.audit_years import check_years
 
-    year_list = [int(y) for y in years.split(",") if y.strip()]
+    try:  # a year outside the synthetic national-figures table (2016-2026), or not a number
+        year_list = check_years(y for y in years.split(",") if y.strip())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--years") from exc
     summary = run_generate(years=year_list, scale=scale, out_dir=out_dir or paths.landing_dir(),
-                           seed=seed, clean=clean)
+                           seed=seed, clean=clean, drift=drift)
     click.echo(summary)
 
 

@@ -38,7 +38,7 @@ def run_dbt(args: list[str], warehouse: Path, landing: Path, target_dir: Path,
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory) -> dict[str, Path]:
     """The default synthetic national data (2023 and 2024 at 1x), loaded and built."""
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
     from flsdb.load import load_landing
 
     root = tmp_path_factory.mktemp("national")

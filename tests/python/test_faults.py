@@ -94,7 +94,7 @@ def _start_child(landing: Path, warehouse: Path) -> subprocess.Popen:
 def fault_landing(tmp_path_factory) -> dict:
     """A small landing set (24 generated files, with the generator's realistic defects) and
     its clean single-load reference."""
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     root = tmp_path_factory.mktemp("faults")
     generated, landing = root / "generated", root / "landing"

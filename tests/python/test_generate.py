@@ -1,4 +1,4 @@
-"""Tests of the synthetic registry seeds and of `flsdb generate` (src/flsdb/generate.py)."""
+"""Tests of the synthetic registry seeds and of `flsdb generate` (src/flsdb/synthetic/)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from flsdb import contract, paths
-from flsdb.generate import DEFECT_CLASSES, LOOKUP_NAME, MANIFEST_NAME, NSPL_COLUMNS, generate
-from flsdb.registry_build import la_table
+from flsdb.synthetic import DEFECT_CLASSES, LOOKUP_NAME, MANIFEST_NAME, NSPL_COLUMNS, generate
+from flsdb.synthetic import SHIFTS_NAME, audit_years
+from flsdb.synthetic.drift import BEHAVIOURS
+from flsdb.synthetic.registry_build import active_counts, la_table
 
 SEEDS = paths.seeds_dir()
 POSTCODE_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
@@ -268,8 +270,14 @@ def test_postcode_lookup_layout(clean):
     assert 0.97 <= hit < 1.0
 
 
-def test_national_volume_at_full_scale(tmp_path):
-    summary = generate(years=[2024], scale=1.0, out_dir=tmp_path, seed=3)
+@pytest.fixture(scope="module")
+def full_2024(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("full_2024")
+    return out, generate(years=[2024], scale=1.0, out_dir=out, seed=3)
+
+
+def test_national_volume_at_full_scale(full_2024):
+    tmp_path, summary = full_2024
     assert "83,500" in summary
     keys, n_files = set(), 0
     for path in submission_files(tmp_path):
@@ -278,3 +286,128 @@ def test_national_volume_at_full_scale(tmp_path):
         keys.update((r[0], r[1]) for r in rows if len(r) > 1)
     assert abs(len(keys) - 83500) <= 0.005 * 83500
     assert 70 <= n_files <= 95
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit years 2016-2026, services per year, month-by-month drift
+# ---------------------------------------------------------------------------------------------
+
+PUBLISHED_RECORDS = {2016: 42589, 2017: 52731, 2019: 69926, 2021: 49327, 2022: 65843,
+                     2023: 77268, 2024: 83500}
+PUBLISHED_SERVICES = {2017: 55, 2022: 69, 2024: 77}
+
+
+def final_rows(folder: Path) -> pd.DataFrame:
+    """Every row of every file, the later export winning for a record sent twice."""
+    frames = []
+    for path in submission_files(folder):
+        header, rows, _ = read_rows(path)
+        df = pd.DataFrame([r for r in rows if len(r) == len(header)], columns=header)
+        df["_file"] = path.name
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True).sort_values("_file", kind="stable")
+    df = df.drop_duplicates(["FLS Code", "Record ID"], keep="last")
+    df["_fracture"] = parse_dates(df["1.09 Date Index Frac Diagnosed"])
+    return df
+
+
+def test_year_table_keeps_the_published_figures():
+    table = audit_years.table()
+    assert sorted(table) == list(range(2016, 2027))
+    for year, records in PUBLISHED_RECORDS.items():
+        assert table[year]["records"] == records
+    for year, services in PUBLISHED_SERVICES.items():
+        assert table[year]["active_services"] == services
+    # the years in between lie between their published neighbours
+    assert 52731 < table[2018]["records"] < 69926
+    assert 49327 < table[2020]["records"] < 69926
+    counts = [table[y]["active_services"] for y in sorted(table)]
+    assert counts == sorted(counts)
+
+
+def test_registry_has_the_table_s_services_every_year():
+    reg = pd.read_csv(SEEDS / "fls_registry.csv", dtype={"last_audit_year": "Int64"})
+    expected = {y: e["active_services"] for y, e in audit_years.table().items()}
+    assert active_counts(reg) == expected
+
+
+@pytest.fixture(scope="module")
+def every_year(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("every_year")
+    return out, generate(years=range(2016, 2027), scale=0.02, out_dir=out, seed=13, clean=True)
+
+
+def test_every_audit_year_has_its_national_volume_and_services(every_year):
+    folder, summary = every_year
+    df = final_rows(folder)
+    per_year = df.groupby(df["_fracture"].dt.year)
+    records = per_year.size().to_dict()
+    services = per_year["FLS Code"].nunique().to_dict()
+    reg = pd.read_csv(SEEDS / "fls_registry.csv", dtype={"last_audit_year": "Int64"})
+    for year, entry in audit_years.table().items():
+        assert records[year] == round(entry["records"] * 0.02), year
+        assert f"{year}: {round(entry['records'] * 0.02):,}" in summary
+        assert services[year] == entry["active_services"], year
+        # only services registered for the year send its records
+        last = reg["last_audit_year"].fillna(9999)
+        active = set(reg.loc[(reg["first_audit_year"] <= year) & (last >= year), "fls_code"])
+        assert set(df.loc[df["_fracture"].dt.year == year, "FLS Code"]) <= active
+    assert df["_fracture"].max() < pd.Timestamp("2027-01-01")
+
+
+@pytest.mark.parametrize("years", ["2015", "2024,2027", "20x4"])
+def test_cli_refuses_years_outside_the_table(tmp_path, years):
+    from click.testing import CliRunner
+
+    from flsdb.cli import main
+
+    result = CliRunner().invoke(main, ["generate", "--years", years, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--years" in result.output
+    assert not list(tmp_path.glob("*.csv"))
+
+
+def behaviour_flags(df: pd.DataFrame) -> pd.DataFrame:
+    """Per record, whether each drifting behaviour happened (as the KPI numerators read it)."""
+    assess = parse_dates(df["1.07 DateFLSAssess"])
+    yes = {col: df[col].str.strip().str.lower() for col in
+           ("3.01 DXA", "5.01 RiskAssesByFLS", "6.06 StartStrenBalExe", "6.01 FollowUp12_16")}
+    return pd.DataFrame({
+        "assessed": (assess - df["_fracture"]).dt.days.between(0, 90),
+        "dxa": yes["3.01 DXA"] == "done",
+        "falls": yes["5.01 RiskAssesByFLS"] == "yes",
+        "sb": yes["6.06 StartStrenBalExe"] == "yes",
+        "fu16": yes["6.01 FollowUp12_16"] == "yes",
+    }, index=df.index)
+
+
+def test_drift_manifest_matches_the_generated_rows(full_2024, tmp_path):
+    """The same seed without drift makes the same draws, so each listed shift must show in its
+    service's rows: unchanged before the start month, moved in the listed direction after it."""
+    folder, _ = full_2024
+    shifts = pd.read_csv(folder / "_reference" / SHIFTS_NAME)
+    assert list(shifts.columns) == ["fls_code", "kpi_number", "behaviour", "description", "kind",
+                                    "start_month", "full_month", "direction", "size_logit"]
+    assert len(shifts) >= 10 and shifts["fls_code"].is_unique
+    assert set(shifts["kind"]) == {"step", "trend"}
+    assert set(shifts["direction"]) == {"improve", "worsen"}
+    assert (shifts["kpi_number"] == shifts["behaviour"].map(
+        {b: k for b, (k, _) in BEHAVIOURS.items()})).all()
+    assert ((shifts["size_logit"] > 0) == (shifts["direction"] == "improve")).all()
+    generate(years=[2024], scale=1.0, out_dir=tmp_path, seed=3, drift=False)
+    assert pd.read_csv(tmp_path / "_reference" / SHIFTS_NAME).empty
+    keys = ["FLS Code", "Record ID"]
+    drifted, steady = final_rows(folder), final_rows(tmp_path)
+    both = drifted[keys + ["_fracture"]].join(behaviour_flags(drifted)).merge(
+        steady[keys].join(behaviour_flags(steady)), on=keys, suffixes=("", "_steady"))
+    assert len(both) == len(drifted) == len(steady)
+    for shift in shifts.itertuples():
+        rows = both[both["FLS Code"] == shift.fls_code]
+        before = rows[rows["_fracture"] < pd.Timestamp(shift.start_month)]
+        after = rows[rows["_fracture"] >= pd.Timestamp(shift.full_month)]
+        assert len(before) > 20 and len(after) > 20, shift
+        b = shift.behaviour
+        assert (before[b] == before[f"{b}_steady"]).all(), shift
+        moved = after[b].astype(int) - after[f"{b}_steady"].astype(int)
+        sign = 1 if shift.direction == "improve" else -1
+        assert (moved * sign >= 0).all() and (moved * sign).sum() > 0, shift

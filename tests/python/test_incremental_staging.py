@@ -59,7 +59,7 @@ def accepted_rows(build: dict) -> int:
 
 
 def test_new_files_are_appended_and_match_a_full_refresh(copy_of_tiny, tmp_path):
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     build = copy_of_tiny
     before = snapshot(build, "before")

@@ -74,7 +74,7 @@ def tiny_build(tmp_path_factory) -> dict:
     """{root, landing, warehouse, target, logs, load_output, build_output}: built once."""
     if "build" in _CACHE:
         return _CACHE["build"]  # type: ignore[return-value]
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     root = tmp_path_factory.mktemp("tiny")
     build = {"root": root, "landing": root / "landing", "warehouse": root / "tiny.duckdb",

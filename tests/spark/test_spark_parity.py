@@ -77,7 +77,7 @@ def _run(step: str, command: list[str], env: dict[str, str], log: Path) -> subpr
 def builds(tmp_path_factory) -> dict[str, Path]:
     if not SPARK_PYTHON.exists():
         pytest.fail(f"{SPARK_PYTHON} not found: run `make test-spark`, which installs requirements-spark.lock")
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
     from flsdb.load import load_landing
     from flsdb.spark_export import export_raw
 

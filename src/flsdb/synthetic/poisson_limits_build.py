@@ -1,6 +1,6 @@
 """Build ``seeds/poisson_exact_limits.csv``: exact 95% confidence limits for a Poisson count.
 
-Run ``python -m flsdb.poisson_limits_build`` (deterministic).
+Run ``python -m flsdb.synthetic.poisson_limits_build`` (deterministic).
 
 KPI 2 and KPI 3 divide an observed count (patients identified) by an expected count, and
 ``kpi-spec.md`` asks for an exact Poisson interval on the observed count. For an observed

@@ -1,29 +1,37 @@
 """Build the SYNTHETIC FLS registry seeds: seeds/fls_registry.csv and seeds/fls_catchments.csv.
 
-Run with `python -m flsdb.registry_build`. The output is deterministic (fixed seed, sorted inputs).
+Run with `python -m flsdb.synthetic.registry_build`. The output is deterministic (fixed seed, sorted inputs).
 
 What it makes (see ../shared/fls-db/README.md, "What is not public"):
 
-- about 75 fracture liaison services with invented codes (`SYN001`...) and invented names
+- 80 fracture liaison services with invented codes (`SYN001`...) and invented names
   (compound plant/bird words such as "Tansymere Vale FLS"; never a real NHS organisation), in the
   7 NHS England regions (ONS codes E40000003...E40000010, mapped from the ONS 2021 regions) and
   Wales (one region, W92000004);
 - a catchment for each, made of real 2021 local authorities (codes as in the ONS mid-2020
   population file), some LAs split between two services, with population shares in (0, 1] that
-  sum to at most 1 for any LA.
+  sum to at most 1 for any LA;
+- first and last audit years such that the number of services active each year is the one in
+  audit_years.csv (50 in 2016, 55 in 2017 ... 69 in 2022, 70 in 2023, 77 in 2024-2026): one
+  service closes after 2020 and two after 2023 (CLOSED_AFTER).
 
-Calibration. The generator fills each year with the published national volume (77,268 records
-for 2023, 83,500 for 2024) and aims at the published identification KPIs (KPI 2 = 55% / 50%,
-KPI 3 = 34% / 38%). KPI 2 and 3 divide cohort records by the expected fractures in the
+Calibration. The generator fills each year with the national volume of audit_years.csv (77,268
+records for 2023, 83,500 for 2024) and aims at the published identification KPIs (KPI 2 = 55% /
+50%, KPI 3 = 34% / 38%). KPI 2 and 3 divide cohort records by the expected fractures in the
 catchments of the services active that year, so the two facts only agree when
 
     sum over active FLSs of (KPI2 * expected non-spine + KPI3 * expected spine) = cohort volume.
 
 This script therefore (1) sizes the catchments (a common coverage of the 50+ population in every
-region) so that the 2024 equation holds, (2) marks some services as new in 2024 (and two as
-closed after 2023) so that the 2023 equation holds too, and (3) nudges one LA share per year so
-the residual is a fraction of a percent. Expected fractures use seeds/incidence_rates.csv and the
-ONS mid-2020 population, exactly as kpi-spec.md defines them.
+region) so that the 2024 equation holds with the 77 services active in 2024, (2) marks as new in
+2024 the number of services that leaves 70 active in 2023, choosing them so that the 2023
+equation holds too, (3) nudges one LA share per year so the residual is a fraction of a percent,
+and (4) spreads the first audit years of the others over 2016-2023 to meet the table's counts.
+Years other than 2023 and 2024 have no published KPI 2/3 to meet; their KPI 2/3 follow from the
+table's volume and the active services' expected caseload. Expected fractures use
+seeds/incidence_rates.csv and the ONS mid-2020 population, exactly as kpi-spec.md defines them
+(the same rule as models/intermediate/int_expected_fractures_calculated.sql;
+tests/python/test_expected_caseload_in_step.py keeps the two in step).
 """
 
 from __future__ import annotations
@@ -36,19 +44,20 @@ import numpy as np
 import pandas as pd
 
 from flsdb import paths
+from flsdb.synthetic import audit_years
 
 SEED = 20240517
-N_FLS = 75
 ENGLAND, WALES = "E92000001", "W92000004"
 
-# Published national figures the synthetic data is calibrated to (published-figures.csv).
-PUBLISHED = {
-    2023: {"records": 77268, "kpi2": 55.0, "kpi3": 34.0, "kpi7": 59.0},
-    2024: {"records": 83500, "kpi2": 50.0, "kpi3": 38.0, "kpi7": 57.0, "kpi7_q1": 52.0,
-           "kpi7_q5": 58.0},
-}
+# Published national figures the synthetic data is calibrated to: the years of the one table
+# (audit_years.csv) with published KPIs (2023, 2024).
+PUBLISHED = {year: audit_years.national(year) for year in audit_years.published_kpi_years()}
+# Services that close (last audit year) and when: one after 2020, two after 2023. With the 77
+# active in 2024 (audit_years.csv) that makes 80 services in the registry.
+CLOSED_AFTER = (2020, 2023, 2023)
+N_FLS = audit_years.national(2024)["active_services"] + len(CLOSED_AFTER)
 # Share of generated records the default (messy) run turns into rejects or exclusions, so that
-# they never reach the KPI cohort. Kept in step with generate.DEFECT_RATES.
+# they never reach the KPI cohort. Kept in step with synthetic.common.DEFECT_RATES.
 COHORT_LOSS = 0.0055
 
 NHS_REGIONS = {
@@ -271,6 +280,49 @@ def _names(n: int) -> list[str]:
     return names
 
 
+def _pick_new_in_2024(w23: pd.Series, pool: list[int], k: int, gap: float,
+                      rng: np.random.Generator) -> list[int]:
+    """k services from `pool` whose 2023 weights sum closest to `gap`: a random start, then
+    swaps while one improves the sum (deterministic through `rng`)."""
+    order = [int(i) for i in rng.permutation(pool)]
+    chosen, rest = order[:k], order[k:]
+    total = float(w23[chosen].sum())
+    improved = True
+    while improved:
+        improved = False
+        for a in list(chosen):
+            for b in list(rest):
+                new_total = total - w23[a] + w23[b]
+                if abs(new_total - gap) < abs(total - gap) - 1e-9:
+                    chosen[chosen.index(a)], rest[rest.index(b)] = b, a
+                    total = new_total
+                    improved = True
+                    break
+            if improved:
+                break
+    return sorted(chosen)
+
+
+def _first_years(services: list[int], closed_after: dict[int, int],
+                 rng: np.random.Generator) -> dict[int, int]:
+    """First audit year of each service active in 2023 or earlier, so that the number active in
+    each year 2016-2023 is the one in audit_years.csv. Services that close open first."""
+    targets = {y: audit_years.national(y)["active_services"]
+               for y in range(audit_years.FIRST_YEAR, 2024)}
+    queue = ([i for i in services if i in closed_after]
+             + [int(i) for i in rng.permutation([i for i in services if i not in closed_after])])
+    first: dict[int, int] = {}
+    for year in sorted(targets):
+        active = sum(1 for i, f in first.items()
+                     if f <= year and closed_after.get(i, 9999) >= year)
+        for _ in range(targets[year] - active):
+            first[queue.pop(0)] = year
+    if queue:
+        raise RuntimeError(f"{len(queue)} services left without a first audit year: "
+                           "audit_years.csv and the 2023 calibration disagree")
+    return first
+
+
 def build(seeds_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     la = la_table(seeds_dir)
     counts = _fls_per_region(la)
@@ -279,36 +331,36 @@ def build(seeds_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     coverage = _target(2024) / all_2024
     rng = np.random.default_rng(SEED + 2)
     n = sum(counts.values())
-    # Two services that closed after 2023 (so audited in 2023 only).
+    # Small services close (CLOSED_AFTER): the smallest-but-three, -seven, -eleven by 2024 weight.
     closed: list[int] = []
     for _ in range(6):
         cat = _allocate(la, coverage, counts)
         w24 = _weights(cat, la, 2024)
-        closed = [int(i) for i in w24.sort_values().index[[3, 7]]]
+        closed = [int(i) for i in w24.sort_values().index[[3, 7, 11][:len(CLOSED_AFTER)]]]
         active24 = [i for i in range(n) if i not in closed]
         coverage *= _target(2024) / w24[active24].sum()
     cat = _allocate(la, coverage, counts)
     fls_region = cat.attrs["fls_region"]
-    w24 = _weights(cat, la, 2024)
+    closed_after = dict(zip(closed, sorted(CLOSED_AFTER)))
+    gone_by_2023 = [i for i, last in closed_after.items() if last < 2023]
     w23 = _weights(cat, la, 2023)
-    # New services in 2024: drop 2023 weight until 2023 matches its published volume.
-    gap23 = w23.sum() - _target(2023)
-    new: list[int] = []
-    candidates = [int(i) for i in rng.permutation(n) if int(i) not in closed]
-    for i in candidates:
-        if w23[i] <= gap23 - 0.5 * w23[i] or (not new and w23[i] <= gap23):
-            new.append(i)
-            gap23 -= w23[i]
-        if gap23 < 0.02 * w23.mean():
-            break
-    old_active = [i for i in range(n) if i not in new]
+    # New services in 2024: as many as make 2023's count the table's, chosen so that the 2023
+    # weight of the others meets 2023's published volume.
+    n_new = n - len(gone_by_2023) - audit_years.national(2023)["active_services"]
+    active23_all = [i for i in range(n) if i not in gone_by_2023]
+    gap23 = w23[active23_all].sum() - _target(2023)
+    new = _pick_new_in_2024(w23, [i for i in active23_all if i not in closed], n_new, gap23, rng)
+    active23 = [i for i in active23_all if i not in new]
     # Fine tune: 2023 through a service active in both years, then 2024 through a new one.
     for _ in range(4):
-        gap = _target(2023) - _weights(cat, la, 2023)[old_active].sum()
-        cat = _nudge(cat, la, [i for i in old_active if i not in closed], gap, 2023)
+        gap = _target(2023) - _weights(cat, la, 2023)[active23].sum()
+        cat = _nudge(cat, la, [i for i in active23 if i not in closed], gap, 2023)
         active24 = [i for i in range(n) if i not in closed]
         gap = _target(2024) - _weights(cat, la, 2024)[active24].sum()
         cat = _nudge(cat, la, new, gap, 2024)
+    first_year = _first_years([i for i in range(n) if i not in new],
+                              closed_after, rng)
+    first_year.update({i: 2024 for i in new})
 
     names = _names(n)
     # Order services by region then index, and number them SYN001...
@@ -317,9 +369,6 @@ def build(seeds_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     reg_rows = []
     for i in order:
         region = fls_region[i]
-        first = 2024 if i in new else int(rng.integers(2016, 2023))
-        if i in closed:
-            first = int(rng.integers(2016, 2020))
         reg_rows.append({
             "fls_code": code_of[i],
             "fls_name": names[int(code_of[i][3:]) - 1],
@@ -327,8 +376,8 @@ def build(seeds_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
             "country_name": "Wales" if region == WALES else "England",
             "region_code": region,
             "region_name": NHS_REGIONS[region],
-            "first_audit_year": first,
-            "last_audit_year": 2023 if i in closed else None,
+            "first_audit_year": first_year[i],
+            "last_audit_year": closed_after.get(i),
         })
     registry = pd.DataFrame(reg_rows)
     registry["last_audit_year"] = registry["last_audit_year"].astype("Int64")
@@ -337,6 +386,13 @@ def build(seeds_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     cat = cat[["fls_code", "ltla21_code", "ltla21_name", "population_share"]]
     cat = cat.sort_values(["fls_code", "ltla21_code"]).reset_index(drop=True)
     return registry, cat
+
+
+def active_counts(registry: pd.DataFrame) -> dict[int, int]:
+    """Services registered for each audit year of audit_years.csv."""
+    last = registry["last_audit_year"].fillna(9999).astype(int)
+    return {y: int(((registry["first_audit_year"] <= y) & (last >= y)).sum())
+            for y in range(audit_years.FIRST_YEAR, audit_years.LAST_YEAR + 1)}
 
 
 def summarise(registry: pd.DataFrame, cat: pd.DataFrame, seeds_dir: Path | None = None) -> str:
@@ -359,6 +415,8 @@ def summarise(registry: pd.DataFrame, cat: pd.DataFrame, seeds_dir: Path | None 
         lines.append(f"{year}: {len(active)} active, expected non-spine {ns:,.0f}, spine {sp:,.0f}; "
                      f"records at published KPI 2/3 = {implied:,.0f} "
                      f"(target cohort {_target(year):,.0f}, scale {(_target(year) / implied):.4f})")
+    lines.append("active per year: " + ", ".join(f"{y} {n}" for y, n in
+                                                 active_counts(registry).items()))
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Build ``seeds/incidence_rates.csv``: fragility fracture incidence by sex, age band and site.
 
-Run ``python -m flsdb.incidence_rates_build`` (deterministic: same inputs, same bytes out).
+Run ``python -m flsdb.synthetic.incidence_rates_build`` (deterministic: same inputs, same bytes out).
 
 What the table is
 -----------------
