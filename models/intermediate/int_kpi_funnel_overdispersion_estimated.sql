@@ -145,8 +145,10 @@ final as (
         cast(z_score_lower_percentile as double) as z_score_lower_percentile,
         cast(z_score_upper_percentile as double) as z_score_upper_percentile,
         cast(overdispersion_phi as double) as overdispersion_phi,
-        cast({{ overdispersion_tau2('fls_results', 'overdispersion_phi', 'sum_weights', 'sum_squared_weights') }}
-            as double) as overdispersion_tau2
+        cast(
+            {{ overdispersion_tau2('fls_results', 'overdispersion_phi', 'sum_weights', 'sum_squared_weights') }}
+            as double
+        ) as overdispersion_tau2
     from phi_estimated
 )
 
