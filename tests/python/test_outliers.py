@@ -195,8 +195,7 @@ def _dbt(project: Path, warehouse: Path, landing: Path, *args: str) -> None:
 def _build(project: Path, warehouse: Path, landing: Path) -> None:
     # every seed and model, then the data tests of the decisions seed and the register (other data
     # tests are the national build's business: a small data set may fail one by design)
-    _dbt(project, warehouse, landing, "seed")
-    _dbt(project, warehouse, landing, "run")
+    _dbt(project, warehouse, landing, "build", "--exclude-resource-type", "test", "unit_test")
     _dbt(project, warehouse, landing, "test", "--select", "outlier_decisions", "outlier_register",
          "--exclude-resource-type", "unit_test")
 
