@@ -118,6 +118,33 @@ def test_phi_tau2_and_limits_match_an_independent_implementation(funnel_rows):
     assert {b for _, _, b in checked} >= {"all", "sex", "age_band", "deprivation_quintile"}
 
 
+
+def test_funnel_curves_span_the_services_and_follow_section_3(marts, funnel_rows):
+    curves = marts.execute(
+        """select c.*, d.value_type from marts.kpi_funnel_limits as c
+           join reference.kpi_definitions as d using (kpi_number)""").df()
+    results = funnel_rows.groupby(["audit_year", "kpi_number", "breakdown", "breakdown_value"])
+    groups = curves.groupby(["audit_year", "kpi_number", "breakdown", "breakdown_value"])
+    assert set(groups.groups) == {k for k, g in results if g["funnel_lower_95_pct"].notna().any()}
+    for key, curve in groups:
+        fls = results.get_group(key)
+        assert len(curve) == 101 and curve["point_number"].tolist() == list(range(1, 102))
+        assert curve["denominator"].min() == pytest.approx(1.0)
+        assert curve["denominator"].max() > fls["denominator"].max()
+        assert curve["denominator"].max() % 10 == pytest.approx(0, abs=1e-6)
+        assert curve["overdispersion_tau2"].iloc[0] == fls["overdispersion_tau2"].iloc[0]
+        national = fls["national_numerator"].iloc[0] / fls["national_denominator"].iloc[0]
+        value_type = curve["value_type"].iloc[0]
+        n = curve["denominator"].to_numpy(float)
+        s = np.sqrt(national * (1 - national) / n) if value_type == "proportion" else np.sqrt(national / n)
+        tau2 = float(curve["overdispersion_tau2"].iloc[0])
+        for label, z in Z.items():
+            for bound, sign in (("lower", -1), ("upper", 1)):
+                assert curve[f"funnel_{bound}_{label}_pct"].to_numpy(float) == pytest.approx(
+                    limit_pct(national, s, sign * z, tau2, value_type), abs=1e-9), key
+                assert curve[f"funnel_{bound}_{label}_unadjusted_pct"].to_numpy(float) == pytest.approx(
+                    limit_pct(national, s, sign * z, 0.0, value_type), abs=1e-9), key
+
 def test_overdispersion_is_found_and_leaves_a_handful_of_alarms(marts):
     rows = marts.execute(
         """
