@@ -14,31 +14,26 @@
     end
 {% endmacro %}
 
-{#- Funnel-plot control limit for an FLS proportion around the national proportion p0 (0-1), with
-    n records, at z standard deviations; as a percentage clipped to [0, 100]. -#}
-{% macro proportion_funnel_limit_pct(national_proportion, denominator, z) %}
-    case when {{ denominator }} > 0 and {{ national_proportion }} is not null then
-        100.0 * least(1.0, greatest(0.0,
-            {{ national_proportion }}
-            + {{ z }} * sqrt({{ national_proportion }} * (1 - {{ national_proportion }}) / {{ denominator }})
-        ))
-    end
-{% endmacro %}
+{#- Funnel-plot limits: macros/funnel_overdispersion.sql. -#}
 
-{#- Funnel-plot control limit for an observed/expected ratio (KPI 2 and 3) around the national
-    ratio r0: the FLS's count is Poisson with mean r0 * expected. As a percentage. -#}
-{% macro ratio_funnel_limit_pct(national_ratio, expected, z) %}
-    case when {{ expected }} > 0 and {{ national_ratio }} > 0 then
-        100.0 * greatest(0.0, {{ national_ratio }} + {{ z }} * sqrt({{ national_ratio }} / {{ expected }}))
+{#- Small-number suppression for publication (kpi-spec.md, "Publication and small numbers"; limits
+    are vars). The rules count patients, so which apply depends on what the KPI seed's value_type
+    counts:
+    - `proportion` (patients over patients): denominator below the minimum, numerator 1-4, or
+      denominator - numerator 1-4;
+    - `ratio_to_expected` (KPI 2/3: patients over an expected count, which is no patient count):
+      numerator 1-4 only;
+    - `completeness` (KPI 1: key fields or services, never patients): never suppressed. -#}
+{% macro is_suppressed(numerator, denominator, value_type) %}
+    case
+        when {{ value_type }} = 'completeness' then false
+        when {{ value_type }} = 'ratio_to_expected'
+            then coalesce({{ numerator }} between 1 and {{ var('suppression_max_small_count') }}, false)
+        else coalesce(
+            coalesce({{ denominator }}, 0) < {{ var('suppression_min_denominator') }}
+            or {{ numerator }} between 1 and {{ var('suppression_max_small_count') }}
+            or ({{ denominator }} - {{ numerator }}) between 1 and {{ var('suppression_max_small_count') }},
+            true
+        )
     end
-{% endmacro %}
-
-{#- Small-number suppression for publication: denominator below the minimum, numerator 1-4, or
-    denominator - numerator 1-4 (limits are vars). -#}
-{% macro is_suppressed(numerator, denominator) %}
-    (
-        coalesce({{ denominator }}, 0) < {{ var('suppression_min_denominator') }}
-        or {{ numerator }} between 1 and {{ var('suppression_max_small_count') }}
-        or ({{ denominator }} - {{ numerator }}) between 1 and {{ var('suppression_max_small_count') }}
-    )
 {% endmacro %}

@@ -2,8 +2,7 @@
 -- its confidence interval, rating, funnel-plot outlier flags and small-number suppression flag.
 -- This is the results table of kpi-spec.md, the contract BI tools rely on.
 
-{%- set z_95 = 1.959964 %}
-{%- set z_998 = 3.090232 %}
+{%- set z_95 = funnel_z_scores()['95'] %}
 
 with
 
@@ -29,6 +28,10 @@ geographies as (
 
 poisson_exact_limits as (
     select * from {{ ref('poisson_exact_limits') }}
+),
+
+funnel_overdispersion as (
+    select * from {{ ref('int_kpi_funnel_overdispersion_estimated') }}
 ),
 
 unioned as (
@@ -96,6 +99,23 @@ compared as (
             and with_values.numerator = poisson_exact_limits.observed_count
 ),
 
+-- Overdispersion of the FLS results (monitoring-spec.md section 3): phi and tau2 of the same year,
+-- KPI and breakdown value, on FLS rows only, as the funnel limits.
+overdispersion_joined as (
+    select
+        compared.*,
+        funnel_overdispersion.overdispersion_phi,
+        funnel_overdispersion.overdispersion_tau2
+    from compared
+    left join funnel_overdispersion
+        on
+            compared.geography_level = 'fls'
+            and compared.audit_year = funnel_overdispersion.audit_year
+            and compared.kpi_number = funnel_overdispersion.kpi_number
+            and compared.breakdown = funnel_overdispersion.breakdown
+            and compared.breakdown_value = funnel_overdispersion.breakdown_value
+),
+
 intervals as (
     select
         *,
@@ -120,22 +140,25 @@ intervals as (
             when value_type = 'proportion' or (value_type = 'completeness' and geography_level != 'fls')
                 then 'Wilson score'
         end as ci_method,
-        -- Funnel limits for FLS results around the national value of the same KPI and breakdown.
+        -- Funnel limits for FLS results around the national value of the same KPI and breakdown:
+        -- adjusted for overdispersion (tau2; these drive the flags) and unadjusted (tau2 = 0).
         {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
-            {%- for label, z in [('95', z_95), ('998', z_998)] %}
+            {%- for label, z in funnel_z_scores().items() %}
                 case
-                    when geography_level != 'fls' then null
-                    when value_type = 'proportion'
-                        then {{ proportion_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
-                    when value_type = 'ratio_to_expected'
-                        then {{ ratio_funnel_limit_pct('national_value_pct / 100.0', 'denominator', sign * z) }}
+                    when geography_level = 'fls'
+                        then {{ funnel_limit_pct('value_type', 'national_value_pct / 100.0', 'denominator',
+                                                 sign * z, 'coalesce(overdispersion_tau2, 0.0)') }}
                 end as funnel_{{ bound }}_{{ label }}_pct,
+                case
+                    when geography_level = 'fls'
+                        then {{ funnel_limit_pct('value_type', 'national_value_pct / 100.0', 'denominator', sign * z) }}
+                end as funnel_{{ bound }}_{{ label }}_unadjusted_pct,
             {%- endfor %}
         {%- endfor %}
-        -- KPI 1 counts key fields (FLS level) or services (above it), never patients, so the
-        -- small-number rule, which protects patients, does not apply to it (DEVELOPERS.md).
-        value_type != 'completeness' and {{ is_suppressed('numerator', 'denominator') }} as is_suppressed
-    from compared
+        -- The small-number rule protects patients: KPI 1 counts fields and services (exempt), KPI 2/3
+        -- divide by an expected count (numerator rule only); the macro decides on value_type.
+        {{ is_suppressed('numerator', 'denominator', 'value_type') }} as is_suppressed
+    from overdispersion_joined
 ),
 
 final as (
@@ -180,6 +203,14 @@ final as (
             when value_pct < funnel_lower_95_pct then 'low'
             when value_pct > funnel_upper_95_pct then 'high'
         end as outlier_direction,
+        -- Overdispersion (monitoring-spec.md section 3): the flags above use the adjusted limits;
+        -- the unadjusted ones are kept for the funnel plot's dotted lines.
+        funnel_lower_95_unadjusted_pct,
+        funnel_upper_95_unadjusted_pct,
+        funnel_lower_998_unadjusted_pct,
+        funnel_upper_998_unadjusted_pct,
+        overdispersion_phi,
+        overdispersion_tau2,
         is_suppressed,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from intervals

@@ -150,3 +150,37 @@ def test_patient_pseudonym_is_the_hmac_of_the_nhs_number(marts):
     for nhs_number, pseudonym in rows:
         digits = "".join(ch for ch in nhs_number if ch.isdigit()).encode()
         assert pseudonym == hmac.new(DEVELOPMENT_KEY.encode(), digits, hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- small-number suppression by value type
+
+def test_suppression_follows_what_the_kpi_counts(marts):
+    """kpi-spec.md, "Publication and small numbers": the rules count patients. Proportions apply all
+    three; KPI 2/3 (an expected count as denominator) only the numerator rule; KPI 1 none."""
+    import yaml
+
+    from flsdb import paths
+
+    project_vars = yaml.safe_load((paths.PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    min_denominator = project_vars["suppression_min_denominator"]
+    max_small = project_vars["suppression_max_small_count"]
+    rows = marts.execute(
+        """select d.value_type, r.numerator, r.denominator, r.is_suppressed
+           from marts.kpi_results as r join reference.kpi_definitions as d using (kpi_number)""").fetchall()
+    seen = {"proportion": 0, "ratio_to_expected": 0, "completeness": 0}
+    small_expected_kept = 0
+    for value_type, numerator, denominator, suppressed in rows:
+        small_numerator = 1 <= numerator <= max_small
+        if value_type == "completeness":
+            expected = False
+        elif value_type == "ratio_to_expected":
+            expected = small_numerator
+            small_expected_kept += denominator < min_denominator and not small_numerator
+        else:
+            expected = (denominator < min_denominator or small_numerator
+                        or 1 <= denominator - numerator <= max_small)
+        assert suppressed == expected, (value_type, numerator, denominator)
+        seen[value_type] += 1
+    assert all(seen.values())
+    # the data set has KPI 2/3 results on an expected count below 10 that stay published
+    assert small_expected_kept > 0

@@ -78,10 +78,13 @@ DATE_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$"
 
 RESULTS_COLUMNS = (  # the contract of kpi-spec.md / README, in order
     "audit_year", "geography_level", "geography_code", "geography_name", "kpi_number", "kpi_name",
-    "breakdown", "breakdown_value", "numerator", "denominator", "value_pct", "ci_lower_pct",
+    "breakdown", "breakdown_value", "numerator", "denominator", "value_pct", "denominator_note", "ci_lower_pct",
     "ci_upper_pct", "ci_method", "national_value_pct", "target_pct", "rating",
     "funnel_lower_95_pct", "funnel_upper_95_pct", "funnel_lower_998_pct", "funnel_upper_998_pct",
-    "is_outlier_alert", "is_outlier_alarm", "outlier_direction", "is_suppressed",
+    "is_outlier_alert", "is_outlier_alarm", "outlier_direction",
+    "funnel_lower_95_unadjusted_pct", "funnel_upper_95_unadjusted_pct",
+    "funnel_lower_998_unadjusted_pct", "funnel_upper_998_unadjusted_pct",
+    "overdispersion_phi", "overdispersion_tau2", "is_suppressed",
     "is_synthetic_data",
 )
 LEVELS = ("national", "country", "region", "fls")
