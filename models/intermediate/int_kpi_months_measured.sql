@@ -15,7 +15,8 @@
             if kpi in proportion_kpis else '0'}) %}
 {%- endfor %}
 {%- set first_month = var('earliest_fracture_date')[:7] ~ '-01' %}
-{#- The calendar runs to the end of the year after the later of today and var extract_date; months after E are dropped below. #}
+{#- The calendar runs to the end of the year after the later of today and var extract_date;
+    months after E are dropped below. #}
 {%- set extract_year = ((var('extract_date') | string)[:4] | int) if var('extract_date') else 0 %}
 {%- set last_year = [run_started_at.year, extract_year] | max + 1 %}
 {%- set month_count = (last_year - first_month[:4] | int + 1) * 12 %}
@@ -31,12 +32,12 @@ episodes as (
         episodes.fls_code,
         {%- for kpi in kpis %}
             {%- if kpi in proportion_kpis %}
-        episodes.kpi_{{ kpi.number }}_in_numerator,
-        episodes.kpi_{{ kpi.number }}_in_denominator,
+                episodes.kpi_{{ kpi.number }}_in_numerator,
+                episodes.kpi_{{ kpi.number }}_in_denominator,
             {%- else %}
-        -- Identification counts only FLSs with an expected caseload that year, like its denominator.
-        episodes.kpi_{{ kpi.number }}_in_numerator and fls_years_with_expected_count.fls_code is not null
-            as kpi_{{ kpi.number }}_in_numerator,
+                -- Identification counts only FLSs with an expected caseload that year, like its denominator.
+                episodes.kpi_{{ kpi.number }}_in_numerator and fls_years_with_expected_count.fls_code is not null
+                    as kpi_{{ kpi.number }}_in_numerator,
             {%- endif %}
         {%- endfor %}
         1 as cohort_records
@@ -89,10 +90,20 @@ calendar_months as (
 calendar_months_measured as (
     select
         month_start,
-        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_start')) }} as date) as month_end,
-        {{ dbt.datediff('month_start', dbt.dateadd('month', 1, 'month_start'), 'day') }} as days_in_month,
-        {{ dbt.datediff(dbt.date_trunc('year', 'month_start'),
-            dbt.dateadd('year', 1, dbt.date_trunc('year', 'month_start')), 'day') }} as days_in_year,
+        cast(
+            {{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_start')) }}
+            as date
+        ) as month_end,
+        {{ dbt.datediff(
+            'month_start',
+            dbt.dateadd('month', 1, 'month_start'),
+            'day'
+        ) }} as days_in_month,
+        {{ dbt.datediff(
+            dbt.date_trunc('year', 'month_start'),
+            dbt.dateadd('year', 1, dbt.date_trunc('year', 'month_start')),
+            'day'
+        ) }} as days_in_year,
         cast(extract(year from month_start) as integer) as audit_year
     from calendar_months
 ),
@@ -133,7 +144,7 @@ series_months as (
     from series_starts
     cross join kpi_definitions
     inner join calendar_months_measured
-        on calendar_months_measured.month_start >= series_starts.first_month_start
+        on series_starts.first_month_start <= calendar_months_measured.month_start
     where
         {{ dbt.dateadd('day', 'kpi_definitions.completeness_lag_days', 'calendar_months_measured.month_end') }}
         <= {{ extract_date() }}
@@ -149,8 +160,9 @@ measured as (
         cast(
             case
                 when series_months.value_type = 'ratio_to_expected'
-                    then coalesce(yearly_expected_counts.expected_fractures, 0)
-                    * series_months.days_in_month / series_months.days_in_year
+                    then
+                        coalesce(yearly_expected_counts.expected_fractures, 0)
+                        * series_months.days_in_month / series_months.days_in_year
                 else coalesce(monthly_counts.denominator, 0)
             end as double
         ) as denominator

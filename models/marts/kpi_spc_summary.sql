@@ -71,8 +71,9 @@ final as (
         series.latest_month_start,
         cast(series.points as integer) as points,
         latest_points.point_type as variation,
-        {{ spc_assurance('kpi_definitions.target_pct', 'latest_points.lower_limit_pct', 'latest_points.upper_limit_pct') }}
-            as assurance,
+        {{ spc_assurance(
+            'kpi_definitions.target_pct', 'latest_points.lower_limit_pct', 'latest_points.upper_limit_pct'
+        ) }} as assurance,
         latest_points.month_start as latest_point_month_start,
         latest_points.value_pct as latest_value_pct,
         latest_points.centre_pct as latest_centre_pct,
