@@ -26,7 +26,7 @@ with
 episodes as (
     -- Only the month, the geography and the flags: the aggregation below reads this once per level.
     select
-        {{ dbt.date_trunc('month', 'episodes.fracture_date') }} as month_start,
+        cast({{ dbt.date_trunc('month', 'episodes.fracture_date') }} as date) as month_start,
         episodes.country_code,
         episodes.region_code,
         episodes.fls_code,

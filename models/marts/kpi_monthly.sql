@@ -33,6 +33,9 @@ final as (
         months_charted.is_rule_2_shift,
         months_charted.is_rule_3_trend,
         months_charted.is_rule_4_two_of_three,
+        -- The same small-number rule as kpi_results (macros/kpi_statistics.sql): a monthly count is as
+        -- identifying as a yearly one.
+        {{ is_suppressed('months_measured.numerator', 'months_measured.denominator') }} as is_suppressed,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from months_measured
     inner join months_charted
