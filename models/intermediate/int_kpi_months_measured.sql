@@ -15,10 +15,10 @@
             if kpi in proportion_kpis else '0'}) %}
 {%- endfor %}
 {%- set first_month = var('earliest_fracture_date')[:7] ~ '-01' %}
-{#- The calendar runs to the end of the year after the later of today and var extract_date;
-    months after E are dropped below. #}
+{#- The calendar runs to the end of the fifth year after the later of today and var extract_date
+    (a margin for a derived E later than today); months after E are dropped below. #}
 {%- set extract_year = ((var('extract_date') | string)[:4] | int) if var('extract_date') else 0 %}
-{%- set last_year = [run_started_at.year, extract_year] | max + 1 %}
+{%- set last_year = [run_started_at.year, extract_year] | max + 5 %}
 {%- set month_count = (last_year - first_month[:4] | int + 1) * 12 %}
 
 with
