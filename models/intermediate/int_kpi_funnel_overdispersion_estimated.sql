@@ -22,9 +22,26 @@ kpi_definitions as (
 ),
 
 unioned as (
-    select * from identification_results
+    -- Named columns: the identification results carry a denominator note the others do not.
+    select
+        audit_year,
+        geography_level,
+        kpi_number,
+        breakdown,
+        breakdown_value,
+        numerator,
+        denominator
+    from identification_results
     union all
-    select * from episode_results
+    select
+        audit_year,
+        geography_level,
+        kpi_number,
+        breakdown,
+        breakdown_value,
+        numerator,
+        denominator
+    from episode_results
 ),
 
 funnel_results as (
