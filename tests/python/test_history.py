@@ -89,6 +89,8 @@ def test_restatement_threshold_and_added_removed(tmp_path):
              _result("C", numerator=500, denominator=1000),      # 50.0%
              _result("D", kpi=2, numerator=30, denominator=60.000000000000001),
              _result("E", numerator=10, denominator=20),
+             _result("F", kpi=2, numerator=30, denominator=60),
+             _result("G", numerator=100, denominator=1000),      # 10.0%
              _result("OLD", numerator=1, denominator=2)]
     second = [_result("A", numerator=451, denominator=1000),     # 45.1%: moved 0.1 -> restated
               _result("B", numerator=900.9, denominator=2000),   # 45.045%: < 0.1, but num/den changed
@@ -96,10 +98,14 @@ def test_restatement_threshold_and_added_removed(tmp_path):
               # the same expected count, different in the last bit: not a change
               _result("D", kpi=2, numerator=30, denominator=60.00000000000001),
               _result("E", numerator=10, denominator=0),         # value gone: restated
+              # an expected count changed a little: restated, the value moved < 0.1
+              _result("F", kpi=2, numerator=30, denominator=60.01),
+              # 10.1% - 10.0% is 0.09999999999999964 in floating point: a move of 0.1 all the same
+              _result("G", numerator=101, denominator=1000),
               _result("NEW", numerator=3, denominator=4)]
     r1 = hist.record_published_extract(make_warehouse(tmp_path / "w1.duckdb", "2024-12-31", first),
                                        history, T1)
-    assert r1.appended and r1.publication_id == 1 and r1.rows["kpi_result_history"] == 6
+    assert r1.appended and r1.publication_id == 1 and r1.rows["kpi_result_history"] == 8
     assert hist.changes_since_last_extract(history) == []  # one publication: nothing to compare
     r2 = hist.record_published_extract(make_warehouse(tmp_path / "w2.duckdb", "2025-01-31", second),
                                        history, T2)
@@ -107,7 +113,10 @@ def test_restatement_threshold_and_added_removed(tmp_path):
     changes = hist.changes_since_last_extract(history)
     kinds = {c["geography_code"]: c["change_kind"] for c in changes}
     assert kinds == {"A": "result_restated", "B": "result_restated", "E": "result_restated",
-                     "NEW": "result_added", "OLD": "result_removed"}
+                     "F": "result_restated", "G": "result_restated", "NEW": "result_added",
+                     "OLD": "result_removed"}
+    moved = {c["geography_code"]: c["is_value_moved"] for c in changes}
+    assert moved == {"A": True, "B": False, "E": True, "F": False, "G": True, "NEW": True, "OLD": True}
     a = next(c for c in changes if c["geography_code"] == "A")
     assert a["previous_numerator"] == 450 and a["latest_numerator"] == 451
     assert a["previous_extract_date"] == dt.date(2024, 12, 31)
@@ -153,6 +162,7 @@ def test_outliers_appear_resolve_and_change(tmp_path):
     assert {k: c["change_kind"] for k, c in outliers.items()} == {
         "B": "outlier_resolved", "C": "outlier_changed", "D": "outlier_appeared"}
     assert "became a high alert" in outliers["D"]["description"]
+    assert "no longer an outlier (was a high alarm at 50.0%, now 50.0%)" in outliers["B"]["description"]
     assert "changed from a low alert to a low alarm" in outliers["C"]["description"]
 
 
@@ -161,22 +171,25 @@ def test_dq_problems_appear_and_resolve_only_when_both_extracts_recorded_them(tm
     rows = [_result("A")]
     p1 = [{"kind": "row rejected", "file": "SYN001_a.csv", "line": 5, "field": "1.09"},
           {"kind": "warning", "file": "SYN001_a.csv", "line": 7, "field": "2.01"},
-          {"kind": "file refused", "fls": None, "file": "bad.csv", "line": None}]
+          {"kind": "file refused", "fls": None, "file": "bad.csv", "line": None},
+          {"kind": "warning", "file": "SYN001_c.csv", "line": 3, "field": "2.01"}]
     p2 = [{"kind": "warning", "file": "SYN001_a.csv", "line": 7, "field": "2.01",
            "description": "reworded: still the same problem"},
           {"kind": "file refused", "fls": None, "file": "bad.csv", "line": None},
-          {"kind": "warning", "file": "SYN001_b.csv", "line": 2, "field": "2.01"}]
+          {"kind": "warning", "file": "SYN001_b.csv", "line": 2, "field": "2.01"},
+          {"kind": "warning", "file": "SYN001_c.csv", "line": 4, "field": "2.01"}]
     # the first warehouse has no quality models: problems are not compared with it
     hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2024-11-30", rows), history, T1)
     r = hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2024-12-31", rows, p1),
                                       history, T2)
-    assert r.sources["dq_problem_history"] == "quality.dq_problems" and r.rows["dq_problem_history"] == 3
+    assert r.sources["dq_problem_history"] == "quality.dq_problems" and r.rows["dq_problem_history"] == 4
     assert hist.changes_since_last_extract(history) == []
     hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2025-01-31", rows, p2), history, T3)
     dq = {(c["source_file"], c["line_number"]): c for c in hist.changes_since_last_extract(history)
           if c["change_section"] == "data_quality"}
     assert {k: c["change_kind"] for k, c in dq.items()} == {
-        ("SYN001_a.csv", 5): "dq_problem_resolved", ("SYN001_b.csv", 2): "dq_problem_appeared"}
+        ("SYN001_a.csv", 5): "dq_problem_resolved", ("SYN001_b.csv", 2): "dq_problem_appeared",
+        ("SYN001_c.csv", 3): "dq_problem_resolved", ("SYN001_c.csv", 4): "dq_problem_appeared"}
     assert dq[("SYN001_b.csv", 2)]["description"].startswith(
         "New data-quality problem (warning, FLS SYN001, SYN001_b.csv line 2, field 2.01)")
 
@@ -345,6 +358,11 @@ def test_two_extracts_end_to_end(tmp_path):
     assert counts == {1: len(results_1), 2: len(results_2)}
     again = hist.record_published_extract(warehouse, history, T3)
     assert not again.appended and again.publication_id == 2
+    # ... nor does publishing it again from a warehouse rebuilt from scratch from the same files
+    warehouse.unlink()
+    _load_and_build(landing, warehouse, root)
+    rebuilt = hist.record_published_extract(warehouse, history, T3)
+    assert not rebuilt.appended and rebuilt.content_fingerprint == second.content_fingerprint
     assert len(hist.list_extracts(history)) == 2
 
     changes = hist.changes_since_last_extract(history)

@@ -100,11 +100,12 @@ class RecordedExtract:
                 f"({self.history})")
 
 
-def named_queries(sql_path: Path = SQL_PATH) -> dict[str, str]:
+def named_queries(sql_path: Path | None = None) -> dict[str, str]:
     """The blocks of history.sql, by their `-- name:` line."""
+    sql_path = sql_path or SQL_PATH
     blocks: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for line in sql_path.read_text(encoding="utf-8").splitlines():
+    for line in Path(sql_path).read_text(encoding="utf-8").splitlines():
         match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
         if match:
             current = blocks.setdefault(match.group(1), [])

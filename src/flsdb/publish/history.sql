@@ -98,29 +98,33 @@ create table if not exists dq_problem_history (
 
 -- A numerator or denominator changed: the expected counts of KPI 2/3 are sums of doubles that
 -- differ in the last bit between two builds of the same data, so compare to 1 part in 10^9.
-create or replace macro number_changed(previous_number, latest_number) as
-    (previous_number is null) <> (latest_number is null)
+create or replace macro number_changed(previous_number, latest_number) as (
+    (previous_number is null) != (latest_number is null)
     or abs(latest_number - previous_number)
-    > 1e-9 * greatest(1.0, abs(previous_number), abs(latest_number));
+    > 1e-9 * greatest(1.0, abs(previous_number), abs(latest_number))
+);
 
 -- A value moved by 0.1 percentage points or more (monitoring-spec.md section 5); the 1e-9 keeps
 -- 45.1 - 45.0 = 0.09999999999999432 on the right side of the line. A value that appeared or
 -- disappeared (denominator to or from 0) moved too.
-create or replace macro value_moved(previous_value, latest_value) as
-    (previous_value is null) <> (latest_value is null)
-    or abs(latest_value - previous_value) >= 0.1 - 1e-9;
+create or replace macro value_moved(previous_value, latest_value) as (
+    (previous_value is null) != (latest_value is null)
+    or abs(latest_value - previous_value) >= 0.1 - 1e-9
+);
 
-create or replace macro percent_text(value_pct) as
-    coalesce(printf('%.1f%%', value_pct), 'no value');
+create or replace macro percent_text(value_pct) as (
+    coalesce(printf('%.1f%%', value_pct), 'no value')
+);
 
-create or replace macro count_text(number) as
+create or replace macro count_text(number) as (
     coalesce(
         case
             when number = round(number) then printf('%d', cast(number as bigint))
             else printf('%.1f', number)
         end,
         'none'
-    );
+    )
+);
 
 -- The latest publication and the one before it. Order: extract date, then publication time, so
 -- a re-publication of the same extract date with different content follows the one it replaces.
@@ -198,6 +202,8 @@ compared as (
         latest.value_pct as latest_value_pct,
         coalesce(latest.is_suppressed, false)
         or coalesce(previous.is_suppressed, false) as is_suppressed,
+        -- a value can only move when a count changed; this says whether the move is material
+        coalesce(value_moved(previous.value_pct, latest.value_pct), false) as is_value_moved,
         case
             when previous.publication_id is null then 'result_added'
             when latest.publication_id is null then 'result_removed'
@@ -226,17 +232,23 @@ final as (
         || coalesce(' (' || geography_name || ')', '')
         || ', ' || breakdown || ' ' || breakdown_value || ': '
         || case change_kind
-            when 'result_added' then
-                'new result ' || percent_text(latest_value_pct)
-                || ' (' || count_text(latest_numerator) || ' of '
-                || count_text(latest_denominator) || ')'
-            when 'result_removed' then
-                'no longer reported (was ' || percent_text(previous_value_pct)
-                || ', ' || count_text(previous_numerator) || ' of '
-                || count_text(previous_denominator) || ')'
+            when 'result_added'
+                then
+                    'new result ' || percent_text(latest_value_pct)
+                    || ' (' || count_text(latest_numerator) || ' of '
+                    || count_text(latest_denominator) || ')'
+            when 'result_removed'
+                then
+                    'no longer reported (was ' || percent_text(previous_value_pct)
+                    || ', ' || count_text(previous_numerator) || ' of '
+                    || count_text(previous_denominator) || ')'
             else
                 'restated from ' || percent_text(previous_value_pct) || ' to '
                 || percent_text(latest_value_pct)
+                || case
+                    when not is_value_moved then ', a move of less than 0.1 points'
+                    else ''
+                end
                 || ' (numerator ' || count_text(previous_numerator) || ' to '
                 || count_text(latest_numerator) || ', denominator '
                 || count_text(previous_denominator) || ' to '
@@ -270,6 +282,16 @@ previous as (
     inner join pair on outlier_history.publication_id = pair.previous_publication_id
 ),
 
+latest_fls_results as (
+    -- the latest value of a resolved outlier, which is no longer in outlier_history
+    select kpi_result_history.*
+    from kpi_result_history
+    inner join pair on kpi_result_history.publication_id = pair.latest_publication_id
+    where
+        kpi_result_history.geography_level = 'fls'
+        and kpi_result_history.breakdown = 'all'
+),
+
 compared as (
     select
         coalesce(latest.audit_year, previous.audit_year) as audit_year,
@@ -282,13 +304,13 @@ compared as (
         previous.outlier_direction as previous_outlier_direction,
         latest.outlier_direction as latest_outlier_direction,
         previous.value_pct as previous_value_pct,
-        latest.value_pct as latest_value_pct,
+        coalesce(latest.value_pct, latest_fls_results.value_pct) as latest_value_pct,
         case
             when previous.publication_id is null then 'outlier_appeared'
             when latest.publication_id is null then 'outlier_resolved'
             when
-                latest.outlier_level <> previous.outlier_level
-                or latest.outlier_direction is distinct from previous.outlier_direction
+                latest.outlier_level != previous.outlier_level
+                or coalesce(latest.outlier_direction, '') != coalesce(previous.outlier_direction, '')
                 then 'outlier_changed'
         end as change_kind
     from latest
@@ -297,6 +319,11 @@ compared as (
             latest.audit_year = previous.audit_year
             and latest.fls_code = previous.fls_code
             and latest.kpi_number = previous.kpi_number
+    left join latest_fls_results
+        on
+            previous.audit_year = latest_fls_results.audit_year
+            and previous.fls_code = latest_fls_results.geography_code
+            and previous.kpi_number = latest_fls_results.kpi_number
 ),
 
 final as (
@@ -305,13 +332,15 @@ final as (
         'KPI ' || kpi_number || ' ' || coalesce(kpi_name, '') || ', ' || audit_year || ', FLS '
         || fls_code || coalesce(' (' || fls_name || ')', '') || ': '
         || case change_kind
-            when 'outlier_appeared' then
-                'became a ' || coalesce(latest_outlier_direction || ' ', '')
-                || latest_outlier_level || ' at ' || percent_text(latest_value_pct)
-            when 'outlier_resolved' then
-                'no longer an outlier (was a ' || coalesce(previous_outlier_direction || ' ', '')
-                || previous_outlier_level || ' at ' || percent_text(previous_value_pct)
-                || ', now ' || percent_text(latest_value_pct) || ')'
+            when 'outlier_appeared'
+                then
+                    'became a ' || coalesce(latest_outlier_direction || ' ', '')
+                    || latest_outlier_level || ' at ' || percent_text(latest_value_pct)
+            when 'outlier_resolved'
+                then
+                    'no longer an outlier (was a ' || coalesce(previous_outlier_direction || ' ', '')
+                    || previous_outlier_level || ' at ' || percent_text(previous_value_pct)
+                    || ', now ' || percent_text(latest_value_pct) || ')'
             else
                 'changed from a ' || coalesce(previous_outlier_direction || ' ', '')
                 || previous_outlier_level || ' to a '
@@ -406,7 +435,7 @@ final as (
         || ' (' || problem_kind || coalesce(', FLS ' || fls_code, '')
         || coalesce(', ' || source_file, '') || coalesce(' line ' || line_number, '')
         || coalesce(', field ' || field_name, '') || '): ' || coalesce(description, '')
-        as description
+            as description
     from (
         select * from appeared
         union all
@@ -442,6 +471,7 @@ changes as (
         latest_denominator,
         previous_value_pct,
         latest_value_pct,
+        is_value_moved,
         is_suppressed,
         cast(null as varchar) as source_file,
         cast(null as bigint) as line_number,
@@ -466,6 +496,7 @@ changes as (
         cast(null as double) as latest_denominator,
         previous_value_pct,
         latest_value_pct,
+        cast(null as boolean) as is_value_moved,
         cast(null as boolean) as is_suppressed,
         cast(null as varchar) as source_file,
         cast(null as bigint) as line_number,
@@ -490,6 +521,7 @@ changes as (
         cast(null as double) as latest_denominator,
         cast(null as double) as previous_value_pct,
         cast(null as double) as latest_value_pct,
+        cast(null as boolean) as is_value_moved,
         cast(null as boolean) as is_suppressed,
         source_file,
         line_number,
