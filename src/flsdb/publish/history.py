@@ -12,8 +12,8 @@ live in `history.sql` beside this file; Python only moves rows and computes noth
 - **Append-only.** Rows are only ever inserted, each stamped with its publication's id, extract
   date and publication time (UTC).
 - **Idempotent.** Publishing the same extract twice adds nothing: when the latest publication of
-  the same extract date has the same content fingerprint (every appended row, doubles to 6
-  decimal places, so two builds of the same data agree), the call returns with `appended` False.
+  the same extract date holds the same rows (text exactly, numbers to 1 part in 10^9, so two
+  builds of the same data agree), the call returns with `appended` False.
 - **Same extract date, different content** (a fix re-published the same day's data): a new
   publication, appended under a new publication id; being later, it becomes the "latest" and is
   compared with the one it replaces.
@@ -67,7 +67,9 @@ EXTRACT_COLUMNS = {
     "outlier_history": ("outlier_source", "outlier_rows"),
     "dq_problem_history": ("dq_problem_source", "dq_problem_rows"),
 }
-#: decimals of doubles in the content fingerprint (two builds of the same data differ in the last bit)
+#: decimals of doubles in the content fingerprint. The fingerprint identifies what was published;
+#: it is not what decides idempotence (a value such as 1397.6661005 rounds differently from
+#: 1397.6661004999999, its twin from another build), `_same_content` is.
 FINGERPRINT_DECIMALS = 6
 
 
@@ -176,6 +178,34 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return digest
 
 
+def _same_content(con: duckdb.DuckDBPyConnection, recorded: tuple, sources: dict[str, str | None],
+                  rows: dict[str, int]) -> bool:
+    """Whether the staged tables hold what publication `recorded` (its extracts row: id, then the
+    source and row count of each table) holds: same sources, same row counts, and every row
+    matched both ways, text exactly and numbers by the history's own `number_changed` (two builds
+    of the same data differ in the last bit of the KPI 2/3 expected counts)."""
+    publication_id, *facts = recorded
+    for index, table in enumerate(EXTRACT_COLUMNS):
+        recorded_source, recorded_rows = facts[2 * index], facts[2 * index + 1]
+        if recorded_source != sources[table] or (sources[table] and recorded_rows != rows[table]):
+            return False
+    for table in EXTRACT_COLUMNS:
+        if not sources[table]:
+            continue
+        columns = con.execute(f"describe memory.main.staged_{table}").fetchall()
+        match = " and ".join(
+            f"not number_changed(stored.{name}, staged.{name})" if kind in ("DOUBLE", "FLOAT")
+            else f"stored.{name} is not distinct from staged.{name}" for name, kind, *_ in columns)
+        stored = f"(select * from {table} where publication_id = {int(publication_id)}) as stored"
+        staged = f"memory.main.staged_{table} as staged"
+        (unmatched,) = con.execute(
+            f"select (select count(*) from {staged} anti join {stored} on {match}) "
+            f"+ (select count(*) from {stored} anti join {staged} on {match})").fetchone()
+        if unmatched:
+            return False
+    return True
+
+
 def record_published_extract(warehouse: Path, history: Path | None = None,
                              published_at: dt.datetime | None = None, *,
                              extract_date: dt.date | None = None) -> RecordedExtract:
@@ -238,13 +268,14 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
             for statement in _statements(queries["create_history"]):
                 con.execute(statement)
             same = con.execute(
-                """
-                select publication_id, content_fingerprint from extracts
+                f"""
+                select publication_id, {', '.join(c for pair in EXTRACT_COLUMNS.values() for c in pair)}
+                from extracts
                 where extract_date = ?
                 order by published_at desc, publication_id desc
                 limit 1
                 """, [extract_date]).fetchone()
-            if same is not None and same[1] == fingerprint:
+            if same is not None and _same_content(con, same, sources, rows):
                 con.execute("rollback")
                 return RecordedExtract(history, same[0], extract_date, published_at, False,
                                        fingerprint, rows, sources)

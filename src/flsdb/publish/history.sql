@@ -99,17 +99,23 @@ create table if not exists dq_problem_history (
 -- A numerator or denominator changed: the expected counts of KPI 2/3 are sums of doubles that
 -- differ in the last bit between two builds of the same data, so compare to 1 part in 10^9.
 create or replace macro number_changed(previous_number, latest_number) as (
-    (previous_number is null) != (latest_number is null)
-    or abs(latest_number - previous_number)
-    > 1e-9 * greatest(1.0, abs(previous_number), abs(latest_number))
+    coalesce(
+        (previous_number is null) != (latest_number is null)
+        or abs(latest_number - previous_number)
+        > 1e-9 * greatest(1.0, abs(previous_number), abs(latest_number)),
+        false
+    )
 );
 
 -- A value moved by 0.1 percentage points or more (monitoring-spec.md section 5); the 1e-9 keeps
 -- 45.1 - 45.0 = 0.09999999999999432 on the right side of the line. A value that appeared or
 -- disappeared (denominator to or from 0) moved too.
 create or replace macro value_moved(previous_value, latest_value) as (
-    (previous_value is null) != (latest_value is null)
-    or abs(latest_value - previous_value) >= 0.1 - 1e-9
+    coalesce(
+        (previous_value is null) != (latest_value is null)
+        or abs(latest_value - previous_value) >= 0.1 - 1e-9,
+        false
+    )
 );
 
 create or replace macro percent_text(value_pct) as (
@@ -203,7 +209,7 @@ compared as (
         coalesce(latest.is_suppressed, false)
         or coalesce(previous.is_suppressed, false) as is_suppressed,
         -- a value can only move when a count changed; this says whether the move is material
-        coalesce(value_moved(previous.value_pct, latest.value_pct), false) as is_value_moved,
+        value_moved(previous.value_pct, latest.value_pct) as is_value_moved,
         case
             when previous.publication_id is null then 'result_added'
             when latest.publication_id is null then 'result_removed'
