@@ -304,12 +304,14 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
                 f"insert into extracts ({', '.join(extract_columns)}) "
                 f"values ({', '.join('?' for _ in extract_columns)})", list(extract_columns.values()))
             con.execute("commit")
-        except duckdb.Error as exc:
+        except Exception as exc:
             try:
                 con.execute("rollback")
             except duckdb.Error:
                 pass
-            raise _history_error(history, exc, "append") from exc
+            if isinstance(exc, duckdb.Error):
+                raise _history_error(history, exc, "append") from exc
+            raise
         finally:
             con.execute("use memory")
             con.execute("detach history")
