@@ -408,3 +408,48 @@ def test_two_extracts_end_to_end(tmp_path):
     expected.update({k: "result_added" for k in results_2.keys() - results_1.keys()})
     expected.update({k: "result_removed" for k in results_1.keys() - results_2.keys()})
     assert {k: c["change_kind"] for k, c in results.items()} == expected
+
+
+# ------------------------------------------------------------------ sources, read-only, the command
+
+def test_the_outlier_register_is_preferred_and_the_warehouse_is_only_read(tmp_path):
+    history = tmp_path / "history.duckdb"
+    warehouse = make_warehouse(tmp_path / "w.duckdb", "2025-01-31",
+                               [_result("A", alert=True, direction="low")])
+    con = duckdb.connect(str(warehouse))
+    # the columns of models/marts/outlier_register.sql (issue 14 part 4)
+    con.execute("""create table marts.outlier_register as select
+        2024 as audit_year, 'REG' as fls_code, 'Register FLS' as fls_name, 7 as kpi_number,
+        'KPI 7' as kpi_name, 'alarm' as outlier_level, 'high' as outlier_direction,
+        9.0 ::double as numerator, 10.0::double as denominator, 90.0::double as value_pct,
+        50.0::double as national_value_pct, 'fls_notified' as status""")
+    con.close()
+    before = (warehouse.stat().st_mtime_ns, warehouse.stat().st_size)
+    recorded = hist.record_published_extract(warehouse, history, T1)
+    assert (warehouse.stat().st_mtime_ns, warehouse.stat().st_size) == before
+    assert recorded.sources["outlier_history"] == "marts.outlier_register"
+    con = duckdb.connect(str(history), read_only=True)
+    assert con.execute("select fls_code, outlier_level, status from outlier_history").fetchall() == [
+        ("REG", "alarm", "fls_notified")]
+    con.close()
+
+
+def test_flsdb_history_command(tmp_path):
+    from click.testing import CliRunner
+
+    from flsdb.cli import main
+
+    history = tmp_path / "history.duckdb"
+    runner = CliRunner()
+    assert "No publication recorded" in runner.invoke(main, ["history", "--history", str(history)]).output
+    hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2024-12-31",
+                                                 [_result("A"), _result("B", alert=True, direction="low")]),
+                                  history, T1)
+    hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2025-01-31",
+                                                 [_result("A", numerator=41), _result("B")]), history, T2)
+    result = runner.invoke(main, ["history", "--history", str(history), "--changes", "--section", "outlier"])
+    assert result.exit_code == 0, result.output
+    assert "2 publication(s)" in result.output
+    assert "Changes since the last extract (2024-12-31 -> 2025-01-31)" in result.output
+    assert "[outlier_resolved]" in result.output and "[result_restated]" not in result.output
+    assert "result_restated" in result.output  # the count per kind
