@@ -12,6 +12,7 @@ final as (
     select
         cast(audit_year as {{ dbt.type_int() }}) as audit_year,
         cast(count(*) as {{ dbt.type_bigint() }}) as records_submitted,
+        max(extract_date) as extract_date,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from episodes
     group by audit_year
