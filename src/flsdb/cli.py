@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -144,7 +145,16 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
     approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
                f"-> {out_dir / 'approval.json'}")
-    click.echo(gate.hand_over(Path(approval["warehouse"]), out_dir))
+    from flsdb.publish import publish_outputs
+    from flsdb.publish.history import HistoryError, record_published_extract
+    click.echo(publish_outputs(Path(approval["warehouse"]), out_dir))
+    # Every approved publication is kept in the extract history, outside the rebuildable warehouse.
+    try:
+        recorded = record_published_extract(
+            Path(approval["warehouse"]), published_at=dt.datetime.fromisoformat(approval["approved_at"]))
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(recorded))
 
 
 @main.command()
@@ -155,7 +165,7 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
               help="Inline the Vega JavaScript into every page (each page works alone; larger site).")
 def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     """Build the static offline site (output/site/) from the published marts of an approved extract."""
-    from flsdb.report import ReportError, build_site
+    from flsdb.publish.site import ReportError, build_site
 
     try:
         index = build_site(out_dir or _output_root(), year=year, standalone=standalone)
@@ -198,7 +208,8 @@ def run(scale: float) -> None:
         f"  dbt run results    {_run_results_path()}\n"
         f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
         f"  approval           {_output_root() / 'approval.json'}\n"
-        f"  published marts    {_output_root() / 'published' / 'flsdb_marts.duckdb'} (+ parquet/)\n"
+        f"  published tier     {_output_root() / 'published' / 'flsdb_published.duckdb'} (+ parquet/)\n"
+        f"  analyst extract    {_output_root() / 'restricted_analyst_extract'} (NOT published)\n"
         f"  report site        {_output_root() / 'site' / 'index.html'}"
     )
 
