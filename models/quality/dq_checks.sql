@@ -28,7 +28,9 @@ kpi_definitions as (
 ),
 
 latest_year as (
-    select max(audit_year) as audit_year from volumes where records > 0
+    select max(audit_year) as audit_year
+    from volumes
+    where records > 0
 ),
 
 problem_counts as (
@@ -40,33 +42,47 @@ problem_counts as (
     group by problem_kind, problem_code
 ),
 
-problem_measures as (
-    {%- set problem_checks = [
-        ('files_refused', 'file refused', none),
-        ('rows_rejected', 'row rejected', none),
-        ('newer_version_rejected', 'newer version rejected', none),
-        ('field_warnings', 'warning', none),
-        ('excluded_under_50', 'exclusion', 'aged under 50 at the fracture'),
-        ('excluded_duplicate_episode', 'exclusion', 'duplicate episode'),
-        ('excluded_fracture_after_extract', 'exclusion', 'fracture after the extract date'),
-    ] %}
-    {%- for check_name, kind, code in problem_checks %}
-        {%- if not loop.first %}
-    union all
-        {%- endif %}
+problems_classified as (
+    -- each kind (and exclusion reason) of problem counts towards one check of the seed
     select
-        '{{ check_name }}' as check_name,
-        cast(coalesce(sum(problems), 0) as double) as measured_value,
-        {{ aggregate_strings(
-            "problem_code || ' ' || cast(problems as " ~ dbt.type_string() ~ ")", '; ',
-            '-problems') }} as detail
+        problem_code,
+        problems,
+        case
+            when problem_kind = 'file refused' then 'files_refused'
+            when problem_kind = 'row rejected' then 'rows_rejected'
+            when problem_kind = 'newer version rejected' then 'newer_version_rejected'
+            when problem_kind = 'warning' then 'field_warnings'
+            when problem_kind = 'exclusion' and problem_code = 'aged under 50 at the fracture'
+                then 'excluded_under_50'
+            when problem_kind = 'exclusion' and problem_code = 'duplicate episode'
+                then 'excluded_duplicate_episode'
+            when problem_kind = 'exclusion' and problem_code = 'fracture after the extract date'
+                then 'excluded_fracture_after_extract'
+        end as check_name
     from problem_counts
+),
+
+problem_measures as (
+    -- a check with no problem measures 0 (the left join), not nothing
+    select
+        thresholds.check_name,
+        cast(coalesce(sum(problems_classified.problems), 0) as double) as measured_value,
+        {{ aggregate_strings(
+            "problems_classified.problem_code || ' ' || cast(problems_classified.problems as "
+            ~ dbt.type_string() ~ ")", '; ', '-problems_classified.problems') }} as detail
+    from thresholds
+    left join problems_classified on thresholds.check_name = problems_classified.check_name
     where
-        problem_kind = '{{ kind }}'
-        {%- if code %}
-        and problem_code = '{{ code }}'
-        {%- endif %}
-    {%- endfor %}
+        thresholds.check_name in (
+            'files_refused',
+            'rows_rejected',
+            'newer_version_rejected',
+            'field_warnings',
+            'excluded_under_50',
+            'excluded_duplicate_episode',
+            'excluded_fracture_after_extract'
+        )
+    group by thresholds.check_name
 ),
 
 unknown_deprivation as (

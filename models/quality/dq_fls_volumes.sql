@@ -65,15 +65,17 @@ final as (
         current_year.unknown_deprivation_records,
         case
             when current_year.cohort_records > 0
-                then cast(current_year.unknown_deprivation_records as double)
-                / current_year.cohort_records
+                then
+                    cast(current_year.unknown_deprivation_records as double)
+                    / current_year.cohort_records
         end as unknown_deprivation_share,
         previous_year.cohort_records as previous_year_cohort_records,
         -- an FLS that has left the audit (registry last_audit_year) has not fallen in volume
         case
             when current_year.is_active_in_year and previous_year.cohort_records > 0
-                then cast(current_year.cohort_records - previous_year.cohort_records as double)
-                / previous_year.cohort_records
+                then
+                    cast(current_year.cohort_records - previous_year.cohort_records as double)
+                    / previous_year.cohort_records
         end as cohort_change_share
     from volumes as current_year
     left join volumes as previous_year
