@@ -65,11 +65,11 @@ warnings: review them before approving.{% else %}Every check passed.{% endif %}<
 </table>
 {% if blocking %}<h3>Blocking failures</h3>
 <table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
-{% for c in blocking %}<tr><td class="fail-error">{{ c.description }}</td><td>{{ c.detail }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
+{% for c in blocking %}<tr><td class="fail-error">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
 </table>{% endif %}
 {% if warnings %}<h3>Warnings</h3>
 <table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
-{% for c in warnings %}<tr><td class="fail-warn">{{ c.description }}</td><td>{{ c.detail }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
+{% for c in warnings %}<tr><td class="fail-warn">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
 </table>{% endif %}
 
 <h2 id="checks">Data-quality checks</h2>
@@ -268,15 +268,13 @@ def render(v) -> str:
     dbt_summary = (f"{len(tests)} tests and failures: {sum(c['status'] == 'pass' for c in tests)} passed, "
                    f"{sum(c['status'] == 'fail' and c['severity'] == 'error' for c in dbt_checks)} blocking, "
                    f"{sum(c['status'] == 'fail' and c['severity'] == 'warn' for c in dbt_checks)} warnings.")
-    gx_failed = [{**c, "found": (f"{c['unexpected_count']:,} of {c['element_count'] or 0:,} rows"
-                                 if c.get("unexpected_count") else "failed")
-                  + (" of a random sample" if c.get("sampled") else "")}
-                 for c in gx_checks if c["status"] == "fail"]
+    gx_failed = [{**c, "found": _found(c)} for c in gx_checks if c["status"] == "fail"]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(TEMPLATE).render(
         v=v, f=f, css=CSS,
         verdict_class={"PASS": "PASS", "FAIL": "FAIL"}.get(v.verdict, "WARN"),
-        blocking=v.blocking_failures, warnings=v.warnings,
+        blocking=[{**c, "found": _found(c)} for c in v.blocking_failures],
+        warnings=[{**c, "found": _found(c)} for c in v.warnings],
         sources=_summaries(v.checks, "source"), fls_rows=fls_rows, dq_rows=dq_rows,
         drop_limit=_share(drop_limit),
         heat={"fields": heat_fields, "rows": [heat_rows[k] for k in sorted(heat_rows)]},
@@ -285,6 +283,16 @@ def render(v) -> str:
         gx_failed=gx_failed,
         trace=trace, problem_count=f"{len(f['problems']):,}",
     )
+
+
+def _found(c: dict) -> str:
+    """What a failed check found, in words: GX's counts, else the check's detail."""
+    if c["source"] != "gx":
+        return c["detail"]
+    if c.get("unexpected_count"):
+        return (f"{c['unexpected_count']:,} of {c['element_count'] or 0:,} rows"
+                + (f" of a random sample of {c['rows_checked']:,}" if c.get("sampled") else ""))
+    return "failed" + (" (" + c["detail"].split(": raised ", 1)[1] + ")" if ": raised " in c["detail"] else "")
 
 
 def by_kind(problems: list[dict], kind: str) -> list[dict]:
