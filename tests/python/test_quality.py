@@ -409,3 +409,33 @@ def test_dq_check_threshold_comes_from_the_seed_and_an_error_check_blocks(built_
     assert every_kpi["status"] == "fail" and every_kpi["severity"] == "error"
     assert f"{year} national" in every_kpi["detail"]
     assert result.verdict == FAIL
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks in words an audit lead uses
+# ---------------------------------------------------------------------------------------------
+
+def test_dbt_tests_and_gx_expectations_are_worded_for_an_audit_lead():
+    from types import SimpleNamespace
+
+    from flsdb.quality.expectations import describe
+    from flsdb.quality.validate import describe_dbt_test
+
+    not_null = {"attached_node": "model.flsdb.fct_episodes", "column_name": "line_number",
+                "test_metadata": {"name": "not_null", "kwargs": {"column_name": "line_number"}}}
+    assert describe_dbt_test("test", not_null, "not_null_fct_episodes_line_number") == \
+        "'line_number' of fct_episodes is always recorded."
+    documented = {**not_null, "description": "Every episode names\n its line."}
+    assert describe_dbt_test("test", documented, "x") == "Every episode names its line."
+    assert describe_dbt_test("unit_test", {"model": "int_episodes_kpi_flagged"}, "kpi_4_boundary") == \
+        "Unit test of int_episodes_kpi_flagged: kpi 4 boundary."
+    worded = SimpleNamespace(type="expect_column_values_to_not_be_null", meta={},
+                             kwargs={"column": "3.01 DXA", "mostly": 0.8})
+    assert describe(worded) == "'3.01 DXA' is recorded in at least 80% of rows."
+    between = SimpleNamespace(type="expect_column_values_to_be_between", meta=None,
+                              kwargs={"column": "value_pct", "min_value": 0, "max_value": 100,
+                                      "row_condition": "kpi_number not in [2, 3]"})
+    assert describe(between) == "'value_pct' is between 0 and 100 in every row (where kpi_number not in [2, 3])."
+    said = SimpleNamespace(type="expect_table_row_count_to_be_between", kwargs={},
+                           meta={"description": "The checks were computed."})
+    assert describe(said) == "The checks were computed."

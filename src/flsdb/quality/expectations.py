@@ -78,9 +78,9 @@ DATES_AFTER_FRACTURE = {"1.07 DateFLSAssess": None, "3.03 DateofDXA": None,
 OTHER_DATES = ("1.06 DateFLSContact",)
 LINEAGE = ("_file_sha256", "_source_file", "_line_number", "_load_order", "_loaded_at")
 EARLIEST_FRACTURE = dt.date(2016, 1, 1)
-NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 POSTCODE_PATTERN = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
-DATE_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$"
+DATE_PATTERN = r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$"
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """Run `sql` into pandas, with text as categorical columns: GX filters the whole frame for
