@@ -96,6 +96,7 @@ def dbt_checks(run_results: Path) -> list[dict]:
     and one for the build as a whole."""
     if not run_results.exists():
         return [{"name": "dbt.run_results", "source": "dbt", "severity": "error", "status": "fail",
+                 "description": "The results of the last dbt build (its tests) are available.",
                  "detail": f"{run_results} not found: run `flsdb build` (dbt build) first."}]
     data = json.loads(run_results.read_text(encoding="utf-8"))
     manifest_path = run_results.with_name("manifest.json")
