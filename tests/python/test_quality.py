@@ -439,3 +439,19 @@ def test_dbt_tests_and_gx_expectations_are_worded_for_an_audit_lead():
     said = SimpleNamespace(type="expect_table_row_count_to_be_between", kwargs={},
                            meta={"description": "The checks were computed."})
     assert describe(said) == "The checks were computed."
+
+
+def test_a_build_that_skipped_the_quality_models_still_gets_a_failing_report(built_warehouse, tmp_path):
+    """A failing error test upstream makes `dbt build` skip models/quality/ (on a first build they
+    do not exist): validate still writes the report, with a blocking check that says so."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse["warehouse"], copy)
+    con = duckdb.connect(str(copy))
+    con.execute("drop schema quality cascade")
+    con.close()
+    out = tmp_path / "quality"
+    result = validate(copy, out, built_warehouse["target"] / "run_results.json", run_gx=False,
+                      progress=lambda line: None)
+    assert result.verdict == FAIL
+    assert [c["name"] for c in result.blocking_failures] == ["dq.models_built"]
+    assert ">FAIL<" in (out / "report.html").read_text(encoding="utf-8")
