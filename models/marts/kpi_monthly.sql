@@ -35,7 +35,8 @@ final as (
         months_charted.is_rule_4_two_of_three,
         -- The same small-number rule as kpi_results (macros/kpi_statistics.sql): a monthly count is as
         -- identifying as a yearly one.
-        {{ is_suppressed('months_measured.numerator', 'months_measured.denominator', 'months_measured.value_type') }} as is_suppressed,
+        {{ is_suppressed('months_measured.numerator', 'months_measured.denominator', 'months_measured.value_type') }}
+            as is_suppressed,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from months_measured
     inner join months_charted
