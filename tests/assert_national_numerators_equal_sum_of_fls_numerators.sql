@@ -1,12 +1,17 @@
--- Reconciliation: for every KPI counted from episodes (2-11), year and breakdown value, the
--- national numerator and denominator equal the sums over FLSs, and so do the country sums.
--- (KPI 1 is excluded: above FLS level it counts FLSs, not records.) Returns the mismatches.
+-- Reconciliation: for every KPI counted from episodes (2-11: every grain of the kpi_definitions
+-- seed but `completeness`), year and breakdown value, the national numerator and denominator equal
+-- the sums over FLSs, and so do the country sums. (KPI 1 is excluded: above FLS level it counts
+-- FLSs, not records.) Returns the mismatches.
 
 with
 
+kpi_definitions as (
+    select * from {{ ref('kpi_definitions') }}
+),
+
 results as (
     select * from {{ ref('kpi_results') }}
-    where kpi_number between 2 and 11
+    where kpi_number in (select kpi_number from kpi_definitions where grain != 'completeness')
 ),
 
 summed as (

@@ -22,9 +22,22 @@ kpi_definitions as (
 ),
 
 unioned as (
-    select * from identification_results
-    union all
-    select * from episode_results
+    -- By name: the KPI 2/3 results also carry denominator_note, which the funnels do not read.
+    {%- for results in ['identification_results', 'episode_results'] %}
+        select
+            audit_year,
+            geography_level,
+            geography_code,
+            kpi_number,
+            breakdown,
+            breakdown_value,
+            numerator,
+            denominator
+        from {{ results }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 funnel_results as (
