@@ -9,9 +9,16 @@ kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
 ),
 
-results as (
+kpi_results as (
     select * from {{ ref('kpi_results') }}
-    where kpi_number in (select kpi_number from kpi_definitions where grain != 'completeness')
+),
+
+results as (
+    select kpi_results.*
+    from kpi_results
+    inner join kpi_definitions
+        on kpi_results.kpi_number = kpi_definitions.kpi_number
+    where kpi_definitions.grain != 'completeness'
 ),
 
 summed as (

@@ -39,11 +39,11 @@ identified_by_fls as (
         country_code,
         region_code,
         breakdown_sex,
-        breakdown_age_band,
         {%- for kpi in identification_kpis %}
             sum({{ count_if_true('kpi_' ~ kpi.kpi_number ~ '_in_numerator') }}) as kpi_{{ kpi.kpi_number }}_numerator,
-            0 as kpi_{{ kpi.kpi_number }}_denominator{{ ',' if not loop.last }}
+            0 as kpi_{{ kpi.kpi_number }}_denominator,
         {%- endfor %}
+        breakdown_age_band
     from episodes
     where is_fls_registered_for_audit_year
     group by audit_year, fls_code, country_code, region_code, breakdown_sex, breakdown_age_band
@@ -56,11 +56,11 @@ expected_by_kpi as (
         audit_year,
         fls_code,
         sex,
-        breakdown_age_band,
         {%- for kpi in identification_kpis %}
             case when {{ kpi.expected_fractures_filter }} then expected_fractures else 0 end
-                as kpi_{{ kpi.kpi_number }}_denominator{{ ',' if not loop.last }}
+                as kpi_{{ kpi.kpi_number }}_denominator,
         {%- endfor %}
+        breakdown_age_band
     from expected_fractures
 ),
 
@@ -73,11 +73,12 @@ expected_by_fls as (
         fls_registry.country_code,
         fls_registry.region_code,
         case expected_by_kpi.sex when 'male' then 'Male' when 'female' then 'Female' end as breakdown_sex,
-        expected_by_kpi.breakdown_age_band,
+        -- In the order of identified_by_fls: the union below is by position.
         {%- for kpi in identification_kpis %}
             0 as kpi_{{ kpi.kpi_number }}_numerator,
-            expected_by_kpi.kpi_{{ kpi.kpi_number }}_denominator{{ ',' if not loop.last }}
+            expected_by_kpi.kpi_{{ kpi.kpi_number }}_denominator,
         {%- endfor %}
+        expected_by_kpi.breakdown_age_band
     from expected_by_kpi
     inner join fls_registry
         on expected_by_kpi.fls_code = fls_registry.fls_code
