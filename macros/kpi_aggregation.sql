@@ -32,14 +32,15 @@
 
 {#-
     sum(<expression>) as <name> for each measure, grouped by audit year, each geography level and
-    each breakdown. `measures` is a list of {'name': ..., 'expression': ...}.
+    each breakdown. `measures` is a list of {'name': ..., 'expression': ...}. `period` is the time
+    column to group by: the audit year for the yearly results, the month for kpi_monthly.
 -#}
-{% macro aggregate_to_levels_and_breakdowns(relation, measures, breakdowns) %}
+{% macro aggregate_to_levels_and_breakdowns(relation, measures, breakdowns, period='audit_year') %}
     {%- for level in kpi_geography_levels() %}
         {%- set is_last_level = loop.last %}
         {%- for breakdown in breakdowns %}
     select
-        audit_year,
+        {{ period }},
         '{{ level.level }}' as geography_level,
         {{ level.code }} as geography_code,
         '{{ breakdown.breakdown }}' as breakdown,
@@ -49,7 +50,7 @@
         {%- endfor %}
     from {{ relation }}
     group by
-        audit_year,
+        {{ period }},
         {{ level.code }},
         cast({{ breakdown.column }} as {{ dbt.type_string() }})
             {%- if not (loop.last and is_last_level) %}
@@ -61,10 +62,10 @@
 {% endmacro %}
 
 {#- Turn wide kpi_<n>_numerator / kpi_<n>_denominator columns into one row per KPI. -#}
-{% macro unpivot_kpis(relation, kpi_numbers) %}
+{% macro unpivot_kpis(relation, kpi_numbers, period='audit_year') %}
     {%- for kpi_number in kpi_numbers %}
     select
-        audit_year,
+        {{ period }},
         geography_level,
         geography_code,
         {{ kpi_number }} as kpi_number,

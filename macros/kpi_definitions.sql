@@ -3,9 +3,9 @@
     that no model or macro counts the KPIs by hand: a new seed row is a new KPI everywhere that loops
     over these macros (DEVELOPERS.md, "Adding or changing a KPI").
 
-    kpi_definitions() returns the seed's rows as dicts, ordered by kpi_number: `kpi_number` an
-    integer, every `*_pct` column a float, `max_key_fields_below_threshold` an integer, empty cells
-    none, the rest text. It refs the seed, so every model that calls it depends on the seed (lineage
+    kpi_definitions() returns the seed's rows as dicts, ordered by kpi_number: `kpi_number`,
+    `max_key_fields_below_threshold` and every `*_days` column an integer, every `*_pct` column a
+    float, empty cells none, the rest text. It refs the seed, so every model that calls it depends on the seed (lineage
     and build order), and reads the rows through the dispatch macro read_seed_rows (on DuckDB the CSV
     file itself, so it also works in unit tests and under sqlfluff's in-memory lint target). At parse
     time (`execute` false) it returns no rows.
@@ -26,7 +26,8 @@
             {%- endif -%}
             {%- if value is not none and column_name.endswith('_pct') -%}
                 {%- set value = value | float -%}
-            {%- elif value is not none and column_name in ('kpi_number', 'max_key_fields_below_threshold') -%}
+            {%- elif value is not none and (column_name in ('kpi_number', 'max_key_fields_below_threshold')
+                                             or column_name.endswith('_days')) -%}
                 {%- set value = value | int -%}
             {%- elif value is not none -%}
                 {%- set value = value | string -%}

@@ -17,20 +17,7 @@
     {{ return(run_query('select * from ' ~ ref(seed_name))) }}
 {%- endmacro %}
 
-{#- The seed's CSV file: the seed node's project directory and its path in it. -#}
-{% macro seed_file_path(seed_name) -%}
-    {%- set node = graph.nodes.values()
-        | selectattr('resource_type', 'equalto', 'seed')
-        | selectattr('name', 'equalto', seed_name)
-        | first -%}
-    {%- if not node -%}
-        {{ exceptions.raise_compiler_error("no seed named " ~ seed_name) }}
-    {%- endif -%}
-    {{ return(node.root_path.rstrip('/') ~ '/' ~ node.original_file_path) }}
-{%- endmacro %}
-
+{#- The file is read through seed_file (macros/cross_engine/seed_file.sql). -#}
 {% macro duckdb__read_seed_rows(seed_name) -%}
-    {%- set file_path = seed_file_path(seed_name) -%}
-    {{ return(run_query(
-        "select * from read_csv('" ~ file_path | replace("'", "''") ~ "', header = true, all_varchar = true)")) }}
+    {{ return(run_query('select * from ' ~ seed_file(seed_name))) }}
 {%- endmacro %}

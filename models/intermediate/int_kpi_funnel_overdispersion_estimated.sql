@@ -22,22 +22,26 @@ kpi_definitions as (
 ),
 
 unioned as (
-    -- By name: the KPI 2/3 results also carry denominator_note, which the funnels do not read.
-    {%- for results in ['identification_results', 'episode_results'] %}
-        select
-            audit_year,
-            geography_level,
-            geography_code,
-            kpi_number,
-            breakdown,
-            breakdown_value,
-            numerator,
-            denominator
-        from {{ results }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    -- Named columns: the identification results carry a denominator note the others do not.
+    select
+        audit_year,
+        geography_level,
+        kpi_number,
+        breakdown,
+        breakdown_value,
+        numerator,
+        denominator
+    from identification_results
+    union all
+    select
+        audit_year,
+        geography_level,
+        kpi_number,
+        breakdown,
+        breakdown_value,
+        numerator,
+        denominator
+    from episode_results
 ),
 
 funnel_results as (

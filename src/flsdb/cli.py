@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -144,7 +145,16 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
     approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
                f"-> {out_dir / 'approval.json'}")
-    click.echo(gate.hand_over(Path(approval["warehouse"]), out_dir))
+    from flsdb.publish import publish_outputs
+    from flsdb.publish.history import HistoryError, record_published_extract
+    click.echo(publish_outputs(Path(approval["warehouse"]), out_dir))
+    # Every approved publication is kept in the extract history, outside the rebuildable warehouse.
+    try:
+        recorded = record_published_extract(
+            Path(approval["warehouse"]), published_at=dt.datetime.fromisoformat(approval["approved_at"]))
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(recorded))
 
 
 @main.command()
@@ -155,7 +165,7 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
               help="Inline the Vega JavaScript into every page (each page works alone; larger site).")
 def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     """Build the static offline site (output/site/) from the published marts of an approved extract."""
-    from flsdb.report import ReportError, build_site
+    from flsdb.publish.site import ReportError, build_site
 
     try:
         index = build_site(out_dir or _output_root(), year=year, standalone=standalone)
@@ -198,9 +208,63 @@ def run(scale: float) -> None:
         f"  dbt run results    {_run_results_path()}\n"
         f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
         f"  approval           {_output_root() / 'approval.json'}\n"
-        f"  published marts    {_output_root() / 'published' / 'flsdb_marts.duckdb'} (+ parquet/)\n"
+        f"  published tier     {_output_root() / 'published' / 'flsdb_published.duckdb'} (+ parquet/)\n"
+        f"  analyst extract    {_output_root() / 'restricted_analyst_extract'} (NOT published)\n"
         f"  report site        {_output_root() / 'site' / 'index.html'}"
     )
+
+
+# --- extract history (issue 14 part 5; src/flsdb/publish/history.py) ------------------------------
+
+@main.command()
+@click.option("--history", "history_file", type=click.Path(path_type=Path), default=None,
+              help="History file [default: $FLSDB_HISTORY or history/flsdb_history.duckdb].")
+@click.option("--changes", "show_changes", is_flag=True,
+              help="List every change since the last extract, one line each.")
+@click.option("--section", type=click.Choice(["result", "outlier", "data_quality"]), multiple=True,
+              help="With --changes: only these sections (repeatable).")
+def history(history_file: Path | None, show_changes: bool, section: tuple[str, ...]) -> None:
+    """List the published extracts in the history and what changed since the last extract."""
+    from collections import Counter
+
+    from flsdb.publish.history import (HistoryError, changes_since_last_extract, history_path,
+                                       list_extracts)
+
+    history_file = history_file or history_path()
+    try:
+        extracts = list_extracts(history_file)
+        changes = changes_since_last_extract(history_file)
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not extracts:
+        click.echo(f"No publication recorded in {history_file} yet.")
+        return
+    click.echo(f"History {history_file}: {len(extracts)} publication(s)")
+    click.echo(f"  {'id':>4}  {'extract date':<12}  {'published (UTC)':<19}  {'results':>8}  "
+               f"{'outliers':>8}  {'DQ problems':>11}")
+    for e in extracts:
+        def rows(n, source):
+            return f"{n:,}" if source else "-"
+        click.echo(f"  {e['publication_id']:>4}  {e['extract_date']!s:<12}  "
+                   f"{e['published_at']:%Y-%m-%d %H:%M:%S}  {e['kpi_result_rows']:>8,}  "
+                   f"{rows(e['outlier_rows'], e['outlier_source']):>8}  "
+                   f"{rows(e['dq_problem_rows'], e['dq_problem_source']):>11}")
+    if len(extracts) < 2:
+        click.echo("Only one publication: nothing to compare yet.")
+        return
+    if changes:
+        first = changes[0]
+        click.echo(f"Changes since the last extract ({first['previous_extract_date']} -> "
+                   f"{first['latest_extract_date']}):")
+    else:
+        click.echo("No change since the last extract.")
+    for (kind_section, kind), count in sorted(Counter(
+            (c["change_section"], c["change_kind"]) for c in changes).items()):
+        click.echo(f"  {kind:<22} {count:>7,}")
+    if show_changes:
+        for change in changes:
+            if not section or change["change_section"] in section:
+                click.echo(f"  [{change['change_kind']}] {change['description']}")
 
 
 if __name__ == "__main__":

@@ -146,13 +146,13 @@ def _sha(path: Path) -> str:
 
 def test_dbt_build_killed_mid_run_then_next_build_completes(tmp_path_factory):
     build = tiny_build.tiny_build(tmp_path_factory)
-    from flsdb.publish_marts import publish_marts
+    from flsdb.publish.marts import publish_marts
 
     out = build["root"] / "output"
     published = publish_marts(build["warehouse"], out)
     before = {p: _sha(p) for p in sorted((out / "published").rglob("*")) if p.is_file()}
     rows_before = duckdb.connect(str(published), read_only=True).execute(
-        "SELECT count(*) FROM marts.kpi_results").fetchone()[0]
+        "SELECT count(*) FROM publication.published_kpi_results").fetchone()[0]
 
     proc = subprocess.Popen(
         tiny_build.dbt_command(["build"], build["target"], build["logs"]),
@@ -173,7 +173,7 @@ def test_dbt_build_killed_mid_run_then_next_build_completes(tmp_path_factory):
     after = {p: _sha(p) for p in sorted((out / "published").rglob("*")) if p.is_file()}
     assert after == before                         # the published version is untouched
     con = duckdb.connect(str(published), read_only=True)
-    assert con.execute("SELECT count(*) FROM marts.kpi_results").fetchone()[0] == rows_before
+    assert con.execute("SELECT count(*) FROM publication.published_kpi_results").fetchone()[0] == rows_before
     con.close()
 
     result = tiny_build.run_dbt(build, ["build"])

@@ -222,16 +222,20 @@ def test_no_identifier_in_any_table_outside_raw(built_warehouse, tiny, ids):
         assert scan_database(wh, ids) == {}, wh
 
 
-def test_no_identifier_in_published_marts_and_publication_csvs(tiny, ids, tmp_path):
-    """Published from the tiny build (the same code as for the national one, in a second)."""
-    from flsdb.publish_marts import publish_marts
+def test_no_identifier_in_the_published_tier_the_downloads_or_the_analyst_extract(tiny, ids, tmp_path):
+    """Published from the tiny build (the same code as for the national one, in a second); the
+    restricted analyst extract (not published) is scanned too: pseudonymised, nothing more."""
+    from flsdb.publish.marts import publish_marts
+    from flsdb.publish.restricted import write_restricted_extract
+    from flsdb.publish.site_data import write_downloads
 
     out = tmp_path / "output"
     published = publish_marts(tiny["warehouse"], out)
+    restricted = write_restricted_extract(tiny["warehouse"], out)
     assert scan_database(published, ids) == {}
-    assert scan_files([out / "published"], ids) == {}
-    parquet = sorted((out / "published").rglob("*.parquet"))
-    assert parquet
+    assert scan_files([out / "published", restricted], ids) == {}
+    parquet = sorted((out / "published").rglob("*.parquet")) + sorted(restricted.glob("*.parquet"))
+    assert len(parquet) > 1
     for p in parquet:
         view_db = tmp_path / f"{p.stem}.duckdb"
         con = duckdb.connect(str(view_db))
@@ -239,11 +243,7 @@ def test_no_identifier_in_published_marts_and_publication_csvs(tiny, ids, tmp_pa
                     [str(p)])
         con.close()
         assert scan_database(view_db, ids) == {}, p
-    try:
-        from flsdb.report import load_report_data, write_publication_tables
-    except ImportError:
-        pytest.skip("no publication tables writer in flsdb.report")
-    written = write_publication_tables(load_report_data(published), tmp_path / "downloads")
+    written = write_downloads(published, tmp_path / "downloads")
     csvs = [p for p in written if p.suffix == ".csv"]
     assert csvs and scan_files(csvs, ids) == {}
     for p in csvs:                                 # and no spreadsheet formula in any cell

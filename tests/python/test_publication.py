@@ -1,4 +1,5 @@
-"""Publication: the published marts (BI file + Parquet), the `flsdb report` site, suppression.
+"""Publication: the published tier (BI file + Parquet), the restricted analyst extract, the
+`flsdb report` site, suppression. (Secondary suppression: test_publication_suppression.py.)
 
 Uses the session's national warehouse (conftest.built_warehouse); the approval that
 `flsdb publish` would write is written here by hand, into a temporary output folder.
@@ -21,8 +22,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from flsdb.publish_marts import PUBLISHED_DB_NAME, publish_marts, read_manifest
-from flsdb.report import ReportError, build_site
+from flsdb.publish.marts import PUBLISHED_DB_NAME, publish_marts, read_manifest
+from flsdb.publish.restricted import write_restricted_extract
+from flsdb.publish.site import ReportError, build_site
 from flsdb.safe_csv import dangerous_cells
 
 SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown",
@@ -62,17 +64,21 @@ def site(published) -> Path:
 # Published marts
 # ---------------------------------------------------------------------------------------------
 
-def test_published_file_holds_every_mart_and_the_kpi_definitions(published, marts):
+def test_published_file_holds_only_the_publication_schema(published, marts):
     db = published / "published" / PUBLISHED_DB_NAME
     manifest = read_manifest(published)
-    expected = {r[0]: r[1] for r in marts.execute(
-        "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts'").fetchall()}
+    expected = {r[0] for r in marts.execute(
+        "select table_name from duckdb_tables() where schema_name = 'publication'").fetchall()}
+    assert {"published_kpi_results", "published_fls_green_shares", "published_funnel_limits"} <= expected
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = {r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
-        assert tables == set(expected)
-        assert con.execute("select count(*) from reference.kpi_definitions").fetchone()[0] == 11
+        tables = {(r[0], r[1]) for r in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        assert tables == {("publication", t) for t in expected | {"publication_info"}}
+        columns = {r[0] for r in con.execute("select column_name from duckdb_columns()").fetchall()}
+        assert not columns & {"record_id", "source_file", "line_number", "patient_pseudonym", "lsoa11_code",
+                              "fracture_date"}
+        (kpis,) = con.execute("select count(*) from publication.published_kpi_definitions").fetchone()
+        assert kpis == marts.execute("select count(*) from reference.kpi_definitions").fetchone()[0]
         for entry in manifest["tables"]:
             (rows,) = marts.execute(
                 f'select count(*) from "{entry["schema"]}"."{entry["table"]}"').fetchone()
@@ -82,13 +88,51 @@ def test_published_file_holds_every_mart_and_the_kpi_definitions(published, mart
                 f"select count(*) from read_parquet('{published / 'published' / entry['parquet']}')").fetchone()[0]
             assert parquet_rows == rows
         (tags,) = con.execute(
-            "select tags from duckdb_databases() where database_name = 'flsdb_marts'").fetchone()
+            "select tags from duckdb_databases() where database_name = 'flsdb_published'").fetchone()
         assert tags["storage_version"].startswith("v1.0.0")
     finally:
         con.close()
     assert manifest["is_synthetic"] is True
     assert manifest["extract_date"] and manifest["built_at"]
     assert not list((published / "published").glob(f".{PUBLISHED_DB_NAME}.tmp-*"))
+
+
+def test_published_results_differ_from_the_marts_only_by_suppressed_cells(published, marts):
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    try:
+        pub = con.execute("select * from publication.published_kpi_results").df()
+    finally:
+        con.close()
+    truth = marts.execute("select * from marts.kpi_results").df()
+    both = truth.merge(pub, on=SUPPRESSED_KEY, suffixes=("", "_pub"), validate="one_to_one")
+    assert len(both) == len(truth) == len(pub)
+    assert (both["is_suppressed"] <= both["is_suppressed_pub"]).all()     # primary kept
+    shown = both.loc[~both["is_suppressed_pub"]]
+    for column in ("numerator", "denominator", "value_pct", "ci_lower_pct", "ci_upper_pct", "rating",
+                   "funnel_lower_95_pct", "is_outlier_alert"):
+        a, b = shown[column], shown[f"{column}_pub"]
+        assert ((a == b) | (a.isna() & b.isna())).all(), column
+    hidden = both.loc[both["is_suppressed_pub"]]
+    assert hidden[[f"{c}_pub" for c in ("numerator", "denominator", "value_pct", "rating")]].isna().all().all()
+
+
+def test_restricted_analyst_extract_is_a_separate_tier_with_new_pseudonyms(published, built_warehouse, marts):
+    first = write_restricted_extract(built_warehouse["warehouse"], published)
+    assert first == published / "restricted_analyst_extract" and first.stat().st_mode & 0o077 == 0
+    readme = (first / "README.txt").read_text(encoding="utf-8")
+    assert "NOT FOR PUBLICATION" in readme and "Who may read it" in readme
+    assert not list((published / "published").rglob("*restricted*"))
+    frame = pd.read_parquet(first / "restricted_analyst_episodes.parquet")
+    assert len(frame) == marts.execute("select count(*) from marts.fct_episodes").fetchone()[0]
+    assert not set(frame.columns) & {"record_id", "source_file", "line_number", "versions_seen",
+                                     "lsoa11_code", "fracture_date", "age_at_fracture"}
+    warehouse_pseudonyms = {r[0] for r in marts.execute(
+        "select distinct patient_pseudonym from marts.fct_episodes").fetchall()}
+    assert not set(frame["patient_pseudonym"]) & warehouse_pseudonyms
+    assert frame["patient_pseudonym"].nunique() == len(warehouse_pseudonyms)   # still links a patient
+    second = pd.read_parquet(write_restricted_extract(built_warehouse["warehouse"], published)
+                             / "restricted_analyst_episodes.parquet")
+    assert not set(second["patient_pseudonym"]) & set(frame["patient_pseudonym"])
 
 
 READER = textwrap.dedent("""
@@ -98,7 +142,7 @@ READER = textwrap.dedent("""
         return str(con.execute("select built_at from publication.publication_info").fetchone()[0])
     print(built(), flush=True)
     for line in sys.stdin:
-        print(built() + "|" + str(con.execute("select count(*) from marts.kpi_results").fetchone()[0]),
+        print(built() + "|" + str(con.execute("select count(*) from publication.published_kpi_results").fetchone()[0]),
               flush=True)
 """)
 
@@ -131,7 +175,7 @@ def test_reader_holding_the_published_file_is_not_disturbed_by_a_republish(publi
         new_con.close()
     assert str(after) == fresh
     # The Parquet link always points at a complete version.
-    assert (published / "published" / "parquet" / "kpi_results.parquet").exists()
+    assert (published / "published" / "parquet" / "published_kpi_results.parquet").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,21 +258,30 @@ def _suppressed_keys(marts) -> set[tuple]:
     return {tuple(r) for r in frame.itertuples(index=False)}
 
 
-def test_no_published_file_contains_a_suppressed_count(site, marts):
+def test_no_published_file_contains_a_suppressed_count(site, marts, published):
     suppressed = _suppressed_keys(marts)
     assert suppressed, "the national data set should have some suppressed results"
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    try:
+        frame = con.execute(f"select {', '.join(SUPPRESSED_KEY)} from publication.published_kpi_results "
+                            "where is_suppressed").df()
+    finally:
+        con.close()
+    published_suppressed = {tuple(r) for r in frame.itertuples(index=False)}
+    assert suppressed < published_suppressed      # primary, and complements on top
     downloads = site / "downloads"
-    for path in (downloads / "kpi_results_published.csv", downloads / "kpi_results_published.parquet"):
+    for path in (downloads / "published_kpi_results.csv", downloads / "published_kpi_results.parquet"):
         frame = (pd.read_csv(path, dtype={"breakdown_value": str}, keep_default_na=False, na_values=[""])
                  if path.suffix == ".csv" else pd.read_parquet(path))
         flagged = frame.loc[frame["is_suppressed"].astype(str).str.lower() == "true"]
-        assert {tuple(r) for r in flagged[SUPPRESSED_KEY].itertuples(index=False)} == suppressed
+        assert {tuple(r) for r in flagged[SUPPRESSED_KEY].itertuples(index=False)} == published_suppressed
         for column in ("numerator", "denominator", "value_pct", "ci_lower_pct", "ci_upper_pct", "rating",
                        "is_outlier_alert", "is_outlier_alarm"):
             assert flagged[column].isna().all(), (path.name, column)
-    comp = pd.read_csv(downloads / "kpi_data_completeness_published.csv")
+    comp = pd.read_csv(downloads / "published_kpi_data_completeness.csv")
     small = comp.loc[comp["is_suppressed"]]
-    assert small[["records_measured", "records_recorded", "completeness_pct"]].isna().all().all()
+    assert len(small) and small[["records_measured", "records_recorded", "completeness_pct"]].isna().all().all()
+    suppressed = published_suppressed
 
     # Charts: no data point of a suppressed result anywhere in the site.
     for page in site.rglob("*.html"):
@@ -273,11 +326,14 @@ def test_no_published_file_contains_an_identifier(site, published, marts):
     births = {str(r[2])[:10] for r in raw if r[2]}
     assert len(nhs) > 1000 and len(postcodes) > 1000 and len(births) > 1000
 
+    source_files = {r[0] for r in marts.execute("select distinct source_file from marts.fct_episodes").fetchall()}
+    assert len(source_files) > 50
     text_files = [p for p in list(site.rglob("*")) + list((published / "published").rglob("*"))
                   if p.is_file() and p.suffix in {".html", ".csv", ".json"}]
     assert text_files
     for path in text_files:
         text = path.read_text(encoding="utf-8")
+        assert not [f for f in source_files if f in text], path       # file names stay inside
         assert not {re.sub(r"\D", "", m) for m in NHS_LIKE.findall(text)} & nhs, path
         assert not {m.replace(" ", "") for m in POSTCODE_LIKE.findall(text)} & postcodes, path
         assert not set(DATE_LIKE.findall(text)) & births, path
@@ -306,6 +362,29 @@ def test_no_published_file_contains_an_identifier(site, published, marts):
         con.close()
 
 
+def test_every_value_on_the_site_is_escaped(published, tmp_path):
+    """A hostile name in the published tables reaches the site as text, never as markup."""
+    vl_convert_or_skip()
+    payload = '<img src=x onerror="alert(1)">&<script>alert(2)</script>'
+    out = tmp_path / "output"
+    shutil.copytree(published, out, symlinks=True)
+    con = duckdb.connect(str(out / "published" / PUBLISHED_DB_NAME))
+    try:
+        con.execute("update publication.published_fls set fls_name = ?, region_name = ? where fls_code = 'SYN001'",
+                    [payload, payload])
+        con.execute("update publication.published_kpi_results set geography_name = ? "
+                    "where geography_level = 'region'", [payload])
+    finally:
+        con.close()
+    build_site(out)
+    pages = [out / "site" / "fls" / "SYN001.html", out / "site" / "fls" / "index.html",
+             out / "site" / "national-geography.html"]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "<img src=x" not in text and "<script>alert" not in text, page
+        assert "&lt;img src=x onerror=" in text, page
+
+
 def test_csv_downloads_are_neutralised_against_formula_injection(site):
     # The rule itself is tested in test_hostile_input.py (flsdb.safe_csv); here, its use.
     for path in (site / "downloads").glob("*.csv"):
@@ -318,7 +397,7 @@ def test_csv_downloads_are_neutralised_against_formula_injection(site):
             assert not frame[column].str.match(r"^[=+\-@\t\r]").any(), (path.name, column)
         for column in set(frame.columns) - text_columns:  # numbers and booleans: never a sign-led formula
             assert not frame[column].str.match(r"^[=+@\t\r]").any(), (path.name, column)
-    results = pd.read_csv(site / "downloads" / "kpi_results_published.csv", nrows=1)
+    results = pd.read_csv(site / "downloads" / "published_kpi_results.csv", nrows=1)
     assert set(results.columns) <= set(dictionary["column"])
 
 

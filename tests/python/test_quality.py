@@ -1,4 +1,5 @@
-"""The data-quality gate (issue 4): dbt tests, GX suites, the report, and `flsdb publish`.
+"""The data-quality gate (issues 4 and 13): dbt tests, the data-quality models (models/quality/),
+GX suites, the report, and `flsdb publish`.
 
 Reuses the session warehouse of conftest.py (default synthetic data, built once). Validation of
 it runs once per module; the blocking-defect test works on a copy.
@@ -67,15 +68,21 @@ def test_default_data_passes_with_warnings(validated):
     assert set(data) == {"verdict", "extract_date", "warehouse", "generated_at", "checks"}
     assert data["verdict"] == PASS_WITH_WARNINGS and data["extract_date"]
     for check in data["checks"]:
-        assert set(check) == {"name", "source", "severity", "status", "detail"}
-        assert check["source"] in {"dbt", "gx", "report"}
+        assert set(check) == {"name", "source", "severity", "status", "description", "detail"}
+        assert check["source"] in {"dbt", "gx", "dq"}
         assert check["severity"] in {"error", "warn"} and check["status"] in {"pass", "fail"}
+        # in words an audit lead uses: a sentence, not an expectation or test name
+        assert check["description"].strip() and " " in check["description"], check
+        assert "expect_" not in check["description"], check
     sources = Counter(c["source"] for c in data["checks"])
-    assert sources["dbt"] > 100 and sources["gx"] > 50 and sources["report"] > 5
+    seed = read_csv(paths.PROJECT_DIR / "seeds" / "dq_thresholds.csv")
+    assert sources["dbt"] > 100 and sources["gx"] > 50 and sources["dq"] == len(seed)
     failed = {c["name"] for c in data["checks"] if c["status"] == "fail"}
-    assert {"report.rejected_rows", "report.field_warnings",
-            "report.exclusions.duplicate_episode",
-            "report.exclusions.aged_under_50_at_the_fracture"} <= failed
+    assert {"dq.rows_rejected", "dq.field_warnings", "dq.excluded_duplicate_episode",
+            "dq.excluded_under_50"} <= failed
+    # each dq check says what the seed says it checks
+    described = {c["name"]: c["description"] for c in data["checks"] if c["source"] == "dq"}
+    assert described == {f"dq.{row['check_name']}": row["description"] for row in seed}
     # the GX raw suite finds the injected warning defects on its own
     assert any(n.startswith("gx.raw_submissions.expect_column_values_to_match_regex[1.04 Post Code")
                for n in failed)
@@ -85,7 +92,16 @@ def test_every_problem_matches_an_injected_defect_by_file_and_line(validated, bu
     _, out = validated
     manifest = [d for d in read_csv(built_warehouse["landing"] / "_reference" / "injected_defects.csv")
                 if d["defect_class"] != "re_export_version"]
-    problems = read_csv(out / "problems.csv")
+    every_problem = read_csv(out / "problems.csv")
+    # one problem per injected defect; records of unknown deprivation are listed too (counted
+    # against the episodes below), and a rejected newest version would add a second line
+    problems = [p for p in every_problem if p["kind"] not in ("unknown deprivation", "newer version rejected")]
+    con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
+    unknown = con.execute("select count(*) from marts.fct_episodes where is_in_cohort "
+                          "and deprivation_quintile = 'unknown'").fetchone()[0]
+    con.close()
+    assert sum(p["kind"] == "unknown deprivation" for p in every_problem) == unknown > 0
+    assert all(p["description"] for p in every_problem)
     found = {(p["source_file"], int(p["line_number"])): p for p in problems}
     assert len(found) == len(problems), "one problem per file line"
     missing, wrong = [], []
@@ -95,7 +111,7 @@ def test_every_problem_matches_an_injected_defect_by_file_and_line(validated, bu
         if p is None:
             missing.append(d)
         elif cls in REJECT_CLASSES:
-            ok = p["kind"] == "rejected row" and p["code"] == cls
+            ok = p["kind"] == "row rejected" and p["code"] == cls
             wrong += [] if ok else [(d, p)]
         elif cls in EXCLUSION_CLASSES:
             wrong += [] if p["kind"] == "exclusion" and p["code"] == EXCLUSION_CLASSES[cls] else [(d, p)]
@@ -145,7 +161,7 @@ def test_report_renders_a_self_contained_page_with_every_section(validated):
     page = _Sections()
     page.feed((out / "report.html").read_text(encoding="utf-8"))
     assert page.verdict.strip() == result.verdict == PASS_WITH_WARNINGS
-    assert {"verdict", "per-fls", "kpi-1", "dbt", "gx", "trace"} <= page.ids
+    assert {"verdict", "checks", "per-fls", "kpi-1", "dbt", "gx", "trace"} <= page.ids
     assert page.banner, "synthetic-data banner"
     assert page.remote == [], "self-contained: no remote or external resource"
     assert "data_docs/index.html" in page.links
@@ -197,19 +213,18 @@ def test_blocking_defect_fails_validation_and_publication_is_refused(built_wareh
     blocking = {c["name"] for c in result.blocking_failures}
     assert "dbt.numerator_at_most_denominator_kpi_results_" in blocking
     assert "dbt.no_identifiers_fct_episodes_" in blocking
-    assert "report.no_identifiers_in_marts" in blocking
     assert any(n.startswith("gx.kpi_results.expect_column_pair_values_a_to_be_greater_than_b")
                for n in blocking)
     report = (out / "report.html").read_text()
     assert ">FAIL<" in report and "numerator_at_most_denominator" in report
-    assert "fct_episodes.record_id" in report
+    assert "fct_episodes holds no NHS number, postcode or date of birth" in report
 
     outcome = CliRunner().invoke(cli, ["publish", "--validation", str(out / "validation.json"),
                                        "--output", str(tmp_path / "publish")])
     assert outcome.exit_code != 0
     assert "Publication refused" in outcome.output
     assert "numerator_at_most_denominator" in outcome.output
-    assert "report.no_identifiers_in_marts" in outcome.output
+    assert "dbt.no_identifiers_fct_episodes_" in outcome.output
     assert not (tmp_path / "publish" / "approval.json").exists()
 
 
@@ -313,77 +328,130 @@ def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Batched GX validation (a big table is validated in row batches, and the results combined)
+# GX on samples of the big tables, whole on the small ones
 # ---------------------------------------------------------------------------------------------
 
-def test_batched_validation_gives_the_whole_table_results(built_warehouse, tmp_path, monkeypatch):
+def test_gx_validates_a_bounded_repeatable_sample_of_big_tables(built_warehouse, tmp_path):
     from flsdb.quality import expectations
 
-    only = {"raw_submissions", "staged_episodes"}
     con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
-    e = expectations.extract_date(con)
-    whole = expectations.run_suites(con, tmp_path / "gx1", tmp_path / "docs1", e, only=only)
-    plan = expectations.plan_batches
-    monkeypatch.setattr(expectations, "plan_batches",
-                        lambda con, table, column: plan(con, table, column, budget=40_000))
-    assert len(expectations.plan_batches(con, "raw.submission_records", "_load_order")) >= 4
-    assert len(expectations.plan_batches(con, "marts.fct_episodes", "fls_code")) >= 4
-    batched = expectations.run_suites(con, tmp_path / "gx2", tmp_path / "docs2", e, only=only)
+    ctx = expectations.read_context(con, sample_rows=2_000)
+    only = {"raw_submissions", "kpi_results"}
+    first = expectations.run_suites(con, tmp_path / "gx1", tmp_path / "docs1", ctx, only=only)
+    again = expectations.run_suites(con, tmp_path / "gx2", tmp_path / "docs2", ctx, only=only)
+    results_rows = con.execute("select count(*) from marts.kpi_results").fetchone()[0]
     con.close()
+    raw = [c for c in first if c["suite"] == "raw_submissions"]
+    whole = [c for c in first if c["suite"] == "kpi_results"]
+    assert raw and all(c["rows_checked"] == 2_000 and c["sampled"] for c in raw)
+    assert whole and all(c["rows_checked"] == results_rows and not c["sampled"] for c in whole)
+    assert all("random sample of 2,000 rows" in c["detail"] for c in raw)
 
     def key(check):
         return {k: check[k] for k in ("name", "status", "unexpected_count", "element_count")}
 
-    assert [key(c) for c in batched] == [key(c) for c in whole]
-    assert any(c["status"] == "fail" and c["unexpected_count"] for c in whole)  # not all trivial
-    assert all("batches" in c["detail"] for c in batched)
+    assert [key(c) for c in first] == [key(c) for c in again]  # the same sample every run
 
 
-def test_batch_plan_covers_every_row_once(built_warehouse):
-    from flsdb.quality.expectations import plan_batches
+def test_gx_suites_read_the_kpi_list_from_the_kpi_seed(built_warehouse):
+    from flsdb.quality import expectations
 
     con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
-    total = con.execute("select count(*) from marts.fct_episodes").fetchone()[0]
-    filters = plan_batches(con, "marts.fct_episodes", "fls_code", budget=10_000)
-    sizes = [con.execute(f"select count(*) from marts.fct_episodes where {f}").fetchone()[0]
-             for f in filters]
-    largest_fls = con.execute("select max(n) from (select count(*) as n from marts.fct_episodes "
-                              "group by fls_code)").fetchone()[0]
+    ctx = expectations.read_context(con)
     con.close()
-    assert sum(sizes) == total
-    assert max(sizes) <= max(10_000, largest_fls)
-    assert plan_batches(duckdb.connect(str(built_warehouse["warehouse"]), read_only=True),
-                        "marts.fct_episodes", "fls_code", budget=total) == ["true"]
+    seed = read_csv(paths.PROJECT_DIR / "seeds" / "kpi_definitions.csv")
+    assert ctx.kpi_numbers == tuple(int(r["kpi_number"]) for r in seed)
+    assert ctx.ratio_kpis == tuple(int(r["kpi_number"]) for r in seed
+                                   if r["value_type"] == "ratio_to_expected")
+    import great_expectations as gx
+    suite = expectations._suite_kpi_results(gx, ctx)
+    in_set = next(e for e in suite if getattr(e, "column", None) == "kpi_number")
+    assert sorted(in_set.value_set) == sorted(ctx.kpi_numbers)
 
 
-def test_mostly_is_decided_on_the_totals_of_all_batches():
+def test_no_kpi_count_threshold_or_quality_fact_is_written_in_python():
+    import re
+
+    source = "\n".join(p.read_text(encoding="utf-8")
+                       for p in (paths.PROJECT_DIR / "src" / "flsdb" / "quality").glob("*.py"))
+    for pattern in (r"max_value=11\b", r"min_value=11\b", r"range\(\d+, 12\)", r"/17\b",
+                    r"WARN_SHARE", r"LIMIT_PCT", r"raw\.submission_rejects", r"raw\.load_files",
+                    r"int_submission_warnings_unpivoted", r"group by"):
+        assert not re.search(pattern, source, re.IGNORECASE), pattern
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresholds come from the seed: a dq check changes its verdict with the seed row
+# ---------------------------------------------------------------------------------------------
+
+def test_dq_check_threshold_comes_from_the_seed_and_an_error_check_blocks(built_warehouse, tmp_path):
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse["warehouse"], copy)
+    con = duckdb.connect(str(copy))
+    rejected = con.execute("select measured_value from quality.dq_checks "
+                           "where check_name = 'rows_rejected'").fetchone()[0]
+    assert rejected > 0
+    con.execute("update reference.dq_thresholds set threshold_value = ? "
+                "where check_name = 'rows_rejected'", [rejected])
+    # a KPI missing from one year's national results: a blocking dq check
+    year = con.execute("select max(audit_year) from marts.kpi_results").fetchone()[0]
+    con.execute("delete from marts.kpi_results where audit_year = ? and kpi_number = 5 "
+                "and geography_level = 'national'", [year])
+    con.close()
+    target = tmp_path / "target"
+    done = run_dbt(["run", "--select", "dq_checks"], copy, built_warehouse["landing"], target)
+    assert done.returncode == 0, done.stdout[-3000:]
+    result = validate(copy, tmp_path / "quality", built_warehouse["target"] / "run_results.json",
+                      run_gx=False)
+    checks = {c["name"]: c for c in result.checks}
+    assert checks["dq.rows_rejected"]["status"] == "pass"          # at the new threshold
+    every_kpi = checks["dq.kpi_results_every_kpi"]
+    assert every_kpi["status"] == "fail" and every_kpi["severity"] == "error"
+    assert f"{year} national" in every_kpi["detail"]
+    assert result.verdict == FAIL
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks in words an audit lead uses
+# ---------------------------------------------------------------------------------------------
+
+def test_dbt_tests_and_gx_expectations_are_worded_for_an_audit_lead():
     from types import SimpleNamespace
 
-    from flsdb.quality.expectations import combine_batch_results
+    from flsdb.quality.expectations import describe
+    from flsdb.quality.validate import describe_dbt_test
 
-    def outcome(kind, kwargs, success, elements, unexpected, missing=None, observed=None):
-        return {"config": SimpleNamespace(type=kind, kwargs=kwargs), "success": success,
-                "raised": False, "exception": "", "element_count": elements,
-                "unexpected_count": unexpected, "missing_count": missing,
-                "observed_value": observed, "examples": [str(unexpected)]}
+    not_null = {"attached_node": "model.flsdb.fct_episodes", "column_name": "line_number",
+                "test_metadata": {"name": "not_null", "kwargs": {"column_name": "line_number"}}}
+    assert describe_dbt_test("test", not_null, "not_null_fct_episodes_line_number") == \
+        "'line_number' of fct_episodes is always recorded."
+    documented = {**not_null, "description": "Every episode names\n its line."}
+    assert describe_dbt_test("test", documented, "x") == "Every episode names its line."
+    assert describe_dbt_test("unit_test", {"model": "int_episodes_kpi_flagged"}, "kpi_4_boundary") == \
+        "Unit test of int_episodes_kpi_flagged: kpi 4 boundary."
+    worded = SimpleNamespace(type="expect_column_values_to_not_be_null", meta={},
+                             kwargs={"column": "3.01 DXA", "mostly": 0.8})
+    assert describe(worded) == "'3.01 DXA' is recorded in at least 80% of rows."
+    between = SimpleNamespace(type="expect_column_values_to_be_between", meta=None,
+                              kwargs={"column": "value_pct", "min_value": 0, "max_value": 100,
+                                      "row_condition": "kpi_number not in [2, 3]"})
+    assert describe(between) == "'value_pct' is between 0 and 100 in every row (where kpi_number not in [2, 3])."
+    said = SimpleNamespace(type="expect_table_row_count_to_be_between", kwargs={},
+                           meta={"description": "The checks were computed."})
+    assert describe(said) == "The checks were computed."
 
-    not_null = ("expect_column_values_to_not_be_null", {"column": "x", "mostly": 0.8})
-    # 30% null in a small batch fails alone, but 10 + 30 of 500 rows is 8%: the table passes
-    combined = combine_batch_results([outcome(*not_null, True, 400, 10),
-                                      outcome(*not_null, False, 100, 30)])
-    assert combined["success"] and combined["unexpected_count"] == 40
-    assert combined["element_count"] == 500 and combined["examples"] == ["10", "30"]
-    # other expectations measure the share of non-missing values: 13 unexpected of 120 non-missing
-    # is 89.2%, below 0.9 (of all 200 rows it would be 93.5%)
-    in_set = ("expect_column_values_to_be_in_set", {"column": "x", "mostly": 0.9})
-    combined = combine_batch_results([outcome(*in_set, False, 100, 5, missing=80),
-                                      outcome(*in_set, True, 100, 8, missing=0)])
-    assert not combined["success"] and combined["missing_count"] == 80
-    # no mostly: every batch must hold
-    strict = ("expect_column_values_to_be_between", {"column": "x", "min_value": 0})
-    assert not combine_batch_results([outcome(*strict, True, 5, 0), outcome(*strict, False, 5, 1)])[
-        "success"]
-    # row counts are summed before the bounds are applied
-    rows = ("expect_table_row_count_to_be_between", {"min_value": 10, "max_value": None})
-    assert combine_batch_results([outcome(*rows, False, None, None, observed=6),
-                                  outcome(*rows, False, None, None, observed=6)])["success"]
+
+def test_a_build_that_skipped_the_quality_models_still_gets_a_failing_report(built_warehouse, tmp_path):
+    """A failing error test upstream makes `dbt build` skip models/quality/ (on a first build they
+    do not exist): validate still writes the report, with a blocking check that says so."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse["warehouse"], copy)
+    con = duckdb.connect(str(copy))
+    con.execute("drop schema quality cascade")
+    con.close()
+    out = tmp_path / "quality"
+    result = validate(copy, out, built_warehouse["target"] / "run_results.json", run_gx=False,
+                      progress=lambda line: None)
+    assert result.verdict == FAIL
+    assert [c["name"] for c in result.blocking_failures] == ["dq.models_built"]
+    assert ">FAIL<" in (out / "report.html").read_text(encoding="utf-8")

@@ -2,16 +2,14 @@
 
 Reads validation.json. Refuses (PublicationRefused, exit non-zero) when it is missing, when any
 blocking (severity `error`) check failed, or when the warehouse changed after validation.
-Otherwise writes output/approval.json and hands the warehouse to
-flsdb.publish_marts.publish_marts(warehouse_path, output_dir) when that module exists.
+Otherwise writes output/approval.json; the command then publishes (flsdb.publish.publish_outputs)
+and records the extract in the history (flsdb.publish.history).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -57,13 +55,3 @@ def publish(validation_path: Path, out_dir: Path, warehouse: Path | None = None)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "approval.json").write_text(json.dumps(approval, indent=2) + "\n", encoding="utf-8")
     return approval
-
-
-def hand_over(warehouse: Path, out_dir: Path) -> str:
-    """Call flsdb.publish_marts.publish_marts(warehouse, out_dir) when the module exists."""
-    if importlib.util.find_spec("flsdb.publish_marts") is None:
-        return ("Approved, but no publication outputs were produced: flsdb.publish_marts is not "
-                "installed in this checkout (the publication step lands separately).")
-    module = importlib.import_module("flsdb.publish_marts")
-    result = module.publish_marts(warehouse, out_dir)
-    return f"Published: {result}" if result is not None else "Published."

@@ -1,9 +1,13 @@
 """The data-quality report: one self-contained HTML page (inline CSS, no script, nothing fetched)
-for an audit lead, rendered from a flsdb.quality.validate.Validation.
+for an audit lead, rendered from a flsdb.quality.validate.Validation. It renders only: every
+figure comes from the dbt models of models/quality/ and the marts, through validate.
 
-It is an INTERNAL page: it shows raw rejected rows as the FLS sent them, which can hold NHS
-numbers, dates of birth and postcodes. It is never published; the publication outputs are built
-from the marts only.
+Every value is escaped (Jinja2 autoescape): file names, reasons and FLS codes come from
+submissions and may hold markup such as `<img src=x onerror=...>`.
+
+It is an INTERNAL page: it names the files and lines of every problem (a file name is the FLS's
+own), but shows no row as sent; the rows themselves stay in the raw schema. It is never
+published; the publication outputs are built from the marts only.
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ NHS organisation or person.</div>{% endif %}
 <h1>FLS-DB data-quality report</h1>
 <p>Extract date <b>{{ v.extract_date or "unknown" }}</b> &middot; warehouse <code>{{ v.warehouse }}</code>
 &middot; generated {{ v.generated_at }}</p>
-<div class="internal"><b>INTERNAL - not for publication.</b> This page shows rejected rows exactly as the
-FLS sent them, which may include NHS numbers, dates of birth and postcodes. Share it only with the audit
-team. Published outputs are built from the marts, which hold no identifiers.</div>
+<div class="internal"><b>INTERNAL - not for publication.</b> This page names the files services sent and
+the lines of every problem in them. Share it only with the audit team. It shows no row as sent; published
+outputs are built from the marts, which hold no identifiers.</div>
 
 <h2 id="verdict">Verdict</h2>
 <p><span class="verdict v-{{ verdict_class }}">{{ v.verdict }}</span></p>
@@ -60,18 +64,27 @@ warnings: review them before approving.{% else %}Every check passed.{% endif %}<
 <td class="num{% if s.errors %} fail-error{% endif %}">{{ s.errors }}</td><td class="num{% if s.warns %} fail-warn{% endif %}">{{ s.warns }}</td></tr>{% endfor %}
 </table>
 {% if blocking %}<h3>Blocking failures</h3>
-<table><tr><th>check</th><th>source</th><th>detail</th></tr>
-{% for c in blocking %}<tr><td class="fail-error">{{ c.name }}</td><td>{{ c.source }}</td><td>{{ c.detail }}</td></tr>{% endfor %}
+<table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
+{% for c in blocking %}<tr><td class="fail-error">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
 </table>{% endif %}
 {% if warnings %}<h3>Warnings</h3>
-<table><tr><th>check</th><th>source</th><th>detail</th></tr>
-{% for c in warnings %}<tr><td class="fail-warn">{{ c.name }}</td><td>{{ c.source }}</td><td>{{ c.detail }}</td></tr>{% endfor %}
+<table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
+{% for c in warnings %}<tr><td class="fail-warn">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
 </table>{% endif %}
+
+<h2 id="checks">Data-quality checks</h2>
+<p class="small">Computed by the dbt models of <code>models/quality/</code> (<code>quality.dq_checks</code>);
+thresholds from <code>seeds/dq_thresholds.csv</code>. A check passes when the value measured is at most the threshold.</p>
+<table><tr><th>what is checked</th><th>measured</th><th>threshold</th><th>severity</th><th>result</th><th>detail</th></tr>
+{% for c in dq_rows %}<tr><td>{{ c.description }}</td><td class="num">{{ c.measured }}</td><td class="num">{{ c.threshold }}</td>
+<td>{{ 'blocking' if c.severity == 'error' else 'warning' }}</td><td class="{{ 'pass' if c.status == 'pass' else 'fail-' ~ c.severity }}">{{ 'passed' if c.status == 'pass' else 'failed' }}</td>
+<td class="small">{{ c.detail }}</td></tr>{% endfor %}
+</table>
 
 <h2 id="per-fls">Per FLS</h2>
 <p class="small">Rejected rows and field warnings count every version submitted; exclusions, duplicates and
 unknown deprivation count the current version of each record. Volume is cohort records in {{ f.latest_year }}
-against {{ f.latest_year - 1 if f.latest_year else "" }}; a drop of more than 30% is flagged.</p>
+against {{ f.latest_year - 1 if f.latest_year else "" }}; a fall of more than {{ drop_limit }} is flagged.</p>
 <table><tr><th>FLS</th><th>name</th><th>rejected rows by reason</th><th>exclusions by reason</th>
 <th>warnings by field</th><th>duplicates</th><th>unknown deprivation ({{ f.latest_year }} cohort)</th>
 <th>cohort {{ f.latest_year - 1 if f.latest_year else "" }}</th><th>cohort {{ f.latest_year }}</th><th>change</th></tr>
@@ -86,26 +99,27 @@ against {{ f.latest_year - 1 if f.latest_year else "" }}; a drop of more than 30
 weeks, 7.01 at 52 weeks). Red below 80%. An FLS meets KPI 1 when fewer than 5 fields are below 80%.</p>
 <table class="heat"><tr><th>FLS</th>{% for name in heat.fields %}<th class="rot">{{ name }}</th>{% endfor %}<th>fields &ge; 80%</th><th>KPI 1</th></tr>
 {% for row in heat.rows %}<tr><th>{{ row.fls_code }}</th>{% for cell in row.cells %}<td style="background:{{ cell.colour }}" title="{{ cell.title }}">{{ cell.text }}</td>{% endfor %}
-<td class="num">{{ row.fields_ok }}/17</td><td class="{{ 'pass' if row.meets else 'fail-warn' }}">{{ 'met' if row.meets else 'not met' }}</td></tr>{% endfor %}
+<td class="num">{{ row.fields_ok }}/{{ row.key_fields }}</td><td class="{{ 'pass' if row.meets else 'fail-warn' }}">{{ 'met' if row.meets else 'not met' }}</td></tr>{% endfor %}
 </table>
 
 <h2 id="dbt">dbt tests</h2>
 <p>Read from <code>{{ f.run_results }}</code>. {{ dbt_summary }}</p>
-{% if dbt_failed %}<table><tr><th>test</th><th>severity</th><th>detail</th></tr>
-{% for c in dbt_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.name }}</td><td>{{ c.severity }}</td><td>{{ c.detail }}</td></tr>{% endfor %}</table>{% endif %}
+{% if dbt_failed %}<table><tr><th>what was tested</th><th>severity</th><th>detail</th><th class="small">test</th></tr>
+{% for c in dbt_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.description }}</td><td>{{ c.severity }}</td><td>{{ c.detail }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}</table>{% endif %}
 <details><summary>All {{ dbt_checks|length }} dbt checks</summary>
-<table><tr><th>test</th><th>severity</th><th>status</th><th>detail</th></tr>
-{% for c in dbt_checks %}<tr><td>{{ c.name }}</td><td>{{ c.severity }}</td><td class="{{ 'pass' if c.status == 'pass' else 'fail-' ~ c.severity }}">{{ c.status }}</td><td>{{ c.detail }}</td></tr>{% endfor %}
+<table><tr><th>what is tested</th><th>severity</th><th>status</th><th class="small">test</th></tr>
+{% for c in dbt_checks %}<tr><td>{{ c.description }}</td><td>{{ c.severity }}</td><td class="{{ 'pass' if c.status == 'pass' else 'fail-' ~ c.severity }}">{{ c.status }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
 </table></details>
 
 <h2 id="gx">Great Expectations</h2>
-{% if f.gx_ran %}<p>Suites defined in <code>src/flsdb/quality/expectations.py</code>. Full results:
-<a href="data_docs/index.html">GX Data Docs</a> (offline; unstyled).</p>
+{% if f.gx_ran %}<p>A second look with Great Expectations: the small tables whole, the big ones on a random
+sample (suites in <code>src/flsdb/quality/expectations.py</code>). Full results:
+<a href="data_docs/index.html">GX Data Docs</a> (offline; unstyled; no submitted value is shown there).</p>
 <table><tr><th>suite</th><th>expectations</th><th>passed</th><th>blocking failures</th><th>warnings</th></tr>
 {% for s in gx_suites %}<tr><td>{{ s.name }}</td><td class="num">{{ s.total }}</td><td class="num">{{ s.passed }}</td>
 <td class="num{% if s.errors %} fail-error{% endif %}">{{ s.errors }}</td><td class="num{% if s.warns %} fail-warn{% endif %}">{{ s.warns }}</td></tr>{% endfor %}</table>
-{% if gx_failed %}<table><tr><th>expectation</th><th>severity</th><th>detail</th><th>examples</th></tr>
-{% for c in gx_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.name }}</td><td>{{ c.severity }}</td><td>{{ c.detail }}</td><td class="mono">{{ c.examples|join(" | ") }}</td></tr>{% endfor %}</table>{% endif %}
+{% if gx_failed %}<table><tr><th>what was checked</th><th>severity</th><th>found</th><th class="small">expectation</th></tr>
+{% for c in gx_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.description }}</td><td>{{ c.severity }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}</table>{% endif %}
 {% else %}<p>Great Expectations was not run for this validation (<code>--no-gx</code>).</p>{% endif %}
 
 <h2 id="trace">Every problem, traced to its file and line</h2>
@@ -115,25 +129,22 @@ Also written to <code>problems.csv</code> beside this page.</p>
 <table><tr><th>FLS</th><th>file</th><th>problem</th><th>rows</th><th>lines</th></tr>
 {% for r in group.rows %}<tr><td>{{ r.fls_code }}</td><td class="mono">{{ r.source_file }}</td><td>{{ r.what }}</td>
 <td class="num">{{ r.count }}</td><td class="mono lines">{{ r.lines }}</td></tr>{% endfor %}</table>{% endfor %}
-{% if f.identifiers %}<h3>Identifiers found in marts</h3><table><tr><th>table</th><th>column</th><th>finding</th><th>rows</th></tr>
-{% for i in f.identifiers %}<tr><td>{{ i.table }}</td><td>{{ i.column }}</td><td class="fail-error">{{ i.finding }}</td><td class="num">{{ i.rows or "" }}</td></tr>{% endfor %}</table>{% endif %}
-<details><summary>Rejected rows as sent (INTERNAL: may contain identifiers)</summary>
-<table><tr><th>file</th><th>line</th><th>reason</th><th>raw row</th></tr>
-{% for r in f.rejects %}<tr><td class="mono">{{ r.source_file }}</td><td class="num">{{ r.line_number }}</td><td>{{ r.reason }}</td><td class="mono">{{ r.raw_line }}</td></tr>{% endfor %}
-</table></details>
-<p class="small">Generated by <code>flsdb validate</code>. Checks: dbt tests (severity from the project), Great
-Expectations suites (critical = blocking), and report checks. validation.json holds every check.</p>
+<p class="small">Generated by <code>flsdb validate</code>. Checks: dbt tests (severity from the project), the
+data-quality models (<code>quality.dq_checks</code>), and Great Expectations suites (critical = blocking).
+validation.json holds every check.</p>
 </body></html>
 """
 
 
-def _colour(pct: float | None) -> str:
+def _colour(pct: float | None, complete_enough: bool | None) -> str:
+    """Green when the field is complete enough for KPI 1 (the mart's flag), red, darker the
+    lower, when it is not."""
     if pct is None:
         return "#eeeeee"
-    if pct < 80:  # red, darker the lower
-        strength = min(1.0, (80 - pct) / 40)
+    if not complete_enough:
+        strength = min(1.0, max(0.0, (80 - pct) / 40))
         return f"rgb({255}, {int(205 - 90 * strength)}, {int(205 - 90 * strength)})"
-    strength = (pct - 80) / 20
+    strength = min(1.0, max(0.0, (pct - 80) / 20))
     return f"rgb({int(230 - 60 * strength)}, {int(245 - 15 * strength)}, {int(225 - 50 * strength)})"
 
 
@@ -171,66 +182,75 @@ def _summaries(checks, key) -> list[dict]:
             for name, cs in groups.items()]
 
 
+KIND_TITLES = {  # dq_problems.problem_kind -> section title, in the report's order
+    "file refused": "Files refused whole",
+    "row rejected": "Rejected rows",
+    "newer version rejected": "Newer versions rejected (the previous accepted version stands)",
+    "warning": "Field warnings (value treated as not recorded)",
+    "exclusion": "Excluded records (outside the audit's scope)",
+    "unknown deprivation": "Cohort records of unknown deprivation",
+}
+
+
+def _share(value) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
 def render(v) -> str:
     f = v.facts
     latest = f["latest_year"]
     by_fls: dict = defaultdict(lambda: defaultdict(list))
-    for kind in ("rejects", "warnings", "exclusions"):
-        for r in f[kind]:
-            by_fls[r["fls_code"]][kind].append(r)
+    for p in f["problems"]:
+        by_fls[p["fls_code"]][p["kind"]].append(p)
     volumes = {(r["fls_code"], r["audit_year"]): r for r in f["volumes"]}
     names = {r["fls_code"]: r["fls_name"] for r in f["fls"]}
-    codes = sorted({r["fls_code"] for r in f["volumes"]} | set(by_fls))
+    codes = sorted({r["fls_code"] for r in f["volumes"] if r["records"]}
+                   | {code for code in by_fls if code})
+    drop_limit = f["thresholds"].get("cohort_volume_drop_share")
     fls_rows = []
     for code in codes:
         cur = volumes.get((code, latest), {})
-        prev = volumes.get((code, latest - 1), {}) if latest else {}
-        c, p = cur.get("cohort_records"), prev.get("cohort_records")
-        change = (c or 0) - p if p else None
-        pct = 100.0 * change / p if p else None
-        unknown = (cur.get("unknown_deprivation", 0) / c) if c else None
-        excl = by_fls[code]["exclusions"]
+        change = cur.get("cohort_change_share")
+        excl = by_fls[code]["exclusion"]
         fls_rows.append({
             "fls_code": code, "fls_name": names.get(code, "(not in registry)"),
-            "rejects": _counts(by_fls[code]["rejects"], "code"),
+            "rejects": _counts(by_fls[code]["row rejected"], "code"),
             "exclusions": _counts(excl, "reason"),
-            "warnings": _counts(by_fls[code]["warnings"], "field"),
+            "warnings": _counts(by_fls[code]["warning"], "field"),
             "duplicates": sum(x["reason"] == "duplicate episode" for x in excl),
-            "unknown_share": f"{unknown:.1%}" if unknown is not None else "",
-            "previous": f"{p:,}" if p else "", "current": f"{c:,}" if c else "",
-            "change": f"{pct:+.1f}%" if pct is not None else ("new" if c else ""),
-            "drop": pct is not None and pct < -30,
+            "unknown_share": _share(cur.get("unknown_deprivation_share")),
+            "previous": f"{cur['previous_year_cohort_records']:,}" if cur.get("previous_year_cohort_records") else "",
+            "current": f"{cur['cohort_records']:,}" if cur.get("cohort_records") else "",
+            "change": f"{100 * change:+.1f}%" if change is not None else ("new" if cur.get("cohort_records") else ""),
+            "drop": change is not None and drop_limit is not None and -change > drop_limit,
         })
 
     heat_fields: list[str] = []
     heat_rows: dict = {}
     for r in f["completeness"]:
-        if r["audit_year"] != latest:
-            continue
         if r["field_name"] not in heat_fields:
             heat_fields.append(r["field_name"])
         row = heat_rows.setdefault(r["fls_code"], {"fls_code": r["fls_code"], "cells": [],
                                                    "fields_ok": r["fields_at_least_80_pct_complete"],
+                                                   "key_fields": r["key_fields"],
                                                    "meets": r["fls_meets_kpi_1"]})
         pct = r["completeness_pct"]
-        row["cells"].append({"colour": _colour(pct), "text": "" if pct is None else f"{pct:.0f}",
+        row["cells"].append({"colour": _colour(pct, r["is_at_least_80_pct_complete"]),
+                             "text": "" if pct is None else f"{pct:.0f}",
                              "title": f"{r['fls_code']} {r['field_name']}: "
                                       + ("nothing to measure" if pct is None else
                                          f"{pct:.1f}% of {r['records_measured']:,}")})
 
     trace = []
-    titles = {"rejected file": "Rejected files", "rejected row": "Rejected rows",
-              "warning": "Field warnings (value treated as not recorded)",
-              "exclusion": "Excluded records (outside the audit's scope)"}
-    for kind, title in titles.items():
+    for kind, title in KIND_TITLES.items():
         grouped: dict = defaultdict(list)
-        for p in f["problems"]:
-            if p["kind"] != kind:
-                continue
-            what = (f"{p['field']}: {p['code']}" if kind == "warning"
-                    else f"{p['code']}" + (f" ({p['field']})" if p["field"] else ""))
-            if kind == "rejected file":
+        for p in by_kind(f["problems"], kind):
+            if kind == "file refused":
                 what = p["reason"]
+            elif kind == "warning":
+                what = f"{p['field']}: {p['code']}"
+            else:
+                what = p["code"] + (f" ({p['field']})" if p["field"] else "")
             grouped[(p["fls_code"], p["source_file"], what)].append(p["line_number"])
         if not grouped:
             continue
@@ -240,23 +260,51 @@ def render(v) -> str:
 
     dbt_checks = [c for c in v.checks if c["source"] == "dbt"]
     gx_checks = [c for c in v.checks if c["source"] == "gx"]
+    dq_rows = [{**c, "measured": _measure(c["measured_value"]), "threshold": _measure(c["threshold_value"]),
+                "detail": c.get("dq_detail") or ""}
+               for c in v.checks if c["source"] == "dq"]
     dbt_failed = [c for c in dbt_checks if c["status"] == "fail"]
     tests = [c for c in dbt_checks if c["name"] != "dbt.build"]
     dbt_summary = (f"{len(tests)} tests and failures: {sum(c['status'] == 'pass' for c in tests)} passed, "
                    f"{sum(c['status'] == 'fail' and c['severity'] == 'error' for c in dbt_checks)} blocking, "
                    f"{sum(c['status'] == 'fail' and c['severity'] == 'warn' for c in dbt_checks)} warnings.")
+    gx_failed = [{**c, "found": _found(c)} for c in gx_checks if c["status"] == "fail"]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(TEMPLATE).render(
         v=v, f=f, css=CSS,
         verdict_class={"PASS": "PASS", "FAIL": "FAIL"}.get(v.verdict, "WARN"),
-        blocking=v.blocking_failures, warnings=v.warnings,
-        sources=_summaries(v.checks, "source"), fls_rows=fls_rows,
+        blocking=[{**c, "found": _found(c)} for c in v.blocking_failures],
+        warnings=[{**c, "found": _found(c)} for c in v.warnings],
+        sources=_summaries(v.checks, "source"), fls_rows=fls_rows, dq_rows=dq_rows,
+        drop_limit=_share(drop_limit),
         heat={"fields": heat_fields, "rows": [heat_rows[k] for k in sorted(heat_rows)]},
         dbt_checks=dbt_checks, dbt_failed=dbt_failed, dbt_summary=dbt_summary,
         gx_suites=_summaries(gx_checks, "suite") if gx_checks else [],
-        gx_failed=[c for c in gx_checks if c["status"] == "fail"],
+        gx_failed=gx_failed,
         trace=trace, problem_count=f"{len(f['problems']):,}",
     )
+
+
+def _found(c: dict) -> str:
+    """What a failed check found, in words: GX's counts, else the check's detail."""
+    if c["source"] != "gx":
+        return c["detail"]
+    if c.get("unexpected_count"):
+        return (f"{c['unexpected_count']:,} of {c['element_count'] or 0:,} rows"
+                + (f" of a random sample of {c['rows_checked']:,}" if c.get("sampled") else ""))
+    return "failed" + (" (" + c["detail"].split(": raised ", 1)[1] + ")" if ": raised " in c["detail"] else "")
+
+
+def by_kind(problems: list[dict], kind: str) -> list[dict]:
+    return [p for p in problems if p["kind"] == kind]
+
+
+def _measure(value) -> str:
+    if value is None:
+        return "-"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.1%}"
 
 
 __all__ = ["render"]

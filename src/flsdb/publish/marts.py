@@ -1,8 +1,10 @@
-"""Publish the marts to a separate, read-only DuckDB file and Parquet, atomically.
+"""Publish the publication schema to a separate, read-only DuckDB file and Parquet, atomically.
 
-`flsdb publish` calls `publish_marts` once the quality gate has approved an extract. BI tools
-(Superset, Metabase, any DuckDB client) and `flsdb report` read what this writes, never the
-warehouse that `dbt build` writes, so:
+`flsdb publish` calls `publish_marts` once the quality gate has approved an extract. It copies
+exactly the tables of the warehouse's `publication` schema (models/publication/: aggregates
+only, small-number suppression applied, no record ID, file name or pseudonym) and nothing else:
+no mart, no row-level table. BI tools (Superset, Metabase, any DuckDB client) and `flsdb report`
+read what this writes, never the warehouse that `dbt build` writes, so:
 
 - a reader never blocks a build: the published file is a different file from the warehouse;
 - a reader never sees a half-written version: the new DuckDB file is written in full to a
@@ -19,10 +21,13 @@ can read it too.
 
 Layout of `output_dir/published/`:
 
-    flsdb_marts.duckdb     schemas marts (every mart table), reference (the seeds needed to
-                           read them), publication (metadata of this publication)
+    flsdb_published.duckdb  schema publication: every table of the warehouse's publication
+                            schema, and publication_info (metadata of this publication)
     parquet/<table>.parquet
-    manifest.json          tables, row counts, extract date, built_at, is_synthetic
+    manifest.json           tables, row counts, extract date, built_at, is_synthetic
+
+The pseudonymised row-level extract for analysts is not published: flsdb.publish.restricted
+writes it to its own tier.
 """
 
 from __future__ import annotations
@@ -37,14 +42,14 @@ from pathlib import Path
 
 import duckdb
 
-PUBLISHED_DB_NAME = "flsdb_marts.duckdb"
+PUBLISHED_DB_NAME = "flsdb_published.duckdb"
 PARQUET_LINK_NAME = "parquet"
 MANIFEST_NAME = "manifest.json"
 STORAGE_VERSION = "v1.0.0"
-#: Seeds that are part of reading the marts (names, targets and thresholds of the KPIs).
-REFERENCE_SEEDS = ("kpi_definitions",)
-MART_SCHEMA = "marts"
-REFERENCE_SCHEMA = "reference"
+#: The one schema that leaves the building (models/publication/).
+PUBLICATION_SCHEMA = "publication"
+#: Written by this module beside the copied tables.
+INFO_TABLE = "publication_info"
 
 
 def published_dir(output_dir: Path) -> Path:
@@ -76,22 +81,20 @@ def _quote(identifier: str) -> str:
 
 
 def _source_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(schema, table) of every base table of the marts schema and of the needed seeds."""
+    """(schema, table) of every base table of the publication schema."""
     rows = con.execute(
         """
         select table_schema, table_name from information_schema.tables
-        where table_catalog = 'src' and table_type = 'BASE TABLE'
-          and (table_schema = ? or (table_schema = ? and list_contains(?, table_name)))
-        order by table_schema, table_name
+        where table_catalog = 'src' and table_type = 'BASE TABLE' and table_schema = ?
+        order by table_name
         """,
-        [MART_SCHEMA, REFERENCE_SCHEMA, list(REFERENCE_SEEDS)],
+        [PUBLICATION_SCHEMA],
     ).fetchall()
-    tables = [(r[0], r[1]) for r in rows]
-    if not any(schema == MART_SCHEMA for schema, _ in tables):
-        raise RuntimeError("the warehouse has no tables in the marts schema: run `dbt build` first")
-    missing = set(REFERENCE_SEEDS) - {t for s, t in tables if s == REFERENCE_SCHEMA}
-    if missing:
-        raise RuntimeError(f"the warehouse lacks the seed(s) {sorted(missing)}: run `dbt build` first")
+    tables = [(r[0], r[1]) for r in rows if r[1] != INFO_TABLE]
+    names = {t for _, t in tables}
+    if not {"published_kpi_results", "published_records_submitted"} <= names:
+        raise RuntimeError("the warehouse has no publication tables (models/publication/): "
+                           "run `dbt build` first")
     return tables
 
 
@@ -103,38 +106,32 @@ def _write_database(warehouse_path: Path, tmp_db: Path, built_at: str) -> dict:
         con.execute(f"attach {duckdb_literal(tmp_db)} as pub (storage_version '{STORAGE_VERSION}')")
         tables = _source_tables(con)
         manifest_tables = []
-        for schema, table in tables:
-            con.execute(f"create schema if not exists pub.{_quote(schema)}")
+        schema = _quote(PUBLICATION_SCHEMA)
+        con.execute(f"create schema if not exists pub.{schema}")
+        for source_schema, table in tables:
             con.execute(
-                f"create table pub.{_quote(schema)}.{_quote(table)} as "
-                f"select * from src.{_quote(schema)}.{_quote(table)}"
+                f"create table pub.{schema}.{_quote(table)} as "
+                f"select * from src.{_quote(source_schema)}.{_quote(table)}"
             )
-            (rows,) = con.execute(
-                f"select count(*) from pub.{_quote(schema)}.{_quote(table)}").fetchone()
+            (rows,) = con.execute(f"select count(*) from pub.{schema}.{_quote(table)}").fetchone()
             columns = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_catalog = 'pub' "
                 "and table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table]).fetchall()]
-            manifest_tables.append({"schema": schema, "table": table, "rows": rows,
+                [PUBLICATION_SCHEMA, table]).fetchall()]
+            manifest_tables.append({"schema": PUBLICATION_SCHEMA, "table": table, "rows": rows,
                                     "columns": columns})
 
-        extract_date = None
-        if any(t == "fct_episodes" for s, t in tables if s == MART_SCHEMA):
-            (value,) = con.execute("select max(extract_date) from pub.marts.fct_episodes").fetchone()
-            extract_date = value.isoformat() if value is not None else None
-        is_synthetic = None
-        if any(t == "kpi_results" for s, t in tables if s == MART_SCHEMA):
-            (value,) = con.execute("select bool_or(is_synthetic_data) from pub.marts.kpi_results").fetchone()
-            is_synthetic = bool(value) if value is not None else None
-        audit_years = []
-        if any(t == "kpi_results" for s, t in tables if s == MART_SCHEMA):
-            audit_years = [r[0] for r in con.execute(
-                "select distinct audit_year from pub.marts.kpi_results order by 1").fetchall()]
+        (extract_date, is_synthetic) = con.execute(
+            f"select max(extract_date), bool_or(is_synthetic_data) "
+            f"from pub.{schema}.published_records_submitted").fetchone()
+        extract_date = extract_date.isoformat() if extract_date is not None else None
+        is_synthetic = bool(is_synthetic) if is_synthetic is not None else None
+        audit_years = [r[0] for r in con.execute(
+            f"select distinct audit_year from pub.{schema}.published_kpi_results order by 1").fetchall()]
 
-        con.execute("create schema if not exists pub.publication")
         con.execute(
-            """
-            create table pub.publication.publication_info as
+            f"""
+            create table pub.{schema}.{INFO_TABLE} as
             select ?::timestamptz as built_at, ?::date as extract_date, ?::boolean as is_synthetic_data,
                    ? as storage_version, ? as duckdb_version
             """,
@@ -198,8 +195,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
-    """Publish every marts table (and the seeds needed to read them) of `warehouse_path` to
-    `output_dir/published/flsdb_marts.duckdb` and `output_dir/published/parquet/`, atomically.
+    """Publish every table of the publication schema of `warehouse_path` to
+    `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically.
     Returns the path of the published DuckDB file."""
     warehouse_path = Path(warehouse_path)
     if not warehouse_path.exists():

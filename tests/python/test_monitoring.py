@@ -1,0 +1,207 @@
+"""Monthly KPI series and SPC charts (monitoring-spec.md sections 1-2) on the built default warehouse.
+
+The SPC limits and rules are recomputed here by a small, independent Python implementation of the
+spec (not a copy of the SQL in macros/spc_xmr.sql) and compared with kpi_monthly for real series.
+This is a check of the SQL, not a second source of published numbers: reports read the marts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+LIMIT = 2.66
+SCREEN = 3.267
+MIN_POINTS = 12
+RUN = 7
+
+
+def chart_group(values: list[float], baseline_points: int | None = None) -> dict:
+    """One SPC group (values in time order): centre, limits and each point's flags, per the spec."""
+    n = len(values)
+    base = values[: baseline_points or n]
+    centre = sum(base) / len(base)
+    ranges = [abs(base[i] - base[i - 1]) for i in range(1, len(base))]
+    amr = sum(ranges) / len(ranges) if ranges else None
+    if amr is not None:
+        kept = [r for r in ranges if r < SCREEN * amr]
+        amr = sum(kept) / len(kept) if kept else None
+    if n < MIN_POINTS or amr is None:
+        return {"centre": centre, "lower": None, "upper": None, "special": [False] * n, "types": [None] * n}
+    lower, upper = centre - LIMIT * amr, centre + LIMIT * amr
+    near_lower, near_upper = centre - 2 / 3 * LIMIT * amr, centre + 2 / 3 * LIMIT * amr
+    side = [(v > centre) - (v < centre) for v in values]
+    outside = [v > upper or v < lower for v in values]
+    near = [not o and (v > near_upper or v < near_lower) for v, o in zip(values, outside)]
+    special = list(outside)
+    # Rule 2: maximal runs of the same non-zero side, 7 or more long.
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and side[j + 1] == side[i]:
+            j += 1
+        if side[i] != 0 and j - i + 1 >= RUN:
+            for k in range(i, j + 1):
+                special[k] = True
+        i = j + 1
+    # Rule 3: maximal runs of strictly rising (or falling) steps, 6 or more steps = 7 or more points.
+    steps = [0] + [(values[k] > values[k - 1]) - (values[k] < values[k - 1]) for k in range(1, n)]
+    i = 1
+    while i < n:
+        j = i
+        while j + 1 < n and steps[j + 1] == steps[i]:
+            j += 1
+        if steps[i] != 0 and j - i + 1 >= RUN - 1:
+            for k in range(i - 1, j + 1):
+                special[k] = True
+        i = j + 1
+    # Rule 4: windows of 3 with at least 2 near-limit points, all 3 on the same side.
+    for start in range(n - 2):
+        window = range(start, start + 3)
+        if sum(near[k] for k in window) >= 2 and abs(sum(side[k] for k in window)) == 3:
+            for k in window:
+                if near[k]:
+                    special[k] = True
+    types = [
+        "common_cause" if not s else ("special_cause_improvement" if v > centre else "special_cause_concern")
+        for v, s in zip(values, special)
+    ]
+    return {"centre": centre, "lower": lower, "upper": upper, "special": special, "types": types}
+
+
+def test_reference_rules_on_hand_made_points():
+    """The Python reference itself: a shift, a broken shift and an outside point."""
+    flat = [50.0 + (0.5 if k % 2 else -0.5) for k in range(20)]
+    assert chart_group(flat)["types"] == ["common_cause"] * 20
+    assert chart_group(flat[:11])["upper"] is None
+    shifted = flat[:10] + [v + 0.9 for v in flat[10:17]] + flat[17:]
+    assert any(chart_group(shifted)["special"])
+
+
+def _series(marts, level: str, code: str, kpi: int):
+    return marts.execute(
+        """
+        select month_start, value_pct, spc_group, centre_pct, lower_limit_pct, upper_limit_pct,
+               point_type, is_special_cause
+        from marts.kpi_monthly
+        where geography_level = ? and geography_code = ? and kpi_number = ?
+        order by month_start
+        """,
+        [level, code, kpi],
+    ).fetchall()
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_kpi_monthly_limits_and_point_types_match_an_independent_computation(marts):
+    # Series with the seeds empty (one group each): the national series of every KPI and a few FLSs.
+    assert marts.execute("select count(*) from reference.spc_rebase_months").fetchone()[0] == 0
+    series = marts.execute(
+        """
+        select geography_level, geography_code, kpi_number from marts.kpi_spc_summary
+        where geography_level = 'national'
+           or geography_code in (select min(geography_code) from marts.kpi_spc_summary
+                                 where geography_level in ('fls', 'region') group by geography_level)
+        order by 1, 2, 3
+        """
+    ).fetchall()
+    assert len(series) >= 20
+    charts_with_limits = 0
+    for level, code, kpi in series:
+        rows = _series(marts, level, code, kpi)
+        points = [r for r in rows if r[1] is not None]
+        expected = chart_group([r[1] for r in points])
+        charts_with_limits += expected["upper"] is not None
+        for row, point_type in zip(points, expected["types"]):
+            assert row[2] == 1
+            assert _close(row[3], expected["centre"]), (level, code, kpi, row)
+            assert _close(row[4], expected["lower"]), (level, code, kpi, row)
+            assert _close(row[5], expected["upper"]), (level, code, kpi, row)
+            assert row[6] == point_type, (level, code, kpi, row)
+        # A month with no value is not a point: no point type, no flag.
+        assert all(r[6] is None and r[7] is False for r in rows if r[1] is None)
+    assert charts_with_limits > 0
+
+
+def test_series_follow_the_completeness_lags_of_the_kpi_seed(marts):
+    """A month is in a KPI's series only when its last day + the seed's lag <= E."""
+    late = marts.execute(
+        """
+        select count(*)
+        from marts.kpi_monthly as monthly
+        inner join reference.kpi_definitions as kpis on monthly.kpi_number = kpis.kpi_number
+        cross join (select max(extract_date) as extract_date from marts.fct_episodes) as extract
+        where last_day(monthly.month_start) + kpis.completeness_lag_days > extract.extract_date
+        """
+    ).fetchone()[0]
+    assert late == 0
+    # The longer the lag, the fewer months: KPI 11 (392 days) ends a year before KPI 6 (0 days).
+    last_month = dict(marts.execute(
+        "select kpi_number, max(month_start) from marts.kpi_monthly group by kpi_number"
+    ).fetchall())
+    assert last_month[11] < last_month[8] < last_month[6]
+    assert set(last_month) == set(range(2, 12))
+
+
+def test_monthly_numerators_add_up_to_the_yearly_results(marts):
+    """Over the 12 months of a year, every KPI adds up to the yearly result: KPIs 4-11 count the same
+    episode flags; KPI 2/3 prorate the same expected count over the days of the year."""
+    mismatches = marts.execute(
+        """
+        with monthly as (
+            select geography_level, geography_code, kpi_number, year(month_start) as audit_year,
+                   sum(numerator) as numerator, sum(denominator) as denominator, count(*) as month_count
+            from marts.kpi_monthly
+            group by all
+        )
+        select
+            count(*),
+            count(*) filter (
+                where abs(monthly.numerator - yearly.numerator) > 1e-6
+                   or abs(monthly.denominator - yearly.denominator) > 1e-6)
+        from monthly
+        inner join marts.kpi_results as yearly
+            on monthly.geography_level = yearly.geography_level
+            and monthly.geography_code = yearly.geography_code
+            and monthly.kpi_number = yearly.kpi_number
+            and monthly.audit_year = yearly.audit_year
+            and yearly.breakdown = 'all'
+        where monthly.month_count = 12
+        """
+    ).fetchone()
+    compared, mismatches = mismatches
+    assert compared > 100
+    assert mismatches == 0
+
+
+def test_summary_variation_and_assurance(marts):
+    rows = marts.execute(
+        """
+        select summary.variation, summary.assurance, summary.latest_lower_limit_pct,
+               summary.latest_upper_limit_pct, summary.target_pct, latest.point_type
+        from marts.kpi_spc_summary as summary
+        left join marts.kpi_monthly as latest
+            on summary.geography_level = latest.geography_level
+            and summary.geography_code = latest.geography_code
+            and summary.kpi_number = latest.kpi_number
+            and summary.latest_point_month_start = latest.month_start
+        """
+    ).fetchall()
+    assert rows
+    for variation, assurance, lower, upper, target, latest_type in rows:
+        assert variation == latest_type
+        if target is None:
+            assert assurance == "none"
+        elif upper is None:
+            assert assurance is None
+        elif target > upper:
+            assert assurance == "consistent_fail"
+        elif target < lower:
+            assert assurance == "consistent_pass"
+        else:
+            assert assurance == "inconsistent"
