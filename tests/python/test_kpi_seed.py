@@ -148,7 +148,7 @@ def _copy_project(destination: Path) -> Path:
 
 def test_a_new_seed_row_and_its_flags_reach_every_kpi_list(tmp_path):
     """Adding KPI 12 the documented way (seed row + three flag columns) and compiling: the aggregation,
-    the episode mart and the implication test pick it up with no other edit."""
+    the episode mart, the monthly series and the implication test pick it up with no other edit."""
     project = _copy_project(tmp_path)
     seed = project / "seeds" / "kpi_definitions.csv"
     with seed.open(newline="", encoding="utf-8") as handle:
@@ -174,7 +174,7 @@ def test_a_new_seed_row_and_its_flags_reach_every_kpi_list(tmp_path):
     result = subprocess.run(
         [str(dbt), "compile", "--target", "lint", "--project-dir", str(project),
          "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-         "--select", "int_kpi_episode_results_aggregated", "fct_episodes",
+         "--select", "int_kpi_episode_results_aggregated", "fct_episodes", "int_kpi_months_measured",
          "assert_kpi_numerators_within_denominators"],
         env=env, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-5000:]
@@ -183,5 +183,7 @@ def test_a_new_seed_row_and_its_flags_reach_every_kpi_list(tmp_path):
     assert "kpi_12_in_numerator" in aggregated and "12 as kpi_number" in aggregated
     episodes = (compiled / "models/marts/fct_episodes.sql").read_text()
     assert all(f"kpi_flags.kpi_12_{column}" in episodes for column in ["in_denominator", "in_numerator", "reason"])
+    monthly = (compiled / "models/intermediate/int_kpi_months_measured.sql").read_text()
+    assert "kpi_12_in_numerator" in monthly
     implication = (compiled / "tests/assert_kpi_numerators_within_denominators.sql").read_text()
     assert "kpi_12_in_numerator" in implication
