@@ -56,7 +56,8 @@
 {% macro spc_xmr_ctes(months, rebase_months, fixed_baselines) %}
     {%- set c = spc_constants() %}
     {%- set series = spc_series_list() %}
-    {%- set near_multiplier = '(2.0 / 3.0 * ' ~ c.limit_multiplier ~ ')' %}
+    {#- Worked out here as a double: Spark would compute 2.0 / 3.0 as a 6-place decimal. #}
+    {%- set near_multiplier = 2.0 / 3.0 * c.limit_multiplier %}
 
 spc_months_rebased as (
     -- A rebase month starts a new group from that month on: count the rebase months up to it.
