@@ -13,7 +13,7 @@
     ]) }}
 {% endmacro %}
 
-{#- Breakdowns of KPIs 4-11: name and the episode column that holds its value. -#}
+{#- Breakdowns of the episode KPIs: name and the episode column that holds its value. -#}
 {% macro kpi_breakdowns() %}
     {{ return([
         {'breakdown': 'all', 'column': "'all'"},
@@ -25,7 +25,7 @@
     ]) }}
 {% endmacro %}
 
-{#- Breakdowns of KPIs 2 and 3: only those the expected counts split by. -#}
+{#- Breakdowns of the expected-caseload KPIs (2 and 3): only those the expected counts split by. -#}
 {% macro identification_breakdowns() %}
     {{ return(kpi_breakdowns() | selectattr('breakdown', 'in', ['all', 'sex', 'age_band']) | list) }}
 {% endmacro %}

@@ -1,23 +1,15 @@
 {#-
     The KPIs with a monthly series (monitoring-spec.md section 1), read from the KPI seed: every KPI
     whose value_type is not `completeness`, with its value_type and its completeness lag. The KPI
-    list lives in the seed only; SQL never counts KPIs by hand. Returns [] while dbt parses (the
-    seed is read when the model is compiled to run, after the seed is loaded); before the seed is
-    loaded (sqlfluff's in-memory lint target) its CSV file is read instead (macros/cross_engine/seed_file.sql).
+    list lives in the seed only; SQL never counts KPIs by hand. The seed is read by kpi_definitions()
+    (macros/kpi_definitions.sql: [] while dbt parses; on DuckDB the CSV file itself, so it also works
+    under sqlfluff's in-memory lint target).
 -#}
 {% macro kpi_monthly_series() %}
-    {%- set kpi_definitions = ref('kpi_definitions') %}
-    {%- if not execute %}
-        {{ return([]) }}
-    {%- endif %}
-    {%- set seed_relation = kpi_definitions if load_relation(kpi_definitions) is not none
-        else seed_file('kpi_definitions') %}
-    {%- set result = run_query(
-        "select cast(kpi_number as integer), value_type, cast(completeness_lag_days as integer) from "
-        ~ seed_relation ~ " where value_type != 'completeness' order by 1") %}
     {%- set kpis = [] %}
-    {%- for row in result.rows %}
-        {%- do kpis.append({'number': row[0] | int, 'value_type': row[1], 'lag_days': row[2] | int}) %}
+    {%- for kpi in kpi_definitions() if kpi.value_type != 'completeness' %}
+        {%- do kpis.append({'number': kpi.kpi_number, 'value_type': kpi.value_type,
+                            'lag_days': kpi.completeness_lag_days}) %}
     {%- endfor %}
     {{ return(kpis) }}
 {% endmacro %}

@@ -1,12 +1,24 @@
--- Reconciliation: for every KPI counted from episodes (2-11), year and breakdown value, the
--- national numerator and denominator equal the sums over FLSs, and so do the country sums.
--- (KPI 1 is excluded: above FLS level it counts FLSs, not records.) Returns the mismatches.
+-- Reconciliation: for every KPI counted from episodes (2-11: every grain of the kpi_definitions
+-- seed but `completeness`), year and breakdown value, the national numerator and denominator equal
+-- the sums over FLSs, and so do the country sums. (KPI 1 is excluded: above FLS level it counts
+-- FLSs, not records.) Returns the mismatches.
 
 with
 
-results as (
+kpi_definitions as (
+    select * from {{ ref('kpi_definitions') }}
+),
+
+kpi_results as (
     select * from {{ ref('kpi_results') }}
-    where kpi_number between 2 and 11
+),
+
+results as (
+    select kpi_results.*
+    from kpi_results
+    inner join kpi_definitions
+        on kpi_results.kpi_number = kpi_definitions.kpi_number
+    where kpi_definitions.grain != 'completeness'
 ),
 
 summed as (

@@ -1,5 +1,8 @@
 -- One row per FLS x audit year x KPI 1 key field: how many cohort records the field is measured
--- over, how many have it recorded, and whether it reaches the 80% completeness threshold.
+-- over, how many have it recorded, and whether it reaches the completeness threshold (80%, the
+-- completeness KPI's key_field_threshold_pct in the kpi_definitions seed).
+
+{%- set completeness = completeness_kpi() %}
 
 with
 
@@ -36,7 +39,10 @@ final as (
             when records_measured > 0 then 100.0 * cast(records_recorded as double) / records_measured
         end as completeness_pct,
         -- A field with no records to measure counts as complete (kpi-spec.md).
-        records_measured = 0 or records_recorded >= 0.8 * records_measured as is_at_least_80_pct_complete
+        -- Compared in integers and an exact decimal: 100 x recorded >= threshold x measured.
+        records_measured = 0
+        or 100 * records_recorded >= {{ completeness.key_field_threshold_pct }} * records_measured
+            as is_at_least_80_pct_complete
     from measured
 )
 

@@ -1,6 +1,9 @@
 -- One row per audit year x geography for KPI 1 (data completeness). At FLS level the numerator is
 -- the key fields at least 80% complete, out of 17. Above FLS level it is the FLSs that meet KPI 1
--- (fewer than 5 fields below 80%), out of the FLSs with at least one cohort record.
+-- (fewer than 5 fields below 80%), out of the FLSs with at least one cohort record. The KPI number
+-- and both thresholds are the kpi_definitions seed's row of grain `completeness`.
+
+{%- set completeness = completeness_kpi() %}
 
 with
 
@@ -23,7 +26,7 @@ fls_results as (
 fls_met as (
     select
         *,
-        key_fields - fields_complete < 5 as meets_kpi_1
+        key_fields - fields_complete <= {{ completeness.max_key_fields_below_threshold }} as meets_kpi_1
     from fls_results
 ),
 
@@ -40,7 +43,7 @@ final as (
         audit_year,
         geography_level,
         geography_code,
-        1 as kpi_number,
+        {{ completeness.kpi_number }} as kpi_number,
         breakdown,
         breakdown_value,
         cast(numerator as double) as numerator,
@@ -54,7 +57,7 @@ final as (
         audit_year,
         'fls' as geography_level,
         fls_code as geography_code,
-        1 as kpi_number,
+        {{ completeness.kpi_number }} as kpi_number,
         'all' as breakdown,
         'all' as breakdown_value,
         cast(fields_complete as double) as numerator,

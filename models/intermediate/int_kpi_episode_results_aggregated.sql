@@ -1,7 +1,9 @@
--- One row per audit year x geography x breakdown x KPI for KPIs 4-11: the numerator and
--- denominator counts summed from the episode flags, by the one shared aggregation macro.
+-- One row per audit year x geography x breakdown x KPI for the episode KPIs (grain `episode` in the
+-- kpi_definitions seed, KPIs 4-11): the numerator and denominator counts summed from the episode
+-- flags, by the one shared aggregation macro. The KPI list comes from the seed, so a new episode KPI
+-- needs only its seed row and its flags in int_episodes_kpi_flagged.
 
-{%- set kpi_numbers = range(4, 12) %}
+{%- set kpi_numbers = kpi_numbers(grain='episode') %}
 {%- set measures = [] %}
 {%- for kpi_number in kpi_numbers %}
     {%- do measures.append({'name': 'kpi_' ~ kpi_number ~ '_numerator',

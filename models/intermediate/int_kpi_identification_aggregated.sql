@@ -4,6 +4,17 @@
 -- records of an FLS in a year it is not registered for count in neither numerator nor denominator
 -- (int_episodes_kpi_flagged), and it gets no KPI 2/3 row that year. Each row carries the note on
 -- the population estimate behind its expected count (int_expected_fractures_calculated).
+-- The KPIs are the kpi_definitions seed's rows of grain `expected_caseload`: each counts its
+-- `kpi_<n>_in_numerator` flag against the expected fractures its `expected_fractures_filter` picks.
+
+{%- set identification_kpis = kpis_of_grain('expected_caseload') %}
+{%- set measures = [] %}
+{%- for kpi in identification_kpis %}
+    {%- for part in ['numerator', 'denominator'] %}
+        {%- set column = 'kpi_' ~ kpi.kpi_number ~ '_' ~ part %}
+        {%- do measures.append({'name': column, 'expression': column}) %}
+    {%- endfor %}
+{%- endfor %}
 
 with
 
@@ -28,35 +39,49 @@ identified_by_fls as (
         country_code,
         region_code,
         breakdown_sex,
-        breakdown_age_band,
-        sum({{ count_if_true('kpi_2_in_numerator') }}) as kpi_2_numerator,
-        sum({{ count_if_true('kpi_3_in_numerator') }}) as kpi_3_numerator,
-        0 as kpi_2_denominator,
-        0 as kpi_3_denominator
+        {%- for kpi in identification_kpis %}
+            sum({{ count_if_true('kpi_' ~ kpi.kpi_number ~ '_in_numerator') }}) as kpi_{{ kpi.kpi_number }}_numerator,
+            0 as kpi_{{ kpi.kpi_number }}_denominator,
+        {%- endfor %}
+        breakdown_age_band
     from episodes
     where is_fls_registered_for_audit_year
     group by audit_year, fls_code, country_code, region_code, breakdown_sex, breakdown_age_band
+),
+
+expected_by_kpi as (
+    -- Each KPI's denominator: the expected fractures its seed row's expected_fractures_filter picks
+    -- (a condition on this model's columns, e.g. the fracture site).
+    select
+        audit_year,
+        fls_code,
+        sex,
+        {%- for kpi in identification_kpis %}
+            case when {{ kpi.expected_fractures_filter }} then expected_fractures else 0 end
+                as kpi_{{ kpi.kpi_number }}_denominator,
+        {%- endfor %}
+        breakdown_age_band
+    from expected_fractures
 ),
 
 expected_by_fls as (
     -- Expected counts split by the same breakdown values as the episodes (sex Male/Female), for
     -- the audit years that have cohort records, where results are reported.
     select
-        expected_fractures.audit_year,
-        expected_fractures.fls_code,
+        expected_by_kpi.audit_year,
+        expected_by_kpi.fls_code,
         fls_registry.country_code,
         fls_registry.region_code,
-        case expected_fractures.sex when 'male' then 'Male' when 'female' then 'Female' end as breakdown_sex,
-        expected_fractures.breakdown_age_band,
-        0 as kpi_2_numerator,
-        0 as kpi_3_numerator,
-        case when expected_fractures.fracture_site != 'Spine' then expected_fractures.expected_fractures else 0 end
-            as kpi_2_denominator,
-        case when expected_fractures.fracture_site = 'Spine' then expected_fractures.expected_fractures else 0 end
-            as kpi_3_denominator
-    from expected_fractures
+        case expected_by_kpi.sex when 'male' then 'Male' when 'female' then 'Female' end as breakdown_sex,
+        -- In the order of identified_by_fls: the union below is by position.
+        {%- for kpi in identification_kpis %}
+            0 as kpi_{{ kpi.kpi_number }}_numerator,
+            expected_by_kpi.kpi_{{ kpi.kpi_number }}_denominator,
+        {%- endfor %}
+        expected_by_kpi.breakdown_age_band
+    from expected_by_kpi
     inner join fls_registry
-        on expected_fractures.fls_code = fls_registry.fls_code
+        on expected_by_kpi.fls_code = fls_registry.fls_code
 ),
 
 observed_and_expected as (
@@ -66,17 +91,11 @@ observed_and_expected as (
 ),
 
 aggregated as (
-    {{ aggregate_to_levels_and_breakdowns(
-        'observed_and_expected',
-        [{'name': 'kpi_2_numerator', 'expression': 'kpi_2_numerator'},
-         {'name': 'kpi_2_denominator', 'expression': 'kpi_2_denominator'},
-         {'name': 'kpi_3_numerator', 'expression': 'kpi_3_numerator'},
-         {'name': 'kpi_3_denominator', 'expression': 'kpi_3_denominator'}],
-        identification_breakdowns()) }}
+    {{ aggregate_to_levels_and_breakdowns('observed_and_expected', measures, identification_breakdowns()) }}
 ),
 
 unpivoted as (
-    {{ unpivot_kpis('aggregated', [2, 3]) }}
+    {{ unpivot_kpis('aggregated', identification_kpis | map(attribute='kpi_number') | list) }}
 ),
 
 denominator_notes as (

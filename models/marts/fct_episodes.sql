@@ -41,12 +41,11 @@ final as (
         cast(kpi_flags.days_fracture_to_assessment as {{ dbt.type_int() }}) as days_fracture_to_assessment,
         cast(kpi_flags.days_fracture_to_dxa as {{ dbt.type_int() }}) as days_fracture_to_dxa,
         episodes.bone_therapy_recommended,
-        kpi_flags.kpi_2_in_numerator,
-        kpi_flags.kpi_3_in_numerator,
-        {%- for kpi_number in range(4, 12) %}
-            kpi_flags.kpi_{{ kpi_number }}_in_denominator,
-            kpi_flags.kpi_{{ kpi_number }}_in_numerator,
-            kpi_flags.kpi_{{ kpi_number }}_reason,
+        -- Each KPI's flags, in the kpi_definitions seed's order (macros/kpi_definitions.sql).
+        {%- for kpi in kpis_of_grain() %}
+            {%- for flag_column in kpi_episode_flag_columns(kpi) %}
+                kpi_flags.{{ flag_column }},
+            {%- endfor %}
         {%- endfor %}
         cast(episodes.versions_seen as {{ dbt.type_int() }}) as versions_seen,
         episodes.source_file,

@@ -1,5 +1,8 @@
 -- One row per FLS x audit year x KPI 1 key field: the field's completeness over the cohort records
 -- it is measured over, with the FLS's KPI 1 result (fields at least 80% complete, met or not).
+-- Thresholds: the kpi_definitions seed's row of grain `completeness` (macros/kpi_definitions.sql).
+
+{%- set completeness = completeness_kpi() %}
 
 with
 
@@ -29,7 +32,8 @@ final as (
         field_completeness.is_at_least_80_pct_complete,
         cast(fls_summary.fields_at_least_80_pct_complete as {{ dbt.type_int() }}) as fields_at_least_80_pct_complete,
         cast(fls_summary.key_fields as {{ dbt.type_int() }}) as key_fields,
-        fls_summary.key_fields - fls_summary.fields_at_least_80_pct_complete < 5 as fls_meets_kpi_1,
+        fls_summary.key_fields - fls_summary.fields_at_least_80_pct_complete
+        <= {{ completeness.max_key_fields_below_threshold }} as fls_meets_kpi_1,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from field_completeness
     inner join fls_summary

@@ -77,6 +77,7 @@ compared as (
         kpi_definitions.green_threshold_pct,
         kpi_definitions.amber_threshold_pct,
         kpi_definitions.target_pct,
+        kpi_definitions.max_key_fields_below_threshold,
         geographies.geography_name,
         poisson_exact_limits.lower_95 as exact_poisson_lower_count,
         poisson_exact_limits.upper_95 as exact_poisson_upper_count
@@ -182,7 +183,7 @@ final as (
         cast(target_pct as double) as target_pct,
         case
             when rating_rule = 'met_not_met' and geography_level = 'fls'
-                then case when denominator - numerator < 5 then 'met' else 'not met' end
+                then case when denominator - numerator <= max_key_fields_below_threshold then 'met' else 'not met' end
             when value_pct is null then null
             when rating_rule = 'green_amber_red'
                 then case

@@ -46,12 +46,16 @@ def test_records_submitted_in_2024_near_published_volume(marts):
 
 
 def test_every_kpi_has_a_national_result_for_both_years(marts):
+    # The KPI list is the seed's (seeds/kpi_definitions.csv), not a count written here.
+    from flsdb.semantic_layer import read_kpi_definitions
+
+    seed_kpis = sorted(int(kpi["kpi_number"]) for kpi in read_kpi_definitions())
     rows = marts.execute(
         """
-        select audit_year, count(distinct kpi_number) from marts.kpi_results
+        select audit_year, list(distinct kpi_number order by kpi_number) from marts.kpi_results
         where geography_level = 'national' and breakdown = 'all' group by 1 order by 1
         """).fetchall()
-    assert rows == [(2023, 11), (2024, 11)]
+    assert rows == [(2023, seed_kpis), (2024, seed_kpis)]
 
 
 def test_every_level_and_breakdown_is_present(marts):
@@ -72,7 +76,8 @@ def test_national_numerator_is_the_sum_of_fls_numerators(marts):
         """
         with fls as (
             select audit_year, kpi_number, sum(numerator) as numerator from marts.kpi_results
-            where geography_level = 'fls' and breakdown = 'all' and kpi_number between 2 and 11
+            where geography_level = 'fls' and breakdown = 'all'
+              and kpi_number in (select kpi_number from reference.kpi_definitions where grain != 'completeness')
             group by 1, 2
         )
         select * from fls join marts.kpi_results as national using (audit_year, kpi_number)
@@ -83,17 +88,27 @@ def test_national_numerator_is_the_sum_of_fls_numerators(marts):
 
 
 def test_ratings_follow_the_kpi_seed(marts):
+    # Every KPI's FLS ratings, against its seed row's rule and thresholds (KPI 1's included).
     rows = marts.execute(
         """
-        select kpi_number, value_pct, rating from marts.kpi_results
-        where geography_level = 'fls' and breakdown = 'all' and value_pct is not null
-          and kpi_number in (4, 7)
+        select r.kpi_number, r.value_pct, r.numerator, r.denominator, r.rating, d.rating_rule,
+               d.green_threshold_pct, d.amber_threshold_pct, d.max_key_fields_below_threshold
+        from marts.kpi_results as r join reference.kpi_definitions as d using (kpi_number)
+        where r.geography_level = 'fls' and r.breakdown = 'all' and r.value_pct is not null
         """).fetchall()
-    for kpi, value, rating in rows:
-        if kpi == 7:
-            assert rating == ("green" if value >= 50 else "red")
+    rules_seen = set()
+    for kpi, value, numerator, denominator, rating, rule, green, amber, max_below in rows:
+        rules_seen.add(rule)
+        if rule == "met_not_met":
+            expected = "met" if denominator - numerator <= max_below else "not met"
+        elif rule == "green_red":
+            expected = "green" if value >= green else "red"
+        elif rule == "green_amber_red":
+            expected = "green" if value >= green else "amber" if value >= amber else "red"
         else:
-            assert rating == ("green" if value >= 80 else "amber" if value >= 50 else "red")
+            expected = None
+        assert rating == expected, (kpi, value, rating)
+    assert rules_seen == {"met_not_met", "green_red", "green_amber_red", "none"}
 
 
 def test_some_fls_results_are_funnel_plot_outliers_but_not_most(marts):

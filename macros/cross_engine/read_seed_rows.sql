@@ -1,0 +1,23 @@
+{#-
+    A seed's rows at compile time (an agate table), for macros that generate SQL from a seed
+    (macros/kpi_definitions.sql). Called only when `execute` is true.
+
+    - duckdb: reads the seed's CSV file itself (`read_csv`, every column as text), so that it works
+      wherever the project's files are, also where the seed table does not exist: unit tests,
+      `dbt compile` before `dbt seed`, and sqlfluff's dbt templater, which compiles against the
+      in-memory `lint` target of profiles.yml.
+    - default (Spark and any other warehouse): selects from the seed table. The caller refs the seed
+      at parse time, so `dbt build` loads it before any model that reads it.
+-#}
+{% macro read_seed_rows(seed_name) -%}
+    {{ return(adapter.dispatch('read_seed_rows', 'flsdb')(seed_name)) }}
+{%- endmacro %}
+
+{% macro default__read_seed_rows(seed_name) -%}
+    {{ return(run_query('select * from ' ~ ref(seed_name))) }}
+{%- endmacro %}
+
+{#- The file is read through seed_file (macros/cross_engine/seed_file.sql). -#}
+{% macro duckdb__read_seed_rows(seed_name) -%}
+    {{ return(run_query('select * from ' ~ seed_file(seed_name))) }}
+{%- endmacro %}
