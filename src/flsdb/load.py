@@ -649,8 +649,8 @@ def _decode_single_byte(data: bytes, first_bad: int) -> str:
     certain; otherwise FileRejected naming the encoding and the line.
 
     Rules (decoding must never silently alter a value):
-    1. A file that holds valid UTF-8 multi-byte characters *and* bytes that are not UTF-8 is
-       mixed (a UTF-8 export with stray Windows-1252 bytes): decoding it whole either way would
+    1. A file that holds valid UTF-8 multi-byte characters *and* (no more) bytes that are not
+       UTF-8 is mixed (a UTF-8 export with stray Windows-1252 bytes): decoding it whole either way would
        turn some values into mojibake, so the file is rejected, naming the first bad line.
     2. Otherwise the bytes are read as Windows-1252 only when that reading is plausible text and
        the other common single-byte export encoding, MacRoman, is not (_implausible: no control
@@ -659,7 +659,9 @@ def _decode_single_byte(data: bytes, first_bad: int) -> str:
        in Windows-1252. When both readings are plausible (say, only O'Brien with a curly
        apostrophe, 0x92, which MacRoman reads as í) the file is rejected as uncertain.
     """
-    if _UTF8_MULTIBYTE.search(data):
+    multibyte = _UTF8_MULTIBYTE.findall(data)
+    stray = int((np.frombuffer(data, dtype=np.uint8) >= 0x80).sum()) - sum(map(len, multibyte))
+    if multibyte and len(multibyte) >= stray:
         raise FileRejected(
             "Mixed encoding: the file is UTF-8 but has a byte that is not valid UTF-8 at "
             f"{_where(data, first_bad)} (probably Windows-1252). Decoding the whole file either "

@@ -38,16 +38,40 @@ def rows_text(rows, cols=None, term="\n") -> str:
     return text.replace("\n", term) if term != "\n" else text
 
 
+def landing_entries(landing: Path) -> set[str]:
+    """Every file (and link, and folder that cannot be listed) under landing, found independently
+    of the loader's discovery, except the exempt top-level _reference/ folder."""
+    found: set[str] = set()
+
+    def unlistable(err):
+        found.add(Path(err.filename).relative_to(landing).as_posix())
+
+    for dirpath, dirnames, filenames in os.walk(landing, onerror=unlistable):
+        here = Path(dirpath)
+        if here == landing and "_reference" in dirnames:
+            dirnames.remove("_reference")
+        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+            found.add((here / name).relative_to(landing).as_posix())
+    return found
+
+
 def all_accounted(env, result) -> None:
-    """Every file of the landing folder has an outcome; nothing is lost; reasons are specific."""
-    files, refused = load.discover_all(env.landing)
-    names = {load._printable(r) for r, _ in files} | {load._printable(r) for r, _ in refused}
+    """Every file of the landing folder has an outcome; every one not loaded is recorded in
+    raw.load_files with its reason; nothing is lost; reasons are specific."""
+    names = {load._printable(r) for r in landing_entries(env.landing)}
     assert {f.source_file for f in result.files} == names
     for f in result.files:
-        if f.status in ("rejected", "refused"):
+        if f.status in ("rejected", "refused", "skipped"):
             assert f.reason and len(f.reason) >= 15, f
         if f.status == "loaded":
             assert f.rows_read == f.rows_accepted + f.rows_rejected, f
+    recorded = set(env.q("SELECT source_file, status, rejection_reason FROM raw.load_files "
+                         "WHERE status IN ('skipped', 'refused')"))
+    for f in result.files:
+        if f.status in ("skipped", "refused"):
+            assert any(r[0] == f.source_file and r[1] == f.status for r in recorded), f
+    escaped = [r[0] for r in env.q("SELECT source_file_escaped FROM raw.load_files")]
+    assert None not in escaped
     assert_counts_balance(env)
 
 
@@ -369,7 +393,7 @@ def test_links_out_of_the_landing_folder_are_not_followed(load_env, tmp_path):
     try:
         for table in ("load_files", "submission_records", "submission_rejects"):
             dump = str(con.execute(f"SELECT * FROM raw.{table}").fetchall())
-            assert "OUTSIDE-SECRET" not in dump and "outside" not in dump
+            assert "OUTSIDE-SECRET" not in dump and str(outside) not in dump
     finally:
         con.close()
     all_accounted(load_env, result)
@@ -508,7 +532,10 @@ def test_file_that_never_stops_changing_is_refused_clearly(load_env, monkeypatch
     assert "changed while it was being read" in out["busy.csv"].reason
     assert "run `flsdb load` again" in out["busy.csv"].reason
     assert out["calm.csv"].status == "loaded"
-    assert load_env.q("SELECT source_file FROM raw.load_files") == [("calm.csv",)]
+    assert load_env.q("SELECT source_file FROM raw.load_files WHERE status = 'loaded'") == [
+        ("calm.csv",)]
+    assert load_env.q("SELECT source_file, rows_read FROM raw.load_files "
+                      "WHERE status = 'refused'") == [("busy.csv", 0)]
     assert "1 refused" in result.summary_table()
     monkeypatch.setattr(load, "open", real_open, raising=False)
     result = load_env.load()                                 # once quiet, it loads

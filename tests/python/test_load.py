@@ -95,9 +95,11 @@ def load_env(tmp_path):
                 con.close()
 
         def file_row(self, name: str):
+            # The file's content row; a name may also have rows of runs that did not load it
+            # (status skipped or refused), which are history.
             rows = self.q("SELECT status, rejection_reason, rows_read, rows_accepted, "
                           "rows_rejected, detected_encoding FROM raw.load_files "
-                          "WHERE source_file = ?", [name])
+                          "WHERE source_file = ? AND status IN ('loaded', 'rejected')", [name])
             assert len(rows) == 1, rows
             return rows[0]
 
