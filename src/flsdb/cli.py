@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -108,7 +109,18 @@ def preflight_warehouse(warehouse: Path) -> None:
         check_pseudonym_key()
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    if warehouse.exists():
+    if not warehouse.exists():
+        folder = warehouse.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):               # dbt could not create it
+            raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
+                                  "system)", str(folder))
+    else:
+        for place in (warehouse, warehouse.parent):     # the file, and its folder for the WAL
+            if not os.access(place, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
+                                      "system)", str(place))
         duckdb.connect(str(warehouse)).close()
 
 

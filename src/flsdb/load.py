@@ -86,6 +86,7 @@ Interpretations
 
 from __future__ import annotations
 
+import bisect
 import csv
 import errno
 import hashlib
@@ -145,7 +146,10 @@ class LoadError(click.ClickException):
 
 
 class WarehouseLockedError(LoadError):
-    """Another process holds the warehouse: the message starts with "Warehouse busy"."""
+    """Another process holds the warehouse: the message starts with "Warehouse busy". Exit code 4
+    (flsdb.failures.EXIT_CODES["warehouse_busy"], docs/reliability.md)."""
+
+    exit_code = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -1070,9 +1074,14 @@ def _even_line_ends(text: str, warnings: list[str]) -> str:
         return text
     crlf = text.count("\r\n")
     lf = text.count("\n") - crlf
-    cr = text.count("\r") - crlf
+    # A lone CR inside a quoted value (an odd number of double quotes before it) is data, such
+    # as a coded answer padded with a CR; only one outside quotes is ambiguous.
+    quotes = [m.start() for m in re.finditer('"', text)]
+    lone = [m.start() for m in re.finditer(r"\r(?!\n)", text)
+            if bisect.bisect_left(quotes, m.start()) % 2 == 0]
+    cr = len(lone)
     if cr and lf:
-        at = re.search(r"\r(?!\n)", text).start()
+        at = lone[0]
         raise FileRejected(
             f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
             "return (CR) on its own while the file's lines end with LF: mixed or corrupted line "

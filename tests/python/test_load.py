@@ -85,10 +85,10 @@ def load_env(tmp_path):
             return p
 
         def load(self):
-            return load_landing(landing, wh, registry_path=registry, progress=False)
+            return load_landing(landing, self.warehouse, registry_path=registry, progress=False)
 
         def q(self, sql: str, params=None):
-            con = duckdb.connect(str(wh), read_only=True)
+            con = duckdb.connect(str(self.warehouse), read_only=True)
             try:
                 return con.execute(sql, params or []).fetchall()
             finally:
