@@ -6,9 +6,13 @@ How a file is landed
 --------------------
 1. Every file under the landing folder is a candidate (any extension), except paths with a
    component starting with ``_`` or ``.`` (so a file can be written as ``.name.part`` and renamed
-   when complete). Files are taken in sorted relative-path order. Links to folders are never
-   followed; a link to a file outside the landing folder (or to nothing) is refused, never read.
-   Names are stored as given (unicode, quotes, spaces); bytes that are not UTF-8 become ``\\xNN``.
+   when complete): those are *skipped*, and each is listed and recorded with its reason (the
+   top-level ``_reference/`` folder, the project's own, is exempt and not listed). Files are taken
+   in sorted relative-path order. Links to folders are never followed; a link to a file outside
+   the landing folder, to nothing or in a loop, an unreadable file and a folder that cannot be
+   listed are *refused*, never read, and recorded with the reason (discover_all). Names are
+   stored exactly as given (``source_file``) and in an unambiguous escaped form
+   (``source_file_escaped``, _escaped); bytes that are not UTF-8 become ``\\xNN``.
 2. The file is read once, while its size, modification time and inode stay the same (retried
    while it is still being written, then refused for this run); the loader works on those bytes
    only (its own staged copy), and re-checks the file just before committing: a file changed
@@ -17,9 +21,11 @@ How a file is landed
    new sha256 and is loaded as a new version.
 3. File-level checks, in Python on the bytes (cheap, whole-file): binary content (NUL bytes,
    zip/PDF magic), empty file, encoding, header. Encoding: a UTF-8 BOM -> ``utf-8-sig``; valid
-   UTF-8 -> ``utf-8``; otherwise, if the bytes decode as Windows-1252 -> ``windows-1252`` and the
-   text is transcoded to UTF-8 before DuckDB sees it (so nothing is ever stored as mojibake);
-   anything else (UTF-16, bytes undefined in Windows-1252) rejects the file. The header must be
+   UTF-8 -> ``utf-8``; otherwise ``windows-1252`` only when that reading is certain
+   (_decode_single_byte: not UTF-8 with stray bytes, plausible as Windows-1252 and implausible as
+   MacRoman), and the text is transcoded to UTF-8 before DuckDB sees it; anything else (mixed
+   UTF-8, MacRoman, UTF-16, uncertain) rejects the file naming the line and byte, so decoding
+   never silently alters a value. The header must be
    exactly the contract columns in any order (names are trimmed and compared case-insensitively;
    they are stored under the contract spelling): a missing, duplicated or unexpected column
    rejects the file, naming the columns.
@@ -32,7 +38,8 @@ How a file is landed
    come from DuckDB's ``reject_errors`` table and become ``wrong_column_count`` rejects.
 5. The contract checks run as one vectorised SQL statement over the file's rows. A row is
    rejected once, under the first rule it breaks, in this order (the order of dataset.md):
-   wrong_column_count, missing_required_value, invalid_date, invalid_nhs_number,
+   wrong_column_count, missing_required_value, invalid_date, last_updated_after_load,
+   invalid_nhs_number,
    unknown_fls_code, fracture_after_extract, fracture_before_2016, birth_after_fracture,
    age_over_110, invalid_fracture_site.
 6. Records, rejects and the ``raw.load_files`` row are written in one transaction per file (a
@@ -614,8 +621,10 @@ def decode(data: bytes) -> tuple[str, str]:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as e:
             raise FileRejected(
-                f"Unreadable encoding: the file starts with a UTF-8 byte-order mark but byte "
-                f"0x{data[3 + e.start]:02X} at offset {3 + e.start} is not valid UTF-8.") from None
+                f"Unreadable encoding: the file starts with a UTF-8 byte-order mark but the byte "
+                f"at {_where(data, 3 + e.start)} is not valid UTF-8 (a stray Windows-1252 "
+                "byte?). Decoding it either way would alter values; re-export the file as "
+                "UTF-8.") from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf_err:
