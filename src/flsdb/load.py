@@ -72,14 +72,22 @@ rows read = rows accepted + rows rejected is asserted per file.
 Interpretations
 ---------------
 - Extract date: a file's extract date is the date part of the latest *parseable* ``Last Updated``
-  among its structurally sound rows (``raw.load_files.file_extract_date``). A row whose index
+  at or before the time of the load (UK time) among its structurally sound rows
+  (``raw.load_files.file_extract_date``); a later one is a ``last_updated_after_load`` reject, so
+  the extract date is never after the load.
+- NHS numbers: whitespace of any kind and hyphens are removed; the rest must be 10 ASCII digits
+  0-9 with a correct modulus-11 check digit and not one digit repeated
+  (contract.nhs_number_problem).
+- Coded answers (FLS code, 1.11) are read as staging reads them: whitespace of any kind trimmed
+  and collapsed, documented wordings accepted (the coded-answer vars of dbt_project.yml). A row whose index
   fracture date is after it is rejected as ``fracture_after_extract``.
 - Dates must be ISO ``YYYY-MM-DD`` or UK ``DD/MM/YYYY`` (two-digit day and month, four-digit year
   from 1000); ``Last Updated`` must be ``YYYY-MM-DDTHH:MM:SS`` or ``YYYY-MM-DD HH:MM:SS``. Values
   are trimmed before parsing. Only the required date columns (Last Updated, 1.02, 1.09) are
   checked here; optional dates are left to staging, which warns.
 - Age at the fracture is in completed years; over 110 means 111 or more.
-- FLS codes are matched against ``fls_code`` of the registry after trimming, case-insensitively.
+- FLS codes are matched against ``fls_code`` of the registry after trimming (any whitespace),
+  case-insensitively.
   A file whose rows carry several FLS codes is loaded row by row (each row checked against the
   registry under its own code), with a warning in the load summary.
 - ``1.11 SiteFirstFrac`` is matched after trimming, case-insensitively.
