@@ -1075,6 +1075,7 @@ class _Pending:
     sig: tuple | None = None           # its size/mtime/ctime/inode when it was read
     warnings: list[str] = field(default_factory=list)
     rel_os: str = ""                   # the name as the OS gave it (for the escaped form)
+    cr_placeholder: bool = False       # lone CRs in values travel as CR_PLACEHOLDER
 
 
 REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason", "raw_line",
@@ -1083,26 +1084,41 @@ REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason",
 MAX_LINE_BYTES = 10_000_000
 
 
+# A carriage return inside a value, outside quotes, of a file whose lines end with LF (or CRLF):
+# DuckDB's reader would take it for a line end, so it travels through the reader as this
+# private-use character and is put back in every value and raw line (_restore_cr).
+CR_PLACEHOLDER = "\ue000"
+
+
 def _even_line_ends(text: str, warnings: list[str]) -> str:
     """Line ends mixing CRLF and LF (a file edited on two systems) are read as line ends: CRLF
-    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own between
-    LF line ends cannot be told apart from data, so that file is refused with a clear reason."""
+    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own in a file
+    whose lines end with LF or CRLF is data (a value padded with a CR, say), quoted or not: it is
+    kept in the value, exactly, with a warning; if it was really a line break, the row then has
+    the wrong number of columns and is rejected as such. A file of CR-only line ends (classic
+    Mac) is read with CR as the line end."""
     if "\r" not in text:
         return text
     crlf = text.count("\r\n")
     lf = text.count("\n") - crlf
-    # A lone CR inside a quoted value (an odd number of double quotes before it) is data, such
-    # as a coded answer padded with a CR; only one outside quotes is ambiguous.
     quotes = [m.start() for m in re.finditer('"', text)]
-    lone = [m.start() for m in re.finditer(r"\r(?!\n)", text)
-            if bisect.bisect_left(quotes, m.start()) % 2 == 0]
-    cr = len(lone)
-    if cr and lf:
-        at = lone[0]
-        raise FileRejected(
-            f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
-            "return (CR) on its own while the file's lines end with LF: mixed or corrupted line "
-            "endings. Re-export the file.")
+    lone = [m.start() for m in re.finditer(r"\r(?!\n)", text)]
+    unquoted = [at for at in lone if bisect.bisect_left(quotes, at) % 2 == 0]
+    if unquoted and (lf or crlf):
+        if CR_PLACEHOLDER in text:
+            at = unquoted[0]
+            raise FileRejected(
+                f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
+                "return (CR) on its own, outside quotes, while the file's lines end with LF: "
+                "mixed or corrupted line endings. Re-export the file.")
+        chars = list(text)
+        for at in unquoted:
+            chars[at] = CR_PLACEHOLDER
+        text = "".join(chars)
+        first = sorted({text.count("\n", 0, at) + 1 for at in unquoted})
+        shown = ", ".join(map(str, first[:5])) + (", ..." if len(first) > 5 else "")
+        warnings.append(f"{len(unquoted):,} carriage return(s) (CR) inside values on line(s) "
+                        f"{shown}, kept as data (RFC 4180 asks for such values to be quoted)")
     if crlf and lf:
         warnings.append(f"mixed line endings ({crlf:,} CRLF and {lf:,} LF); all were read as "
                         "line ends")
@@ -1110,8 +1126,9 @@ def _even_line_ends(text: str, warnings: list[str]) -> str:
     return text
 
 
-def _raw_lines(text: str) -> list[str]:
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+def _raw_lines(text: str, cr_placeholder: bool = False) -> list[str]:
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    return [ln.replace(CR_PLACEHOLDER, "\r") for ln in lines] if cr_placeholder else lines
 
 
 class _Loader:
@@ -1165,7 +1182,9 @@ class _Loader:
         p.warnings += name_warnings(rel)
         try:
             p.text, p.encoding = decode(data)
+            had_placeholder = CR_PLACEHOLDER in p.text
             p.text = _even_line_ends(p.text, p.warnings)
+            p.cr_placeholder = not had_placeholder and CR_PLACEHOLDER in p.text
             p.header = check_header(p.text)
         except FileRejected as e:
             p.reason = str(e)
@@ -1224,6 +1243,13 @@ class _Loader:
             except FileRejected as e:
                 p.reason = str(e)
         self.staged_rows = sum(counts.values())
+        flagged = [p.fid for p in to_stage if p.cr_placeholder]
+        if flagged:
+            self.con.execute(
+                "UPDATE _stage SET " + ", ".join(
+                    f"{_q(c)} = replace({_q(c)}, chr({ord(CR_PLACEHOLDER)}), chr(13))"
+                    for c in CONTRACT_COLUMNS)
+                + " WHERE _fid IN (" + ", ".join(str(int(f)) for f in flagged) + ")")
 
     COMBINE_MAX_BYTES = 256 * 1024
 
@@ -1362,7 +1388,7 @@ class _Loader:
             struct_idx.append(last)
         if not struct_idx:
             return
-        lines = _raw_lines(text)
+        lines = _raw_lines(text, p.cr_placeholder)
         n_cols = len(header)
         fls_i, rid_i = header.index(FLS), header.index("Record ID")
         for i in struct_idx:
@@ -1499,7 +1525,7 @@ class _Loader:
             rows = list(p.struct_rejects)
             c_rej = contract_rejects.get(p.fid, [])
             if c_rej:
-                lines = _raw_lines(p.text)
+                lines = _raw_lines(p.text, p.cr_placeholder)
                 for s, e, code, col, reason, fls, rid in c_rej:
                     rows.append((s, code, col, reason, "\n".join(lines[s - 1:e]), fls, rid))
             rows.sort(key=lambda r: r[0])
@@ -1838,7 +1864,8 @@ def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None
                     result.not_recheckable += 1
                     continue
                 header = json.loads(order)
-                fields = next(csv.reader(io.StringIO(raw_line, newline="")), [])
+                fields = [v.replace(CR_PLACEHOLDER, "\r") for v in next(csv.reader(io.StringIO(
+                    raw_line.replace("\r", CR_PLACEHOLDER), newline="")), [])]
                 if len(fields) != len(header):
                     result.not_recheckable += 1
                     continue
