@@ -1003,9 +1003,10 @@ def test_short_pseudonym_keys_are_refused(monkeypatch, key):
     with pytest.raises(ValueError, match="at least 32 bytes"):
         dbt_duckdb_plugin.pseudonym_key()
     out = CliRunner().invoke(cli, ["build", "--select", "nothing"])
-    assert out.exit_code == 8 and "at least 32 bytes" in out.output
-    assert "Traceback" not in out.output and key.strip() not in out.output.replace(
-        "FLSDB_PSEUDONYM_KEY", "") or key.strip() in ("", "x")
+    assert out.exit_code == 8 and "at least 32 bytes" in out.output, out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+    if len(key.strip()) > 3:
+        assert key.strip() not in out.output                       # the key is never echoed
 
 
 def test_pseudonym_key_of_32_bytes_and_development_mode_are_accepted(monkeypatch):
