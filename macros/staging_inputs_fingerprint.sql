@@ -6,7 +6,8 @@
         the key than any stored pseudonym does);
       - the postcode lookup's contents (row count and a sum of row hashes);
       - the staging model's own code, its field list (macros/submission_fields.sql) and the
-        code lists in dbt_project.yml.
+        code lists, wordings and whitespace rule in dbt_project.yml;
+      - the number of rows `flsdb recheck-rejects` moved from rejected to accepted.
     Every staged row carries the fingerprint it was staged under. Before each incremental run,
     `delete_rows_staged_under_other_inputs` deletes the rows whose fingerprint differs from the
     current one (all of them, when anything changed), and the run stages them again: rotating the
@@ -16,7 +17,9 @@
     incremental model (DEVELOPERS.md, "Performance").
 -#}
 {% macro staging_inputs_fingerprint() %}
-    {%- set code = model.raw_code ~ tojson(submission_fields()) ~ tojson(var('submission_code_lists')) %}
+    {%- set code = model.raw_code ~ tojson(submission_fields()) ~ tojson(var('submission_code_lists'))
+        ~ tojson(var('submission_code_wordings', {})) ~ tojson(var('named_drug_wording_suffixes', {}))
+        ~ var('code_whitespace_pattern') %}
     (
         select
             {{ dbt.hash(dbt.concat([
@@ -24,6 +27,8 @@
                 "'|'",
                 "lookup_contents.fingerprint",
                 "'|" ~ local_md5(code) ~ "'",
+                "'|'",
+                "rechecks.rows_moved",
             ])) }}
         from ({{ pseudonym_key_pads() }}) as key_pads
         cross join (
@@ -34,6 +39,12 @@
                     as fingerprint
             from {{ ref('stg_reference__postcode_lookups') }}
         ) as lookup_contents
+        {#- Rows `flsdb recheck-rejects` moved into raw.submission_records under an old load_order:
+            appending by load_order would never stage them, so a recheck restages everything. #}
+        cross join (
+            select cast(coalesce(sum(rows_accepted_on_recheck), 0) as {{ dbt.type_string() }}) as rows_moved
+            from {{ source('fls_db', 'load_files') }}
+        ) as rechecks
     )
 {% endmacro %}
 

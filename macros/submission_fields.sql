@@ -61,7 +61,7 @@
 {% macro stage_field_value(field, raw) %}
     {%- set kind = field.check.split(':')[0] -%}
     {%- if kind == 'code' -%}
-        {{ recode_answer(raw, var('submission_code_lists')[field.check.split(':')[1]]) }}
+        {{ recode_answer(raw, field.check.split(':')[1]) }}
     {%- elif kind == 'number' -%}
         try_cast({{ raw }} as double)
     {%- else -%}
@@ -97,11 +97,44 @@
 {% endmacro %}
 
 
-{#- A coded answer matched trimmed and case-insensitively, returned in its listed spelling. -#}
-{% macro recode_answer(raw, codes) %}
+{#- A coded answer, already normalised (normalise_code_text), matched case-insensitively against the
+    codes of var('submission_code_lists')[list_name] and their documented wordings, and returned in
+    its listed spelling. The wordings are derived as flsdb/contract.py code_wordings() does. -#}
+{% macro recode_answer(raw, list_name) %}
+    {%- set codes = var('submission_code_lists')[list_name] %}
+    {%- set wordings = code_wordings(list_name) %}
     case lower({{ raw }})
         {%- for code in codes %}
         when '{{ code | lower | replace("'", "''") }}' then '{{ code | replace("'", "''") }}'
         {%- endfor %}
+        {%- for wording, code in wordings.items() %}
+        when '{{ wording | lower | replace("'", "''") }}' then '{{ code | replace("'", "''") }}'
+        {%- endfor %}
     end
+{% endmacro %}
+
+
+{#- The documented wordings of a code list, wording -> code (dbt_project.yml, the coded-answer
+    block): the explicit ones, and every named drug followed by the list's wording suffix. -#}
+{% macro code_wordings(list_name) %}
+    {%- set wordings = {} %}
+    {%- do wordings.update(var('submission_code_wordings', {}).get(list_name, {})) %}
+    {%- set suffix = var('named_drug_wording_suffixes', {}).get(list_name) %}
+    {%- if suffix %}
+        {%- for drug in var('named_drugs') %}
+            {%- do wordings.update({drug ~ ' ' ~ suffix: drug}) %}
+        {%- endfor %}
+    {%- endif %}
+    {{ return(wordings) }}
+{% endmacro %}
+
+
+{#- A submitted text with whitespace of any kind (var code_whitespace_pattern: tabs, CR, no-break
+    and other Unicode spaces) removed around it and every run inside made one space; null when
+    nothing is left. The loader reads answers the same way (flsdb/contract.py). -#}
+{% macro normalise_code_text(expression) %}
+    {%- set pattern = var('code_whitespace_pattern') %}
+    nullif({{ regex_replace_all(
+        regex_replace_all(expression, '^' ~ pattern ~ '|' ~ pattern ~ '$', ''),
+        pattern, ' ') }}, '')
 {% endmacro %}

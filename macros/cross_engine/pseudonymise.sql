@@ -79,6 +79,10 @@
         case
             when length(key) > 64 or octet_length(key) != length(key)
                 then raise_error('FLSDB_PSEUDONYM_KEY must be at most 64 ASCII characters')
+            {#- The same rule as flsdb.dbt_duckdb_plugin.check_pseudonym_key (DuckDB), which the
+                CLI also runs before dbt: a key that is set has at least 32 bytes. #}
+            when key != '{{ development_key }}' and length(trim(key)) < 32
+                then raise_error('FLSDB_PSEUDONYM_KEY is too short: a pseudonym key must be at least 32 bytes')
             {%- if not var('data_is_synthetic') %}
             when key = '{{ development_key }}'
                 then raise_error('FLSDB_PSEUDONYM_KEY is not set: real data must not be pseudonymised with the development key')

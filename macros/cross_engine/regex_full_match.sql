@@ -46,6 +46,26 @@
 {% endmacro %}
 
 
+{#- `expression` with every match of `pattern` replaced by the plain text `replacement`. -#}
+{% macro regex_replace_all(expression, pattern, replacement) %}
+    {{ return(adapter.dispatch('regex_replace_all', 'flsdb')(expression, pattern, replacement)) }}
+{% endmacro %}
+
+{% macro default__regex_replace_all(expression, pattern, replacement) %}
+    {{ exceptions.raise_compiler_error(
+        "regex_replace_all has no implementation for " ~ target.type
+        ~ ": add " ~ target.type ~ "__regex_replace_all to macros/cross_engine/regex_full_match.sql") }}
+{% endmacro %}
+
+{% macro duckdb__regex_replace_all(expression, pattern, replacement) %}
+    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{% endmacro %}
+
+{% macro spark__regex_replace_all(expression, pattern, replacement) %}
+    regexp_replace({{ expression }}, '{{ spark_regex_literal(pattern) }}', '{{ replacement }}')
+{% endmacro %}
+
+
 {#- A regular expression as the body of a Spark SQL string literal: backslashes doubled, quotes escaped. -#}
 {% macro spark_regex_literal(pattern) -%}
     {{- pattern | replace('\\', '\\\\') | replace("'", "\\'") -}}

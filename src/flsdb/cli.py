@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import subprocess
 import sys
@@ -13,7 +14,30 @@ import click
 from flsdb import paths
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# --- Operational failures (issue 12): caught once, here, at the CLI boundary -----------------
+class FlsdbGroup(click.Group):
+    """Every subcommand runs inside one handler: an operational failure (busy, read-only, corrupt
+    warehouse, full disk, bad setting) prints one line and exits with its documented code
+    (flsdb.failures.EXIT_CODES, docs/reliability.md); so does any other unexpected error.
+    FLSDB_DEBUG=1 shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context):
+        from flsdb import failures
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001  (the one boundary)
+            if os.environ.get("FLSDB_DEBUG"):
+                raise
+            failure = (failures.classify(exc, str(paths.warehouse_path()))
+                       or failures.internal(exc))
+            click.echo(f"Error: {failure.message}", err=True)
+            ctx.exit(failure.exit_code)
+
+
+@click.group(cls=FlsdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flsdb")
 def main() -> None:
     """flsdb: the FLS-DB analytics warehouse (DuckDB + dbt)."""
@@ -57,12 +81,19 @@ def load(landing: Path | None, warehouse: Path | None) -> None:
 
     result = load_landing(landing or paths.landing_dir(), warehouse or paths.warehouse_path())
     click.echo(result.summary_table())
+    warned = [f for f in result.files if f.warnings]
+    if warned:
+        click.echo(f"{len(warned)} file(s) loaded with warnings (see the summary above and "
+                   "raw.load_files.load_warnings).", err=True)
     if result.files_rejected:
         click.echo(f"{result.files_rejected} file(s) rejected; see raw.load_file_rejects.", err=True)
     if result.files_refused:
-        click.echo(f"{result.files_refused} file(s) refused (changed while loading, or a link out of "
-                   "the landing folder): nothing of them was recorded; the next run retries them.",
-                   err=True)
+        click.echo(f"{result.files_refused} file(s) refused (unreadable, changed while loading, or a "
+                   "link out of the landing folder or in a loop): recorded in raw.load_files with "
+                   "the reason; the next run retries them.", err=True)
+    if result.files_skipped:
+        click.echo(f"{result.files_skipped} file(s) skipped by rule (a name starting with '.' or "
+                   "'_'): recorded in raw.load_files with the reason.", err=True)
 
 
 def dbt_env() -> dict[str, str]:
@@ -74,11 +105,56 @@ def dbt_env() -> dict[str, str]:
     return env
 
 
+def preflight_warehouse(warehouse: Path) -> None:
+    """Before dbt runs: check the pseudonym key and that the warehouse opens for writing, so that
+    a busy, read-only or corrupt warehouse or a bad key gives the CLI's one-line message
+    (FlsdbGroup) rather than dbt's error output. A warehouse not yet created is left to dbt."""
+    import duckdb
+
+    from flsdb.dbt_duckdb_plugin import check_pseudonym_key
+    from flsdb.failures import ConfigurationError
+
+    try:
+        check_pseudonym_key()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not warehouse.exists():
+        folder = warehouse.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):               # dbt could not create it
+            raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
+                                  "system)", str(folder))
+    else:
+        for place in (warehouse, warehouse.parent):     # the file, and its folder for the WAL
+            if not os.access(place, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
+                                      "system)", str(place))
+        duckdb.connect(str(warehouse)).close()
+
+
 def run_dbt(args: list[str]) -> int:
+    """Run dbt, passing its output through; an operational failure named in its output (a full
+    disk during the build, say) ends the command with the CLI's one line and exit code."""
+    from flsdb import failures
+
+    preflight_warehouse(paths.warehouse_path())
     dbt = Path(sys.executable).with_name("dbt")
     cmd = [str(dbt), *args, "--project-dir", str(paths.PROJECT_DIR)]
     click.echo("$ " + " ".join(cmd[:1 + len(args)]))
-    return subprocess.call(cmd, env=dbt_env(), cwd=paths.PROJECT_DIR)
+    errors = []
+    with subprocess.Popen(cmd, env=dbt_env(), cwd=paths.PROJECT_DIR, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            click.echo(line, nl=False)
+            if "Error" in line:
+                errors.append(line)
+    if proc.returncode:
+        failure = failures.classify_text("".join(errors), str(paths.warehouse_path()))
+        if failure is not None:
+            click.echo(f"Error: {failure.message}", err=True)
+            sys.exit(failure.exit_code)
+    return proc.returncode
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -180,10 +256,13 @@ def run(scale: float) -> None:
     """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish
     -> report."""
     landing = paths.landing_dir()
-    if not landing.exists() or not any(landing.rglob("*.csv")):
+    if landing_is_empty(landing):
         ctx = click.get_current_context()
         ctx.invoke(generate, years="2023,2024", scale=scale, out_dir=landing, seed=20240101,
                    clean=False)
+    else:
+        click.echo(f"The landing folder {landing} is not empty: loading what is there. No "
+                   "synthetic data is generated into a folder that holds anything.")
     ctx = click.get_current_context()
     ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
     # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
@@ -265,6 +344,32 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
         for change in changes:
             if not section or change["change_section"] in section:
                 click.echo(f"  [{change['change_kind']}] {change['description']}")
+
+def landing_is_empty(landing: Path) -> bool:
+    """True when the landing folder is absent or holds nothing at all: any entry (a file of any
+    name or case such as EXPORT.CSV, a hidden file, a folder, a link) makes it not empty, so
+    synthetic data is never mixed into real submissions."""
+    if not landing.exists() and not landing.is_symlink():
+        return True
+    if not landing.is_dir():
+        return False
+    with os.scandir(landing) as entries:
+        return next(entries, None) is None
+
+
+# --- Re-checking rejects after a registry change (issue 12) ----------------------------------
+@main.command("recheck-rejects")
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None,
+              help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
+@click.option("--registry", type=click.Path(path_type=Path), default=None,
+              help="FLS registry CSV [default: seeds/fls_registry.csv].")
+def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
+    """Re-check rows rejected for an unknown FLS code against the registry as it is now: rows
+    whose FLS is now known and that pass every check move to accepted, with their lineage."""
+    from flsdb.load import recheck_rejects as run_recheck
+
+    result = run_recheck(warehouse or paths.warehouse_path(), registry)
+    click.echo(result.summary())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ which the staging models read too.
 
 from __future__ import annotations
 
+import re
+
 def _dbt_vars() -> dict:
     """The project vars of dbt_project.yml, where the code lists live once for SQL and Python."""
     import yaml
@@ -84,18 +86,65 @@ CODE_LISTS: dict[str, tuple[str, ...]] = {
     name: tuple(codes) for name, codes in _VARS["submission_code_lists"].items()
 }
 
+# How a coded answer is read (dbt_project.yml, the coded-answer block): whitespace of any kind
+# around it is removed and runs inside become one space (CODE_WHITESPACE_PATTERN, an RE2 pattern
+# for DuckDB and Spark SQL), then it is matched case-insensitively against its codes and their
+# documented wordings.
+CODE_WHITESPACE_PATTERN: str = _VARS["code_whitespace_pattern"]
+
+
+def code_wordings(list_name: str) -> dict[str, str]:
+    """The documented wordings of the codes of list_name (dataset.md), wording -> code: the
+    explicit ones of var submission_code_wordings, and for a drug list with a wording suffix
+    every named drug followed by it. The same derivation is in macros/submission_fields.sql."""
+    wordings = dict(_VARS.get("submission_code_wordings", {}).get(list_name, {}))
+    suffix = _VARS.get("named_drug_wording_suffixes", {}).get(list_name)
+    if suffix:
+        wordings.update({f"{drug} {suffix}": drug for drug in DRUGS})
+    return wordings
+
+
 # Earliest index fracture date the audit accepts.
 EARLIEST_FRACTURE_DATE = "2016-01-01"
 MAX_AGE_YEARS = 110
 MIN_AGE_YEARS = 50
 
 
-def nhs_number_is_valid(digits: str) -> bool:
-    """Modulus-11 check of a 10-digit NHS number (spaces and hyphens already removed)."""
-    if len(digits) != 10 or not digits.isdigit():
-        return False
+# NHS number normalisation (docs/reliability.md): whitespace of any kind and hyphens are removed;
+# what is left must be exactly 10 ASCII digits 0-9 (never a superscript, circled, full-width or
+# other script's digit, which str.isdigit() would accept), with a correct modulus-11 check digit,
+# and not one digit repeated ten times (0000000000 and 1111111111 pass modulus 11 but are
+# placeholders that would merge patients).
+_NHS_SEPARATORS = re.compile(r"[\s\u00a0\u2007\u202f\u200b\ufeff-]+")
+_NHS_ASCII_DIGITS = re.compile(r"[0-9]{10}", re.ASCII)
+
+
+def normalise_nhs_number(value: str) -> str:
+    """value with whitespace (any kind) and hyphens removed: the documented normalisation."""
+    return _NHS_SEPARATORS.sub("", value)
+
+
+def nhs_number_problem(value: str | None) -> str | None:
+    """Why value is not a valid NHS number (plain English, never repeating it), or None."""
+    if value is None:
+        return "it is missing"
+    digits = normalise_nhs_number(value)
+    if not digits.isascii() or any(not c.isascii() for c in digits):
+        return ("it contains a character that is not an ASCII digit 0-9 (such as a superscript, "
+                "circled, full-width or other script's digit)")
+    if not _NHS_ASCII_DIGITS.fullmatch(digits):
+        return "it must be 10 digits 0-9 (spaces or hyphens allowed)"
+    if len(set(digits)) == 1:
+        return "it is one digit repeated ten times, a placeholder, not a patient's number"
     total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
     check = 11 - total % 11
     if check == 11:
         check = 0
-    return check != 10 and check == int(digits[9])
+    if check == 10 or check != int(digits[9]):
+        return "its modulus-11 check digit is wrong"
+    return None
+
+
+def nhs_number_is_valid(digits: str) -> bool:
+    """True when digits is a valid NHS number (see nhs_number_problem)."""
+    return nhs_number_problem(digits) is None

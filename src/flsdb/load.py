@@ -6,9 +6,13 @@ How a file is landed
 --------------------
 1. Every file under the landing folder is a candidate (any extension), except paths with a
    component starting with ``_`` or ``.`` (so a file can be written as ``.name.part`` and renamed
-   when complete). Files are taken in sorted relative-path order. Links to folders are never
-   followed; a link to a file outside the landing folder (or to nothing) is refused, never read.
-   Names are stored as given (unicode, quotes, spaces); bytes that are not UTF-8 become ``\\xNN``.
+   when complete): those are *skipped*, and each is listed and recorded with its reason (the
+   top-level ``_reference/`` folder, the project's own, is exempt and not listed). Files are taken
+   in sorted relative-path order. Links to folders are never followed; a link to a file outside
+   the landing folder, to nothing or in a loop, an unreadable file and a folder that cannot be
+   listed are *refused*, never read, and recorded with the reason (discover_all). Names are
+   stored exactly as given (``source_file``) and in an unambiguous escaped form
+   (``source_file_escaped``, _escaped); bytes that are not UTF-8 become ``\\xNN``.
 2. The file is read once, while its size, modification time and inode stay the same (retried
    while it is still being written, then refused for this run); the loader works on those bytes
    only (its own staged copy), and re-checks the file just before committing: a file changed
@@ -17,9 +21,11 @@ How a file is landed
    new sha256 and is loaded as a new version.
 3. File-level checks, in Python on the bytes (cheap, whole-file): binary content (NUL bytes,
    zip/PDF magic), empty file, encoding, header. Encoding: a UTF-8 BOM -> ``utf-8-sig``; valid
-   UTF-8 -> ``utf-8``; otherwise, if the bytes decode as Windows-1252 -> ``windows-1252`` and the
-   text is transcoded to UTF-8 before DuckDB sees it (so nothing is ever stored as mojibake);
-   anything else (UTF-16, bytes undefined in Windows-1252) rejects the file. The header must be
+   UTF-8 -> ``utf-8``; otherwise ``windows-1252`` only when that reading is certain
+   (_decode_single_byte: not UTF-8 with stray bytes, plausible as Windows-1252 and implausible as
+   MacRoman), and the text is transcoded to UTF-8 before DuckDB sees it; anything else (mixed
+   UTF-8, MacRoman, UTF-16, uncertain) rejects the file naming the line and byte, so decoding
+   never silently alters a value. The header must be
    exactly the contract columns in any order (names are trimmed and compared case-insensitively;
    they are stored under the contract spelling): a missing, duplicated or unexpected column
    rejects the file, naming the columns.
@@ -32,7 +38,8 @@ How a file is landed
    come from DuckDB's ``reject_errors`` table and become ``wrong_column_count`` rejects.
 5. The contract checks run as one vectorised SQL statement over the file's rows. A row is
    rejected once, under the first rule it breaks, in this order (the order of dataset.md):
-   wrong_column_count, missing_required_value, invalid_date, invalid_nhs_number,
+   wrong_column_count, missing_required_value, invalid_date, last_updated_after_load,
+   invalid_nhs_number,
    unknown_fls_code, fracture_after_extract, fracture_before_2016, birth_after_fracture,
    age_over_110, invalid_fracture_site.
 6. Records, rejects and the ``raw.load_files`` row are written in one transaction per file (a
@@ -65,14 +72,22 @@ rows read = rows accepted + rows rejected is asserted per file.
 Interpretations
 ---------------
 - Extract date: a file's extract date is the date part of the latest *parseable* ``Last Updated``
-  among its structurally sound rows (``raw.load_files.file_extract_date``). A row whose index
+  at or before the time of the load (UK time) among its structurally sound rows
+  (``raw.load_files.file_extract_date``); a later one is a ``last_updated_after_load`` reject, so
+  the extract date is never after the load.
+- NHS numbers: whitespace of any kind and hyphens are removed; the rest must be 10 ASCII digits
+  0-9 with a correct modulus-11 check digit and not one digit repeated
+  (contract.nhs_number_problem).
+- Coded answers (FLS code, 1.11) are read as staging reads them: whitespace of any kind trimmed
+  and collapsed, documented wordings accepted (the coded-answer vars of dbt_project.yml). A row whose index
   fracture date is after it is rejected as ``fracture_after_extract``.
 - Dates must be ISO ``YYYY-MM-DD`` or UK ``DD/MM/YYYY`` (two-digit day and month, four-digit year
   from 1000); ``Last Updated`` must be ``YYYY-MM-DDTHH:MM:SS`` or ``YYYY-MM-DD HH:MM:SS``. Values
   are trimmed before parsing. Only the required date columns (Last Updated, 1.02, 1.09) are
   checked here; optional dates are left to staging, which warns.
 - Age at the fracture is in completed years; over 110 means 111 or more.
-- FLS codes are matched against ``fls_code`` of the registry after trimming, case-insensitively.
+- FLS codes are matched against ``fls_code`` of the registry after trimming (any whitespace),
+  case-insensitively.
   A file whose rows carry several FLS codes is loaded row by row (each row checked against the
   registry under its own code), with a warning in the load summary.
 - ``1.11 SiteFirstFrac`` is matched after trimming, case-insensitively.
@@ -86,9 +101,12 @@ Interpretations
 
 from __future__ import annotations
 
+import bisect
 import csv
+import errno
 import hashlib
 import io
+import json
 import os
 import re
 import signal
@@ -121,7 +139,8 @@ SITE = "1.11 SiteFirstFrac"
 REQUIRED_DATES = (LAST_UPDATED, BIRTH, FRACTURE)
 
 REJECT_CODES = (
-    "wrong_column_count", "missing_required_value", "invalid_date", "invalid_nhs_number",
+    "wrong_column_count", "missing_required_value", "invalid_date", "last_updated_after_load",
+    "invalid_nhs_number",
     "unknown_fls_code", "fracture_after_extract", "fracture_before_2016",
     "birth_after_fracture", "age_over_110", "invalid_fracture_site",
 )
@@ -142,7 +161,10 @@ class LoadError(click.ClickException):
 
 
 class WarehouseLockedError(LoadError):
-    """Another process holds the warehouse: the message starts with "Warehouse busy"."""
+    """Another process holds the warehouse: the message starts with "Warehouse busy". Exit code 4
+    (flsdb.failures.EXIT_CODES["warehouse_busy"], docs/reliability.md)."""
+
+    exit_code = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,7 +175,7 @@ class WarehouseLockedError(LoadError):
 class FileOutcome:
     source_file: str
     file_sha256: str
-    status: str  # loaded | rejected | unchanged | refused (not read; nothing recorded)
+    status: str  # loaded | rejected | unchanged | skipped | refused (the last two: not loaded)
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
@@ -161,6 +183,13 @@ class FileOutcome:
     load_order: int | None = None
     previously_rejected: bool = False
     warnings: list[str] = field(default_factory=list)
+    kind: str | None = None              # skipped/refused: the stable label of the reason
+    rel_os: str | None = None            # the name as the OS gave it
+
+    @property
+    def display_name(self) -> str:
+        """The unambiguous escaped name (raw.load_files.source_file_escaped)."""
+        return _escaped(self.rel_os if self.rel_os is not None else self.source_file)
 
 
 @dataclass
@@ -185,9 +214,14 @@ class LoadResult:
 
     @property
     def files_refused(self) -> int:
-        """Files not loaded in this run and not recorded (changed while being loaded, unreadable,
-        a link out of the landing folder): the next run tries them again."""
+        """Files that could not be loaded (changed while being loaded, unreadable, a link out of
+        the landing folder or in a loop): recorded with the reason; the next run tries again."""
         return sum(f.status == "refused" for f in self.files)
+
+    @property
+    def files_skipped(self) -> int:
+        """Files not loaded by rule (a name starting with '.' or '_'): recorded with the reason."""
+        return sum(f.status == "skipped" for f in self.files)
 
     @property
     def rows_read(self) -> int:
@@ -210,18 +244,21 @@ class LoadResult:
             elif f.status == "rejected":
                 status = f"REJECTED: {f.reason}"
             elif f.status == "refused":
-                status = f"REFUSED (not loaded, not recorded): {f.reason}"
+                status = f"REFUSED (not loaded; the next run retries): {f.reason}"
+            elif f.status == "skipped":
+                status = f"SKIPPED (not loaded): {f.reason}"
             else:
                 status = f"unchanged ({f.reason})" if f.reason else "unchanged"
             counts = (str(f.rows_read), str(f.rows_accepted), str(f.rows_rejected))
             if f.status != "loaded":
                 counts = ("-", "-", "-")
-            rows.append((_printable(f.source_file), *counts, status))
+            rows.append((f.display_name, *counts, status))
         rows.append(("TOTAL (this run)", str(self.rows_read), str(self.rows_accepted),
                      str(self.rows_rejected),
                      f"{self.files_loaded} loaded, {sum(f.status == 'rejected' for f in self.files)}"
                      f" rejected, {self.files_unchanged} unchanged"
                      + (f", {self.files_refused} refused" if self.files_refused else "")
+                     + (f", {self.files_skipped} skipped" if self.files_skipped else "")
                      + f" in {self.seconds:.1f}s"))
         widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
         lines = []
@@ -263,6 +300,10 @@ DDL = [
         file_extract_date DATE,
         load_order BIGINT NOT NULL,
         loaded_at TIMESTAMP NOT NULL,
+        source_file_escaped VARCHAR,
+        load_warnings VARCHAR,
+        rows_accepted_on_recheck BIGINT DEFAULT 0,
+        column_order VARCHAR,
         CHECK (rows_read = rows_accepted + rows_rejected)
     )""",
     "CREATE TABLE IF NOT EXISTS raw.submission_records ("
@@ -281,9 +322,34 @@ DDL = [
 ]
 
 
+# Columns added to raw.load_files after its first version (added in place to older warehouses):
+# the unambiguous escaped name, the load's warnings, and the rows moved from rejected to accepted
+# by `flsdb recheck-rejects` (part of staging's inputs fingerprint, so a recheck restages).
+LOAD_FILES_ADDED = [
+    ("source_file_escaped", "VARCHAR"),
+    ("load_warnings", "VARCHAR"),
+    ("rows_accepted_on_recheck", "BIGINT DEFAULT 0"),
+    ("column_order", "VARCHAR"),   # JSON list: the file's header, as contract names, in order
+]
+LOAD_FILES_COLUMNS = [
+    "file_sha256", "source_file", "file_size_bytes", "detected_encoding", "status",
+    "rejection_reason", "rows_read", "rows_accepted", "rows_rejected", "file_extract_date",
+    "load_order", "loaded_at", "source_file_escaped", "load_warnings", "column_order"]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in DDL:
         con.execute(stmt)
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = 'load_files'").fetchall()}
+    missing = [(c, k) for c, k in LOAD_FILES_ADDED if c not in have]
+    for column, kind in missing:
+        con.execute(f"ALTER TABLE raw.load_files ADD COLUMN {column} {kind}")
+    if missing:
+        # Checkpoint at once: DuckDB 1.4 cannot replay an ALTER ... DEFAULT from its WAL after a
+        # crash ("no default database set").
+        con.execute("CHECKPOINT")
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,71 +357,163 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 # --------------------------------------------------------------------------------------------
 
 def _printable(name: str) -> str:
-    """A file name as text that is safe to store and print: bytes that are not UTF-8 (which the
-    OS hands over as surrogates) become \\xNN escapes, and control characters are escaped."""
-    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+    """The name stored in ``source_file``: the exact name when it is valid UTF-8 (newlines,
+    backslashes and all), else the escaped form (bytes that are not UTF-8 cannot be stored
+    exactly as text). ``source_file_escaped`` (_escaped) is the unambiguous one."""
+    if any("\udc80" <= c <= "\udcff" for c in name):
+        return _escaped(name)
+    return name
 
 
-def discover_all(landing: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
-    """Candidate submissions and refused entries of the landing folder.
+def _escaped(name: str) -> str:
+    r"""An unambiguous, printable form of a file name: a backslash is written ``\\``, a newline
+    ``\n``, a tab ``\t``, a carriage return ``\r``, any other non-printable character
+    ``\uNNNN`` (or ``\UNNNNNNNN``), and a byte that is not UTF-8 ``\xNN``. Two different names
+    never share an escaped form, so a name holding a newline and one holding a literal
+    backslash-n stay apart."""
+    out = []
+    for c in name:
+        if "\udc80" <= c <= "\udcff":              # an undecodable byte (surrogateescape)
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c == "\\":
+            out.append("\\\\")
+        elif c in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[c])
+        elif not c.isprintable():
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        else:
+            out.append(c)
+    return "".join(out)
 
-    Returns ``(files, refused)``: ``files`` is (relative posix path, absolute path) of every
-    candidate, sorted; ``refused`` is (relative path, reason) of entries that are not followed:
-    a symbolic link whose target is outside the landing folder (or dangling), a symbolic link to
-    a folder (never followed: its files are loaded from their real place if that is inside the
-    landing folder), and anything that is not a regular file (a FIFO, a socket, a device).
+
+# The project's own reference folder: the generator writes its synthetic postcode lookup there.
+# Exempt by rule: a top-level folder with exactly this name is neither loaded nor listed.
+REFERENCE_FOLDER = "_reference"
+
+
+@dataclass
+class NotRead:
+    """An entry of the landing folder the loader does not load, and why."""
+    rel: str                   # relative posix path (as the OS gave it)
+    status: str                # skipped (a name the rules exclude) | refused (cannot be loaded)
+    kind: str                  # short stable label of the reason (part of the record key)
+    reason: str
+
+
+def _hidden_reason(part: str, folder: str | None) -> str:
+    what = ("a hidden or temporary name (such as .name.part while a file is copied in)"
+            if part.startswith(".") else "a name starting with '_' (not a submission, by rule)")
+    if folder is None:
+        return (f"Not loaded: {what}. Files whose name starts with '.' or '_' are never "
+                "loaded; rename it to load it.")
+    return (f"Not loaded: it is inside the folder '{_escaped(folder)}', {what}. Files in folders "
+            "whose name starts with '.' or '_' are never loaded; move it out to load it.")
+
+
+def discover_all(landing: Path) -> tuple[list[tuple[str, Path]], list[NotRead]]:
+    """Candidate submissions and the entries of the landing folder that are not loaded.
+
+    Returns ``(files, not_read)``: ``files`` is (relative posix path, absolute path) of every
+    candidate, sorted; ``not_read`` lists every other file with its reason, sorted:
+    - ``skipped``: a file (or every file inside a folder) whose name starts with ``.`` or ``_``
+      (the top-level ``_reference/`` folder, the project's own reference data, is exempt and not
+      listed);
+    - ``refused``: a symbolic link whose target is outside the landing folder, dangling, or part
+      of a loop; a symbolic link to a folder (never followed: its files are loaded from their real
+      place if that is inside the landing folder); anything that is not a regular file (a FIFO,
+      a socket, a device); a file that cannot be examined; a folder that cannot be listed.
     The walk never follows links to folders, so nothing outside the landing folder is read.
     """
-    root = landing.resolve()
+    root = Path(os.path.realpath(landing))
     files: list[tuple[str, Path]] = []
-    refused: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(landing, followlinks=False):
+    not_read: list[NotRead] = []
+
+    def unlistable(err: OSError) -> None:
+        where = Path(err.filename) if err.filename else landing
+        try:
+            rel = where.relative_to(landing).as_posix()
+        except ValueError:
+            rel = where.as_posix()
+        not_read.append(NotRead(rel, "refused", "folder_unreadable",
+                                f"A folder that cannot be listed ({err.strerror}): any files in "
+                                "it are not loaded. Make it readable by the loader."))
+
+    def list_hidden_folder(folder: Path, rel_folder: str, name: str) -> None:
+        for dp, dn, fn in os.walk(folder, onerror=unlistable, followlinks=False):
+            here = Path(dp)
+            for f in sorted([*fn, *(d for d in dn if (here / d).is_symlink())]):
+                rel = (Path(rel_folder) / (here / f).relative_to(folder)).as_posix()
+                not_read.append(NotRead(rel, "skipped", "hidden_folder",
+                                        _hidden_reason(name, rel_folder)))
+
+    for dirpath, dirnames, filenames in os.walk(landing, onerror=unlistable, followlinks=False):
         here = Path(dirpath)
         rel_dir = here.relative_to(landing)
         keep = []
         for d in sorted(dirnames):
-            if d.startswith(("_", ".")):
-                continue
             full = here / d
+            rel = (rel_dir / d).as_posix()
             if full.is_symlink():
-                inside = full.resolve().is_relative_to(root)
+                try:
+                    inside = Path(os.path.realpath(full)).is_relative_to(root)
+                except (OSError, RuntimeError, ValueError):
+                    inside = False
                 where = ("inside the landing folder; its files are loaded from there" if inside
                          else "outside the landing folder")
-                refused.append(((rel_dir / d).as_posix(),
-                                f"A symbolic link to a folder ({where}); links to folders are "
-                                "never followed."))
+                not_read.append(NotRead(rel, "refused", "folder_link",
+                                        f"A symbolic link to a folder ({where}); links to folders "
+                                        "are never followed."))
+                continue
+            if d.startswith(("_", ".")):
+                if rel == REFERENCE_FOLDER:
+                    continue                      # the project's own reference data: exempt
+                list_hidden_folder(full, rel, d)
                 continue
             keep.append(d)
         dirnames[:] = keep
         for f in filenames:
-            if f.startswith(("_", ".")):
-                continue
             full = here / f
             rel = (rel_dir / f).as_posix()
+            if f.startswith(("_", ".")):
+                not_read.append(NotRead(rel, "skipped", "hidden_name", _hidden_reason(f, None)))
+                continue
             if full.is_symlink():
-                target = full.resolve()
-                if not target.is_relative_to(root):
-                    refused.append((rel, "A symbolic link to a file outside the landing folder; "
-                                         "it is not followed. Copy the file into the landing "
-                                         "folder to load it."))
+                try:
+                    os.stat(full)
+                except OSError as e:
+                    if e.errno == errno.ELOOP:
+                        not_read.append(NotRead(rel, "refused", "link_loop",
+                                                "A symbolic link loop (the link leads back to "
+                                                "itself); it is not followed."))
+                    else:
+                        not_read.append(NotRead(rel, "refused", "link_dangling",
+                                                "A symbolic link to nothing (its target does not "
+                                                "exist)."))
                     continue
-                if not target.exists():
-                    refused.append((rel, "A symbolic link to nothing (its target does not "
-                                         "exist)."))
+                try:
+                    target = Path(os.path.realpath(full))
+                except (OSError, RuntimeError, ValueError):
+                    target = None
+                if target is None or not target.is_relative_to(root):
+                    not_read.append(NotRead(rel, "refused", "link_outside",
+                                            "A symbolic link to a file outside the landing "
+                                            "folder; it is not followed. Copy the file into the "
+                                            "landing folder to load it."))
                     continue
             try:
                 mode = full.stat().st_mode
             except OSError as e:
-                refused.append((rel, f"Cannot be examined ({e.strerror})."))
+                not_read.append(NotRead(rel, "refused", "unexaminable",
+                                        f"Cannot be examined ({e.strerror})."))
                 continue
             if not stat.S_ISREG(mode):
-                refused.append((rel, "Not a regular file (a pipe, socket or device); skipped."))
+                not_read.append(NotRead(rel, "refused", "not_regular",
+                                        "Not a regular file (a pipe, socket or device); skipped."))
                 continue
             files.append((rel, full))
     files.sort()
-    refused.sort()
-    return files, refused
+    not_read.sort(key=lambda n: (n.rel, n.kind))
+    return files, not_read
 
 
 def discover(landing: Path) -> list[tuple[str, Path]]:
@@ -365,7 +523,11 @@ def discover(landing: Path) -> list[tuple[str, Path]]:
 
 class FileRefused(Exception):
     """The file could not be read consistently (it changed while being read, or is unreadable).
-    Nothing is recorded for it, so the next run tries it again."""
+    It is recorded as refused (not loaded), and the next run tries it again."""
+
+    def __init__(self, message: str, kind: str = "unreadable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -391,7 +553,7 @@ def read_stable(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
                 data = fh.read()
             after = _signature(os.stat(path))
         except FileNotFoundError:
-            raise FileRefused("The file disappeared before it could be read.") from None
+            raise FileRefused("The file disappeared before it could be read.", "vanished") from None
         except OSError as e:
             raise FileRefused(f"The file cannot be read ({e.strerror}).") from None
         if before == after and len(data) == after[0]:
@@ -402,7 +564,7 @@ def read_stable(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
     raise FileRefused(
         f"The file changed while it was being read, {READ_ATTEMPTS} times in a row (size "
         f"{before[0]:,} -> {after[0]:,} bytes, {n:,} read): it is probably still being written. "
-        "Nothing from it was loaded; run `flsdb load` again once it is complete.")
+        "Nothing from it was loaded; run `flsdb load` again once it is complete.", "changing")
 
 
 def changed_since(path: Path, sig: tuple[int, int, int, int]) -> str | None:
@@ -467,18 +629,89 @@ def decode(data: bytes) -> tuple[str, str]:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as e:
             raise FileRejected(
-                f"Unreadable encoding: the file starts with a UTF-8 byte-order mark but byte "
-                f"0x{data[3 + e.start]:02X} at offset {3 + e.start} is not valid UTF-8.") from None
+                f"Unreadable encoding: the file starts with a UTF-8 byte-order mark but the byte "
+                f"at {_where(data, 3 + e.start)} is not valid UTF-8 (a stray Windows-1252 "
+                "byte?). Decoding it either way would alter values; re-export the file as "
+                "UTF-8.") from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf_err:
-        try:
-            return data.decode("cp1252"), "windows-1252"
-        except UnicodeDecodeError as e:
-            raise FileRejected(
-                f"Unreadable encoding: the file is neither UTF-8 (byte 0x{data[utf_err.start]:02X}"
-                f" at offset {utf_err.start}) nor Windows-1252 (byte 0x{data[e.start]:02X} at "
-                f"offset {e.start} is undefined there).") from None
+        bad = utf_err.start
+    return _decode_single_byte(data, bad), "windows-1252"
+
+
+# Windows-1252 is read only when the result is certain; see _decode_single_byte.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
+                             rb"|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _where(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, byte {col} of the line (0x{data[offset]:02X})"
+
+
+def _implausible(data: bytes, text: str) -> tuple[int, str] | None:
+    """The first non-ASCII character of a single-byte decoding that is implausible in text, as
+    (byte offset, why), or None: a control character; a symbol or mark between two letters
+    (other than the apostrophe U+2019); an upper-case letter right after a lower-case one."""
+    for i in np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80).tolist():
+        c = text[i]
+        prev_c = text[i - 1] if i else " "
+        next_c = text[i + 1] if i + 1 < len(text) else " "
+        if not c.isprintable() and not c.isspace():
+            return i, f"would be the control character U+{ord(c):04X}"
+        if not c.isalpha() and c != "\u2019" and prev_c.isalpha() and next_c.isalpha():
+            return i, f"would read as '{c}' between two letters"
+        if c.isupper() and prev_c.islower():
+            return i, f"would read as '{c}' right after a lower-case letter"
+    return None
+
+
+def _decode_single_byte(data: bytes, first_bad: int) -> str:
+    """The text of a file that is not valid UTF-8, decoded as Windows-1252 only when that is
+    certain; otherwise FileRejected naming the encoding and the line.
+
+    Rules (decoding must never silently alter a value):
+    1. A file that holds valid UTF-8 multi-byte characters *and* (no more) bytes that are not
+       UTF-8 is mixed (a UTF-8 export with stray Windows-1252 bytes): decoding it whole either way would
+       turn some values into mojibake, so the file is rejected, naming the first bad line.
+    2. Otherwise the bytes are read as Windows-1252 only when that reading is plausible text and
+       the other common single-byte export encoding, MacRoman, is not (_implausible: no control
+       characters, no symbol between two letters, no capital right after a small letter). José
+       in Windows-1252 (0xE9) would be JosÈ in MacRoman; José in MacRoman (0x8E) would be JosŽ
+       in Windows-1252. When both readings are plausible (say, only O'Brien with a curly
+       apostrophe, 0x92, which MacRoman reads as í) the file is rejected as uncertain.
+    """
+    multibyte = _UTF8_MULTIBYTE.findall(data)
+    stray = int((np.frombuffer(data, dtype=np.uint8) >= 0x80).sum()) - sum(map(len, multibyte))
+    if multibyte and len(multibyte) >= stray:
+        raise FileRejected(
+            "Mixed encoding: the file is UTF-8 but has a byte that is not valid UTF-8 at "
+            f"{_where(data, first_bad)} (probably Windows-1252). Decoding the whole file either "
+            "way would alter values; re-export the file as UTF-8.")
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError as e:
+        raise FileRejected(
+            f"Unreadable encoding: the file is neither UTF-8 (byte 0x{data[first_bad]:02X}"
+            f" at offset {first_bad}) nor Windows-1252 (byte 0x{data[e.start]:02X} at "
+            f"offset {e.start} is undefined there: MacRoman?); {_where(data, e.start)}. "
+            "Re-export the file as UTF-8.") from None
+    doubt = _implausible(data, text)
+    if doubt is not None:
+        i, why = doubt
+        raise FileRejected(
+            "Uncertain encoding: the file is not UTF-8, and it cannot be read as Windows-1252 "
+            f"with certainty: at {_where(data, i)} it {why} (MacRoman?). Nothing was loaded, so "
+            "no value is altered; re-export the file as UTF-8.")
+    if _implausible(data, data.decode("mac_roman")) is None:
+        raise FileRejected(
+            "Uncertain encoding: the file is not UTF-8, and its non-ASCII bytes (the first at "
+            f"{_where(data, first_bad)}) read as plausible text in both Windows-1252 and "
+            "MacRoman, so no decoding is certain. Nothing was loaded; re-export the file as "
+            "UTF-8.")
+    return text
 
 
 def _norm(name: str) -> str:
@@ -618,6 +851,11 @@ MACROS = [
         WHEN regexp_full_match(trim(v), '{ISO_TS}')
         THEN try_strptime(replace(trim(v), 'T', ' '), '%Y-%m-%d %H:%M:%S') END""",
     "CREATE OR REPLACE TEMP MACRO _blank(v) AS (v IS NULL OR trim(v) = '')",
+    # A coded answer as staging reads it (macros/submission_fields.sql normalise_code_text):
+    # whitespace of any kind removed around it, runs inside made one space.
+    f"""CREATE OR REPLACE TEMP MACRO _code_text(v) AS regexp_replace(regexp_replace(v,
+        {_lit('^' + contract.CODE_WHITESPACE_PATTERN + '|' + contract.CODE_WHITESPACE_PATTERN + '$')},
+        '', 'g'), {_lit(contract.CODE_WHITESPACE_PATTERN)}, ' ', 'g')""",
     # A value quoted in a reason, with an invisible byte-order mark made visible; a value that
     # looks like an NHS number (whatever column it was typed into) is not repeated.
     f"""CREATE OR REPLACE TEMP MACRO _show(v) AS CASE
@@ -660,11 +898,16 @@ def _check_sql() -> tuple[str, str, str, str]:
             rules.append((f"NOT _blank({q(c)}) AND _parse_date({q(c)}) IS NULL", "invalid_date", c,
                           msg(f"'{c}' value ", f"_show({q(c)})",
                               f" is not a valid existing date, expected {date_fmt}.")))
-    rules.append(("NOT _nhs_ok", "invalid_nhs_number", NHS,
-                  msg(f"'{NHS}' is not a valid NHS number: it must be 10 digits (spaces or "
-                      f"hyphens allowed) with a correct modulus-11 check digit "
-                      f"{IDENTIFIER_NOTE}.")))
-    rules.append((f"upper(trim({q(FLS)})) NOT IN (SELECT upper(fls_code) FROM _registry)",
+    rules.append(("_lu > _load_time()", "last_updated_after_load", LAST_UPDATED,
+                  msg(f"'{LAST_UPDATED}' value ", f"_show({q(LAST_UPDATED)})",
+                      " is after the time of this load (", "strftime(_load_time(), '%Y-%m-%d %H:%M')",
+                      " UK time): a record cannot have changed in the future, and it would move "
+                      "the extract date.")))
+    rules.append(("_nhs_problem IS NOT NULL", "invalid_nhs_number", NHS,
+                  msg(f"'{NHS}' is not a valid NHS number: ", "_nhs_problem",
+                      " (10 ASCII digits 0-9 after removing spaces and hyphens, a correct "
+                      f"modulus-11 check digit, not one digit repeated) {IDENTIFIER_NOTE}.")))
+    rules.append((f"upper(_code_text({q(FLS)})) NOT IN (SELECT upper(fls_code) FROM _registry)",
                   "unknown_fls_code", FLS,
                   msg("FLS code ", f"_show({q(FLS)})", " is not in the FLS registry.")))
     rules.append(("_frac > _extract", "fracture_after_extract", FRACTURE,
@@ -682,8 +925,10 @@ def _check_sql() -> tuple[str, str, str, str]:
                   msg("Age at the index fracture (", f"_show({q(FRACTURE)})", ") is ",
                       "_age::VARCHAR", f" years, over the maximum of {contract.MAX_AGE_YEARS} "
                       f"{IDENTIFIER_NOTE}.")))
-    site_list = ", ".join(_lit(s.lower()) for s in contract.SITES)
-    rules.append((f"lower(trim({q(SITE)})) NOT IN ({site_list})", "invalid_fracture_site", SITE,
+    site_list = ", ".join(_lit(s.lower()) for s in
+                          [*contract.SITES, *contract.code_wordings("fracture_site")])
+    rules.append((f"lower(_code_text({q(SITE)})) NOT IN ({site_list})", "invalid_fracture_site",
+                  SITE,
                   msg(f"'{SITE}' value ", f"_show({q(SITE)})",
                       f" is not one of {', '.join(contract.SITES)}.")))
     assert [r[1] for r in rules][-1] == REJECT_CODES[-1]
@@ -717,8 +962,7 @@ def _final_sql() -> str:
             SELECT *,
                    _parse_ts({q(LAST_UPDATED)}) AS _lu, _parse_date({q(BIRTH)}) AS _dob,
                    _parse_date({q(FRACTURE)}) AS _frac,
-                   coalesce(_nhs_valid(regexp_replace({q(NHS)}, '[ \\-]', '', 'g')), false)
-                     AS _nhs_ok
+                   _nhs_problem({q(NHS)}) AS _nhs_problem
             FROM _stage POSITIONAL JOIN _linemap
         )
     )
@@ -726,7 +970,9 @@ def _final_sql() -> str:
 
 
 EXTRACTS_SQL = f"""
-    SELECT _fid, max(_parse_ts({_q(LAST_UPDATED)}))::DATE AS _extract FROM _stage GROUP BY _fid
+    SELECT _fid, max(_parse_ts({_q(LAST_UPDATED)})) FILTER (
+               WHERE _parse_ts({_q(LAST_UPDATED)}) <= _load_time())::DATE AS _extract
+    FROM _stage GROUP BY _fid
 """
 
 
@@ -777,8 +1023,21 @@ def _connect(warehouse: Path, lock_timeout: float = 0.0) -> duckdb.DuckDBPyConne
                 "again.") from None
 
 
-def _nhs_valid(value: str) -> bool:
-    return contract.nhs_number_is_valid(value)
+def uk_now() -> datetime:
+    """The time now on UK clocks (Last Updated is a UK local timestamp), without time zone. Without
+    a time-zone database, UTC plus one hour (British Summer Time), the later of the two."""
+    try:
+        from zoneinfo import ZoneInfo
+        now = datetime.now(ZoneInfo("Europe/London"))
+    except Exception:  # noqa: BLE001  (no tz database: ZoneInfoNotFoundError and kin)
+        from datetime import timedelta
+        now = datetime.now(timezone.utc) + timedelta(hours=1)
+    return now.replace(tzinfo=None, microsecond=0)
+
+
+def _nhs_problem(value: str | None) -> str | None:
+    """Why the NHS number is invalid (never repeating it), or None (contract.nhs_number_problem)."""
+    return None if value is None else contract.nhs_number_problem(value)
 
 
 def _read_registry(con: duckdb.DuckDBPyConnection, registry: Path) -> None:
@@ -789,6 +1048,12 @@ def _read_registry(con: duckdb.DuckDBPyConnection, registry: Path) -> None:
         f"CREATE OR REPLACE TEMP TABLE _registry AS SELECT DISTINCT trim(fls_code) AS fls_code "
         f"FROM read_csv({_lit(str(registry))}, header=true, all_varchar=true) "
         f"WHERE fls_code IS NOT NULL")
+
+
+LOAD_FILES_INSERT = (
+    "INSERT INTO raw.load_files (" + ", ".join(LOAD_FILES_COLUMNS) + ") SELECT "
+    + ", ".join(c if c != "loaded_at" else "?::TIMESTAMP" for c in LOAD_FILES_COLUMNS)
+    + " FROM _load_files_df")
 
 
 @dataclass
@@ -809,6 +1074,8 @@ class _Pending:
     path: Path | None = None           # the file in the landing folder
     sig: tuple | None = None           # its size/mtime/ctime/inode when it was read
     warnings: list[str] = field(default_factory=list)
+    rel_os: str = ""                   # the name as the OS gave it (for the escaped form)
+    cr_placeholder: bool = False       # lone CRs in values travel as CR_PLACEHOLDER
 
 
 REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason", "raw_line",
@@ -817,21 +1084,41 @@ REJECT_COLUMNS = ["_line_number", "reject_code", "column_name", "reject_reason",
 MAX_LINE_BYTES = 10_000_000
 
 
+# A carriage return inside a value, outside quotes, of a file whose lines end with LF (or CRLF):
+# DuckDB's reader would take it for a line end, so it travels through the reader as this
+# private-use character and is put back in every value and raw line (_restore_cr).
+CR_PLACEHOLDER = "\ue000"
+
+
 def _even_line_ends(text: str, warnings: list[str]) -> str:
     """Line ends mixing CRLF and LF (a file edited on two systems) are read as line ends: CRLF
-    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own between
-    LF line ends cannot be told apart from data, so that file is refused with a clear reason."""
+    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own in a file
+    whose lines end with LF or CRLF is data (a value padded with a CR, say), quoted or not: it is
+    kept in the value, exactly, with a warning; if it was really a line break, the row then has
+    the wrong number of columns and is rejected as such. A file of CR-only line ends (classic
+    Mac) is read with CR as the line end."""
     if "\r" not in text:
         return text
     crlf = text.count("\r\n")
     lf = text.count("\n") - crlf
-    cr = text.count("\r") - crlf
-    if cr and lf:
-        at = re.search(r"\r(?!\n)", text).start()
-        raise FileRejected(
-            f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
-            "return (CR) on its own while the file's lines end with LF: mixed or corrupted line "
-            "endings. Re-export the file.")
+    quotes = [m.start() for m in re.finditer('"', text)]
+    lone = [m.start() for m in re.finditer(r"\r(?!\n)", text)]
+    unquoted = [at for at in lone if bisect.bisect_left(quotes, at) % 2 == 0]
+    if unquoted and (lf or crlf):
+        if CR_PLACEHOLDER in text:
+            at = unquoted[0]
+            raise FileRejected(
+                f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
+                "return (CR) on its own, outside quotes, while the file's lines end with LF: "
+                "mixed or corrupted line endings. Re-export the file.")
+        chars = list(text)
+        for at in unquoted:
+            chars[at] = CR_PLACEHOLDER
+        text = "".join(chars)
+        first = sorted({text.count("\n", 0, at) + 1 for at in unquoted})
+        shown = ", ".join(map(str, first[:5])) + (", ..." if len(first) > 5 else "")
+        warnings.append(f"{len(unquoted):,} carriage return(s) (CR) inside values on line(s) "
+                        f"{shown}, kept as data (RFC 4180 asks for such values to be quoted)")
     if crlf and lf:
         warnings.append(f"mixed line endings ({crlf:,} CRLF and {lf:,} LF); all were read as "
                         "line ends")
@@ -839,8 +1126,9 @@ def _even_line_ends(text: str, warnings: list[str]) -> str:
     return text
 
 
-def _raw_lines(text: str) -> list[str]:
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+def _raw_lines(text: str, cr_placeholder: bool = False) -> list[str]:
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    return [ln.replace(CR_PLACEHOLDER, "\r") for ln in lines] if cr_placeholder else lines
 
 
 class _Loader:
@@ -858,17 +1146,21 @@ class _Loader:
     SMALL_BATCH_FILES = 32
     GROUP_FILES = 500
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, tmpdir: Path):
+    def __init__(self, con: duckdb.DuckDBPyConnection, tmpdir: Path,
+                 load_time: datetime | None = None):
         self.con = con
         self.tmpdir = tmpdir
+        self.load_time = load_time or uk_now()
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET enable_progress_bar = false")
         # Commit to the WAL only; checkpoint once at the end (see load_landing).
         con.execute("SET checkpoint_threshold = '16GB'")
         for m in MACROS:
             con.execute(m)
-        con.create_function("_nhs_valid", _nhs_valid, ["VARCHAR"], "BOOLEAN",
-                            side_effects=False)
+        con.execute("CREATE OR REPLACE TEMP MACRO _load_time() AS "
+                    f"TIMESTAMP {_lit(self.load_time.strftime('%Y-%m-%d %H:%M:%S'))}")
+        con.create_function("_nhs_problem", _nhs_problem, ["VARCHAR"], "VARCHAR",
+                            side_effects=False, null_handling="special")
         self.next_order = con.execute(
             "SELECT coalesce(max(load_order), 0) + 1 FROM raw.load_files").fetchone()[0]
         self.pending: list[_Pending] = []
@@ -885,11 +1177,14 @@ class _Loader:
 
     # -- collecting ----------------------------------------------------------------------------
     def add(self, rel: str, data: bytes, sha: str, path: Path | None = None,
-            sig: tuple | None = None) -> None:
-        p = _Pending(rel, sha, len(data), None, path=path, sig=sig)
+            sig: tuple | None = None, rel_os: str | None = None) -> None:
+        p = _Pending(rel, sha, len(data), None, path=path, sig=sig, rel_os=rel_os or rel)
+        p.warnings += name_warnings(rel)
         try:
             p.text, p.encoding = decode(data)
+            had_placeholder = CR_PLACEHOLDER in p.text
             p.text = _even_line_ends(p.text, p.warnings)
+            p.cr_placeholder = not had_placeholder and CR_PLACEHOLDER in p.text
             p.header = check_header(p.text)
         except FileRejected as e:
             p.reason = str(e)
@@ -948,6 +1243,13 @@ class _Loader:
             except FileRejected as e:
                 p.reason = str(e)
         self.staged_rows = sum(counts.values())
+        flagged = [p.fid for p in to_stage if p.cr_placeholder]
+        if flagged:
+            self.con.execute(
+                "UPDATE _stage SET " + ", ".join(
+                    f"{_q(c)} = replace({_q(c)}, chr({ord(CR_PLACEHOLDER)}), chr(13))"
+                    for c in CONTRACT_COLUMNS)
+                + " WHERE _fid IN (" + ", ".join(str(int(f)) for f in flagged) + ")")
 
     COMBINE_MAX_BYTES = 256 * 1024
 
@@ -1086,7 +1388,7 @@ class _Loader:
             struct_idx.append(last)
         if not struct_idx:
             return
-        lines = _raw_lines(text)
+        lines = _raw_lines(text, p.cr_placeholder)
         n_cols = len(header)
         fls_i, rid_i = header.index(FLS), header.index("Record ID")
         for i in struct_idx:
@@ -1171,6 +1473,18 @@ class _Loader:
                 con.unregister("_linemap")
             for fid, *rest in con.execute(REJECTS_SQL).fetchall():
                 contract_rejects.setdefault(fid, []).append(rest)
+            kinds = list(IDENTIFIER_TOKENS)
+            for fid, *counts in con.execute(IDENTIFIER_TOKENS_SQL).fetchall():
+                found = [(kinds[k], counts[2 * k], counts[2 * k + 1]) for k in range(len(kinds))
+                         if counts[2 * k]]
+                for p in staged:
+                    if p.fid == fid and found:
+                        p.warnings.append(
+                            "Record IDs look like they hold an identifier: " + "; ".join(
+                                f"{n:,} with {kind} (first on line {line})"
+                                for kind, n, line in found)
+                            + "; they stay in the internal warehouse, but ask the FLS to use "
+                              "IDs that hold no patient identifier")
             for fid, n, codes in con.execute(MIXED_FLS_SQL).fetchall():
                 shown = ", ".join(codes[:5]) + (", ..." if n > 5 else "")
                 for p in staged:
@@ -1201,7 +1515,8 @@ class _Loader:
         for p in group:
             changed = changed_since(p.path, p.sig) if p.path is not None and p.sig else None
             if changed:
-                self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "refused", reason=changed)
+                self.outcomes[p.sha] = FileOutcome(p.rel, "", "refused", reason=changed,
+                                                   kind="changed_before_commit", rel_os=p.rel_os)
                 continue
             order = self.next_order + len(files)
             if p.reason is not None:
@@ -1210,7 +1525,7 @@ class _Loader:
             rows = list(p.struct_rejects)
             c_rej = contract_rejects.get(p.fid, [])
             if c_rej:
-                lines = _raw_lines(p.text)
+                lines = _raw_lines(p.text, p.cr_placeholder)
                 for s, e, code, col, reason, fls, rid in c_rej:
                     rows.append((s, code, col, reason, "\n".join(lines[s - 1:e]), fls, rid))
             rows.sort(key=lambda r: r[0])
@@ -1244,6 +1559,11 @@ class _Loader:
                 [extracts.get(f["p"].fid) if f["status"] == "loaded" else None for f in files],
                 type=pa.date32()),
             "load_order": pa.array([f["order"] for f in files], type=pa.int64()),
+            "source_file_escaped": [_escaped(f["p"].rel_os) for f in files],
+            "load_warnings": pa.array(["; ".join(f["p"].warnings) or None for f in files],
+                                      type=pa.string()),
+            "column_order": pa.array([json.dumps(f["p"].header) if f["p"].header else None
+                                      for f in files], type=pa.string()),
         })
         cols = ", ".join("f." + _q(c) for c in CONTRACT_COLUMNS)
         con.execute("BEGIN TRANSACTION")
@@ -1279,41 +1599,141 @@ class _Loader:
                     con.unregister("_rej_df")
             con.register("_load_files_df", load_files)
             try:
-                con.execute("INSERT INTO raw.load_files SELECT *, ?::TIMESTAMP FROM _load_files_df",
-                            [loaded_at])
+                con.execute(LOAD_FILES_INSERT, [loaded_at])
             finally:
                 con.unregister("_load_files_df")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
         self.next_order += len(files)
         for f in files:
             p = f["p"]
             if f["status"] == "rejected":
                 self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "rejected", reason=p.reason,
-                                                   load_order=f["order"])
+                                                   load_order=f["order"], rel_os=p.rel_os,
+                                                   warnings=p.warnings)
             else:
                 self.outcomes[p.sha] = FileOutcome(p.rel, p.sha, "loaded", f["read"], f["acc"],
                                                    f["rej"], load_order=f["order"],
-                                                   warnings=p.warnings)
+                                                   warnings=p.warnings, rel_os=p.rel_os)
+
+
+# Identifier-like tokens inside Record IDs (RE2: no look-around, so the edges are matched).
+# Record IDs and file names stay in the internal warehouse and quality report; the load only
+# warns, so that the FLS can be asked to stop. The same shapes are checked in file names.
+IDENTIFIER_TOKENS = {
+    "a 10-digit number like an NHS number": r"(^|[^0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}([^0-9]|$)",
+    "a UK postcode": r"(?i)(^|[^A-Z0-9])[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}([^A-Z0-9]|$)",
+    # A date before 1990: no audit date is that early, but every in-scope patient's birth is.
+    # (Export dates in file names, such as SYN001_x_2024-06-30.csv, are not flagged.)
+    "a date like a date of birth (before 1990)": (
+        r"(^|[^0-9])(19[0-8][0-9][-/.]?(0[1-9]|1[0-2])[-/.]?(0[1-9]|[12][0-9]|3[01])"
+        r"|(0[1-9]|[12][0-9]|3[01])[-/.]?(0[1-9]|1[0-2])[-/.]?19[0-8][0-9])([^0-9]|$)"),
+}
+
+IDENTIFIER_TOKENS_SQL = "SELECT _fid, " + ", ".join(
+    f"count(*) FILTER (WHERE regexp_matches({_q('Record ID')}, {_lit(p)})), "
+    f"min(_line_number) FILTER (WHERE regexp_matches({_q('Record ID')}, {_lit(p)}))"
+    for p in IDENTIFIER_TOKENS.values()) + " FROM _final WHERE _rule IS NULL GROUP BY _fid"
+
+
+def name_warnings(name: str) -> list[str]:
+    """A warning when a file name holds an identifier-like token (never repeating it)."""
+    kinds = identifier_tokens_in(name)
+    if not kinds:
+        return []
+    return ["the file name holds " + " and ".join(kinds) + "; file names stay in the internal "
+            "warehouse, but ask the FLS to name files without patient identifiers"]
+
+
+def identifier_tokens_in(text: str) -> list[str]:
+    """The kinds of identifier-like token (IDENTIFIER_TOKENS) found in text (a file name)."""
+    return [kind for kind, p in IDENTIFIER_TOKENS.items()
+            if re.search(p.replace("(?i)", ""), text, re.IGNORECASE if "(?i)" in p else 0)]
 
 
 MIXED_FLS_SQL = f"""
-    SELECT _fid, count(DISTINCT upper(trim({_q(FLS)}))) AS n,
-           list(DISTINCT upper(trim({_q(FLS)})) ORDER BY upper(trim({_q(FLS)}))) AS codes
+    SELECT _fid, count(DISTINCT upper(_code_text({_q(FLS)}))) AS n,
+           list(DISTINCT upper(_code_text({_q(FLS)})) ORDER BY upper(_code_text({_q(FLS)})))
+             AS codes
     FROM _final WHERE _rule IS NULL GROUP BY _fid HAVING n > 1
 """
 
 
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed commit, keeping the original error: after a fatal I/O error (a
+    full disk) DuckDB has often ended the transaction itself, and ROLLBACK would raise anew."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def not_loaded_key(rel_os: str, status: str, kind: str | None) -> str:
+    """raw.load_files.file_sha256 of a file that was not loaded: ``not-loaded:`` and a sha256 of
+    its escaped name, status and reason label (not of content, which was not read). The same
+    file skipped or refused again for the same reason is recorded once."""
+    digest = hashlib.sha256(f"{_escaped(rel_os)}\0{status}\0{kind}".encode()).hexdigest()
+    return f"not-loaded:{digest}"
+
+
+def _record_not_loaded(con: duckdb.DuckDBPyConnection, outcomes: list[FileOutcome],
+                       next_order: int) -> None:
+    """Record every skipped or refused file in raw.load_files (0 rows read, accepted, rejected),
+    once per name, status and reason label, in one transaction."""
+    known = {r[0] for r in con.execute(
+        "SELECT file_sha256 FROM raw.load_files WHERE file_sha256 LIKE 'not-loaded:%'").fetchall()}
+    rows, seen = [], set()
+    for f in outcomes:
+        key = not_loaded_key(f.rel_os if f.rel_os is not None else f.source_file, f.status, f.kind)
+        f.file_sha256 = f.file_sha256 or ""
+        if key in known or key in seen:
+            continue
+        seen.add(key)
+        rows.append((key, f))
+    if not rows:
+        return
+    table = pa.table({
+        "file_sha256": [k for k, _ in rows],
+        "source_file": [f.source_file for _, f in rows],
+        "file_size_bytes": pa.array([None] * len(rows), type=pa.int64()),
+        "detected_encoding": pa.array([None] * len(rows), type=pa.string()),
+        "status": [f.status for _, f in rows],
+        "rejection_reason": [f.reason for _, f in rows],
+        "rows_read": pa.array([0] * len(rows), type=pa.int64()),
+        "rows_accepted": pa.array([0] * len(rows), type=pa.int64()),
+        "rows_rejected": pa.array([0] * len(rows), type=pa.int64()),
+        "file_extract_date": pa.array([None] * len(rows), type=pa.date32()),
+        "load_order": pa.array(range(next_order, next_order + len(rows)), type=pa.int64()),
+        "source_file_escaped": [f.display_name for _, f in rows],
+        "load_warnings": pa.array([None] * len(rows), type=pa.string()),
+        "column_order": pa.array([None] * len(rows), type=pa.string()),
+    })
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_load_files_df", table)
+        try:
+            con.execute(LOAD_FILES_INSERT, [loaded_at])
+        finally:
+            con.unregister("_load_files_df")
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
+
+
 def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                  registry_path: Path | str | None = None, progress: bool | None = None,
-                 lock_timeout: float | None = None) -> LoadResult:
+                 lock_timeout: float | None = None,
+                 load_time: datetime | None = None) -> LoadResult:
     """Load every new submission file of ``landing_dir`` into ``warehouse_path``'s raw schema.
 
     ``registry_path`` defaults to seeds/fls_registry.csv; ``progress`` None shows the tqdm bar
     only on a terminal; ``lock_timeout`` is how long to wait for a warehouse another process is
-    writing (default: $FLSDB_LOCK_TIMEOUT, else 0 = fail at once with "Warehouse busy").
+    writing (default: $FLSDB_LOCK_TIMEOUT, else 0 = fail at once with "Warehouse busy");
+    ``load_time`` (UK local, naive) is the time a Last Updated may not be after (default: now).
     """
     t0 = time.perf_counter()
     landing = Path(landing_dir)
@@ -1326,7 +1746,7 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
             raise LoadError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds.") from None
     if not landing.is_dir():
         raise LoadError(f"Landing folder {landing} does not exist.")
-    files, refused = discover_all(landing)
+    files, not_read = discover_all(landing)
     result = LoadResult(warehouse=warehouse, landing=landing)
     con = _connect(warehouse, lock_timeout)
     try:
@@ -1337,7 +1757,7 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
         known = {sha: (src, status) for sha, src, status in con.execute(
             "SELECT file_sha256, source_file, status FROM raw.load_files").fetchall()}
         with tempfile.TemporaryDirectory(prefix="flsdb-load-") as tmp:
-            loader = _Loader(con, Path(tmp))
+            loader = _Loader(con, Path(tmp), load_time)
             order: list[tuple[str, FileOutcome | None]] = []  # (rel or sha, outcome)
             disable = None if progress is None else not progress
             for rel_os, path in tqdm(files, desc="Loading", unit="file", disable=disable):
@@ -1345,27 +1765,177 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                 try:
                     data, sig = read_stable(path)
                 except FileRefused as e:
-                    order.append((rel, FileOutcome(rel, "", "refused", reason=str(e))))
+                    order.append((rel, FileOutcome(rel, "", "refused", reason=str(e),
+                                                   kind=e.kind, rel_os=rel_os)))
                     continue
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in known:
                     src, status = known[sha]
-                    note = "already loaded" if src == rel else f"same content as {src}"
+                    note = "already loaded" if src == rel else f"same content as {_escaped(src)}"
                     if status == "rejected":
                         note += ", rejected"
                     order.append((rel, FileOutcome(rel, sha, "unchanged", reason=note,
-                                                   previously_rejected=status == "rejected")))
+                                                   previously_rejected=status == "rejected",
+                                                   rel_os=rel_os)))
                     continue
                 known[sha] = (rel, "pending")
-                loader.add(rel, data, sha, path=path, sig=sig)
+                loader.add(rel, data, sha, path=path, sig=sig, rel_os=rel_os)
                 order.append((sha, None))
             loader.flush()
-            con.execute("CHECKPOINT")
             for key, outcome in order:
                 result.files.append(outcome if outcome is not None else loader.outcomes[key])
-            result.files += [FileOutcome(_printable(rel), "", "refused", reason=why)
-                             for rel, why in refused]
+            result.files += [FileOutcome(_printable(n.rel), "", n.status, reason=n.reason,
+                                         kind=n.kind, rel_os=n.rel) for n in not_read]
+            _record_not_loaded(con, [f for f in result.files
+                                     if f.status in ("skipped", "refused")], loader.next_order)
+            con.execute("CHECKPOINT")
     finally:
         con.close()
     result.seconds = time.perf_counter() - t0
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Re-checking rejects after a registry change: `flsdb recheck-rejects`
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class RecheckResult:
+    candidates: int = 0          # rejects for an unknown FLS code whose FLS the registry now knows
+    moved: int = 0               # of those, now accepted (moved to raw.submission_records)
+    rejected_again: int = 0      # of those, rejected under a later rule (reason updated)
+    not_recheckable: int = 0     # from files loaded before column_order was recorded
+    files: int = 0
+
+    def summary(self) -> str:
+        text = (f"Re-checked {self.candidates:,} row(s) rejected for an FLS code the registry now "
+                f"knows: {self.moved:,} accepted (moved to raw.submission_records with their file, "
+                f"line and load order), {self.rejected_again:,} still rejected under a later "
+                f"rule (reason updated), in {self.files:,} file(s).")
+        if self.not_recheckable:
+            text += (f" {self.not_recheckable:,} row(s) come from files loaded before the column "
+                     "order was recorded and cannot be re-checked: load those files again under "
+                     "a new name.")
+        if self.moved:
+            text += " Run `flsdb build`: staging restages every row after a recheck."
+        return text
+
+
+RECHECK_CANDIDATES_SQL = """
+    SELECT r._file_sha256, r._line_number, r.raw_line, f.column_order, f.file_extract_date
+    FROM raw.submission_rejects r JOIN raw.load_files f ON f.file_sha256 = r._file_sha256
+    WHERE r.reject_code = 'unknown_fls_code'
+      AND upper(_code_text(r.fls_code)) IN (SELECT upper(fls_code) FROM _registry)
+    ORDER BY r._load_order, r._line_number
+"""
+
+
+def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None = None,
+                    lock_timeout: float | None = None,
+                    load_time: datetime | None = None) -> RecheckResult:
+    """Re-check every row rejected as ``unknown_fls_code`` whose FLS code the registry now holds.
+
+    Each such row is checked again with every contract rule (the same SQL as a load, against its
+    file's extract date). A row that passes moves from raw.submission_rejects to
+    raw.submission_records with its lineage unchanged (file sha256, source file, line, load order,
+    load time); its file's rows_accepted / rows_rejected move with it (rows read = accepted +
+    rejected still holds) and rows_accepted_on_recheck counts it, which makes the next build
+    restage (staging's inputs fingerprint). A row that now breaks a later rule stays rejected
+    with the new code and reason. One transaction: all or nothing.
+    """
+    warehouse = Path(warehouse_path)
+    registry = Path(registry_path) if registry_path else paths.seeds_dir() / "fls_registry.csv"
+    if lock_timeout is None:
+        lock_timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or 0)
+    if not warehouse.exists():
+        raise LoadError(f"Warehouse {warehouse} does not exist: nothing to re-check.")
+    result = RecheckResult()
+    con = _connect(warehouse, lock_timeout)
+    try:
+        ensure_schema(con)
+        _read_registry(con, registry)
+        with tempfile.TemporaryDirectory(prefix="flsdb-recheck-") as tmp:
+            loader = _Loader(con, Path(tmp), load_time)
+            found = con.execute(RECHECK_CANDIDATES_SQL).fetchall()
+            result.candidates = len(found)
+            keys, values, lines, extracts = [], [], [], []
+            for sha, line, raw_line, order, extract in found:
+                if not order:
+                    result.not_recheckable += 1
+                    continue
+                header = json.loads(order)
+                fields = [v.replace(CR_PLACEHOLDER, "\r") for v in next(csv.reader(io.StringIO(
+                    raw_line.replace("\r", CR_PLACEHOLDER), newline="")), [])]
+                if len(fields) != len(header):
+                    result.not_recheckable += 1
+                    continue
+                by_name = dict(zip(header, fields))
+                keys.append((sha, line))
+                values.append([by_name.get(c) if by_name.get(c) != "" else None
+                               for c in CONTRACT_COLUMNS])
+                lines.append(line)
+                extracts.append(extract)
+            if not keys:
+                return result
+            stage = pa.table({"_fid": pa.array([0] * len(keys), type=pa.int32()),
+                              **{c: pa.array([v[i] for v in values], type=pa.string())
+                                 for i, c in enumerate(CONTRACT_COLUMNS)}})
+            linemap = pa.table({
+                "_line_number": pa.array(lines, type=pa.int64()),
+                "_end_line": pa.array(lines, type=pa.int64()),
+                "_extract": pa.array(extracts, type=pa.date32()),
+                "_sha": pa.array([k[0] for k in keys], type=pa.string()),
+            })
+            con.register("_stage_in", stage)
+            con.execute("INSERT INTO _stage SELECT * FROM _stage_in")
+            con.unregister("_stage_in")
+            con.register("_linemap", linemap)
+            try:
+                con.execute(_final_sql())
+            finally:
+                con.unregister("_linemap")
+            cols = ", ".join("f." + _q(c) for c in CONTRACT_COLUMNS)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"""
+                    INSERT INTO raw.submission_records
+                    SELECT {cols}, r._file_sha256, r._source_file, r._line_number, r._load_order,
+                           r._loaded_at
+                    FROM _final f JOIN raw.submission_rejects r
+                      ON r._file_sha256 = f._sha AND r._line_number = f._line_number
+                     AND r.reject_code = 'unknown_fls_code'
+                    WHERE f._rule IS NULL ORDER BY r._load_order, r._line_number""")
+                moved = dict(con.execute(
+                    "SELECT _sha, count(*) FROM _final WHERE _rule IS NULL GROUP BY _sha"
+                ).fetchall())
+                con.execute(f"""
+                    UPDATE raw.submission_rejects r
+                    SET reject_code = {_CODES_SQL}[f._rule], column_name = {_COLUMNS_SQL}[f._rule],
+                        reject_reason = {_REASON_SQL.replace("CASE _rule", "CASE f._rule")}
+                    FROM (SELECT * FROM _final WHERE _rule IS NOT NULL) f
+                    WHERE r._file_sha256 = f._sha AND r._line_number = f._line_number
+                      AND r.reject_code = 'unknown_fls_code'
+                      AND {_CODES_SQL}[f._rule] <> 'unknown_fls_code'""")
+                result.rejected_again = con.execute(
+                    f"SELECT count(*) FROM _final WHERE _rule IS NOT NULL "
+                    f"AND {_CODES_SQL}[_rule] <> 'unknown_fls_code'").fetchone()[0]
+                con.execute("""
+                    DELETE FROM raw.submission_rejects r USING _final f
+                    WHERE r._file_sha256 = f._sha AND r._line_number = f._line_number
+                      AND r.reject_code = 'unknown_fls_code' AND f._rule IS NULL""")
+                for sha, n in moved.items():
+                    con.execute(
+                        "UPDATE raw.load_files SET rows_accepted = rows_accepted + ?, "
+                        "rows_rejected = rows_rejected - ?, rows_accepted_on_recheck = "
+                        "coalesce(rows_accepted_on_recheck, 0) + ? WHERE file_sha256 = ?",
+                        [n, n, n, sha])
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+            result.moved = sum(moved.values())
+            result.files = len({k[0] for k in keys})
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
     return result

@@ -214,7 +214,7 @@ def test_two_loads_at_once_one_is_told_warehouse_busy(fault_landing, tmp_path):
         second = _flsdb("load", "--landing", str(landing), "--warehouse", str(warehouse),
                         env={"FLSDB_LOCK_TIMEOUT": "0"})
         assert time.perf_counter() - t0 < 15                 # it fails at once, not hanging
-        assert second.returncode == 1
+        assert second.returncode == 4
         assert "Warehouse busy" in second.stderr and "in use by another process" in second.stderr
         assert "FLSDB_LOCK_TIMEOUT" in second.stderr
         assert "Traceback" not in second.stderr

@@ -38,16 +38,40 @@ def rows_text(rows, cols=None, term="\n") -> str:
     return text.replace("\n", term) if term != "\n" else text
 
 
+def landing_entries(landing: Path) -> set[str]:
+    """Every file (and link, and folder that cannot be listed) under landing, found independently
+    of the loader's discovery, except the exempt top-level _reference/ folder."""
+    found: set[str] = set()
+
+    def unlistable(err):
+        found.add(Path(err.filename).relative_to(landing).as_posix())
+
+    for dirpath, dirnames, filenames in os.walk(landing, onerror=unlistable):
+        here = Path(dirpath)
+        if here == landing and "_reference" in dirnames:
+            dirnames.remove("_reference")
+        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+            found.add((here / name).relative_to(landing).as_posix())
+    return found
+
+
 def all_accounted(env, result) -> None:
-    """Every file of the landing folder has an outcome; nothing is lost; reasons are specific."""
-    files, refused = load.discover_all(env.landing)
-    names = {load._printable(r) for r, _ in files} | {load._printable(r) for r, _ in refused}
+    """Every file of the landing folder has an outcome; every one not loaded is recorded in
+    raw.load_files with its reason; nothing is lost; reasons are specific."""
+    names = {load._printable(r) for r in landing_entries(env.landing)}
     assert {f.source_file for f in result.files} == names
     for f in result.files:
-        if f.status in ("rejected", "refused"):
+        if f.status in ("rejected", "refused", "skipped"):
             assert f.reason and len(f.reason) >= 15, f
         if f.status == "loaded":
             assert f.rows_read == f.rows_accepted + f.rows_rejected, f
+    recorded = set(env.q("SELECT source_file, status, rejection_reason FROM raw.load_files "
+                         "WHERE status IN ('skipped', 'refused')"))
+    for f in result.files:
+        if f.status in ("skipped", "refused"):
+            assert any(r[0] == f.source_file and r[1] == f.status for r in recorded), f
+    escaped = [r[0] for r in env.q("SELECT source_file_escaped FROM raw.load_files")]
+    assert None not in escaped
     assert_counts_balance(env)
 
 
@@ -228,14 +252,25 @@ def test_mixed_line_endings(load_env):
     all_accounted(load_env, result)
 
 
-def test_lone_carriage_return_inside_a_value_refuses_the_file_clearly(load_env):
-    load_env.write("cr_value.csv", csv_text([good_row(0), good_row(1), good_row(2)])
-                   .replace("R00001", "R00\r001"))
+def test_lone_carriage_return_inside_a_value_is_data_kept_exactly(load_env):
+    """An unquoted CR inside a value of an LF (or CRLF) file is data: kept exactly, with a
+    warning; an answer padded with it reads as the code. (DuckDB's reader would split the row at
+    it, so it travels as a placeholder and is put back.)"""
+    rows = [good_row(0), good_row(1, **{"Record ID": "R00\r001"}),
+            good_row(2, **{"1.11 SiteFirstFrac": "\rHip\r", "FLS Code": "RX1\r"})]
+    for name, text in [("cr_value.csv", csv_text(rows)),
+                       ("cr_value_crlf.csv", csv_text(rows).replace("\n", "\r\n"))]:
+        load_env.write(name, text)
     result = load_env.load()
-    status, reason, *_ = load_env.file_row("cr_value.csv")
-    assert status == "rejected"
-    assert reason.startswith("Not readable as CSV: line 3 contains a carriage return (CR) on its own")
     all_accounted(load_env, result)
+    for name in ("cr_value.csv", "cr_value_crlf.csv"):
+        assert load_env.file_row(name)[:5] == ("loaded", None, 3, 3, 0)
+    stored = sorted(load_env.q('SELECT DISTINCT "Record ID", "1.11 SiteFirstFrac" FROM '
+                               "raw.submission_records"))
+    assert stored == sorted([("R00000", "Hip"), ("R00\r001", "Hip"), ("R00002", "\rHip\r")])
+    assert any("carriage return(s) (CR) inside values on line(s) 3, 4" in w
+               for f in result.files for w in f.warnings)
+    assert "\ue000" not in str(load_env.q("SELECT * FROM raw.submission_records"))
 
 
 def test_old_mac_carriage_return_only_line_endings(load_env):
@@ -369,7 +404,7 @@ def test_links_out_of_the_landing_folder_are_not_followed(load_env, tmp_path):
     try:
         for table in ("load_files", "submission_records", "submission_rejects"):
             dump = str(con.execute(f"SELECT * FROM raw.{table}").fetchall())
-            assert "OUTSIDE-SECRET" not in dump and "outside" not in dump
+            assert "OUTSIDE-SECRET" not in dump and str(outside) not in dump
     finally:
         con.close()
     all_accounted(load_env, result)
@@ -508,7 +543,10 @@ def test_file_that_never_stops_changing_is_refused_clearly(load_env, monkeypatch
     assert "changed while it was being read" in out["busy.csv"].reason
     assert "run `flsdb load` again" in out["busy.csv"].reason
     assert out["calm.csv"].status == "loaded"
-    assert load_env.q("SELECT source_file FROM raw.load_files") == [("calm.csv",)]
+    assert load_env.q("SELECT source_file FROM raw.load_files WHERE status = 'loaded'") == [
+        ("calm.csv",)]
+    assert load_env.q("SELECT source_file, rows_read FROM raw.load_files "
+                      "WHERE status = 'refused'") == [("busy.csv", 0)]
     assert "1 refused" in result.summary_table()
     monkeypatch.setattr(load, "open", real_open, raising=False)
     result = load_env.load()                                 # once quiet, it loads
@@ -539,3 +577,629 @@ def test_file_changed_after_reading_before_commit_is_not_committed(load_env, mon
     load_env.load()
     assert load_env.file_row("late.csv")[:5] == ("loaded", None, 2, 2, 0)
     assert_counts_balance(load_env)
+
+
+# =============================================================================================
+# Round 2 (issue 12): one section per class, each with its neighbours
+# =============================================================================================
+
+def _one_reject(env, name):
+    (line, code, column, reason, raw), = env.rejects(name)
+    return line, code, column, reason, raw
+
+
+# --- 1. NHS numbers: ASCII digits only, no repeated-digit placeholders -----------------------
+
+NON_ASCII_DIGITS = {
+    "superscript": "\u00b9\u00b2\u00b3",          # ¹²³ : str.isdigit() is True, int() raises
+    "circled": "\u2460\u2461\u2462",              # ①②③
+    "full_width": "\uff11\uff12\uff13",           # １２３
+    "arabic_indic": "\u0661\u0662\u0663",         # ١٢٣
+    "devanagari": "\u0967\u0968\u0969",           # १२३
+    "math_bold": "\U0001d7cf\U0001d7d0\U0001d7d1",  # 𝟏𝟐𝟑
+    "subscript": "\u2081\u2082\u2083",            # ₁₂₃
+    "dingbat": "\u2776\u2777\u2778",              # ❶❷❸
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NON_ASCII_DIGITS))
+def test_nhs_number_with_non_ascii_digits_is_a_row_reject(load_env, kind):
+    """Any digit that is not ASCII 0-9, in any position, rejects the row (never a crash), with
+    file, line and column; the other rows load."""
+    valid = nhs(5)
+    bad = NON_ASCII_DIGITS[kind] + valid[3:]                     # 10 "digits", 3 not ASCII
+    full_width_all = "".join(chr(0xFF10 + int(d)) for d in valid)  # every digit full width
+    rows = [good_row(0), good_row(1, **{"1.01 NHS Number": bad}),
+            good_row(2, **{"1.01 NHS Number": full_width_all}), good_row(3)]
+    load_env.write(f"nhs_{kind}.csv", csv_text(rows))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.file_row(f"nhs_{kind}.csv")[:5] == ("loaded", None, 4, 2, 2)
+    rejects = load_env.rejects(f"nhs_{kind}.csv")
+    assert [(r[0], r[1], r[2]) for r in rejects] == [
+        (3, "invalid_nhs_number", "1.01 NHS Number"), (4, "invalid_nhs_number", "1.01 NHS Number")]
+    for r in rejects:
+        assert "not an ASCII digit" in r[3] and valid[3:] not in r[3]
+
+
+@pytest.mark.parametrize("digit", "0123456789")
+def test_repeated_digit_nhs_numbers_are_rejected(load_env, digit):
+    """0000000000 … 9999999999 pass modulus 11 (or not) but are placeholders: rejected with a
+    reason, in any spacing."""
+    spaced = f"{digit * 3} {digit * 3} {digit * 4}"
+    load_env.write("repeated.csv", csv_text([good_row(0, **{"1.01 NHS Number": digit * 10}),
+                                             good_row(1, **{"1.01 NHS Number": spaced}),
+                                             good_row(2)]))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    rejects = load_env.rejects("repeated.csv")
+    assert [(r[0], r[1]) for r in rejects] == [(2, "invalid_nhs_number"), (3, "invalid_nhs_number")]
+    assert all("repeated" in r[3] for r in rejects)
+
+
+def test_nhs_number_normalisation_is_whitespace_and_hyphens_only(load_env):
+    n = nhs(7)
+    ok = [f"{n[:3]} {n[3:6]} {n[6:]}", f"{n[:3]}-{n[3:6]}-{n[6:]}", f"\t{n}\u00a0",
+          f"{n[:3]}\u2009{n[3:6]}\u202f{n[6:]}"]
+    bad = [f"{n[:3]}.{n[3:6]}.{n[6:]}", f"{n[:3]}/{n[3:6]}/{n[6:]}", n[:9], n + "0",
+           f"{n[:3]}\u2013{n[3:6]}\u2013{n[6:]}", "O" + n[1:] if n[0] == "0" else n[:9] + "O"]
+    rows = [good_row(i, **{"1.01 NHS Number": v}) for i, v in enumerate(ok + bad)]
+    load_env.write("normalise.csv", csv_text(rows))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.file_row("normalise.csv")[:5] == ("loaded", None, len(rows), len(ok), len(bad))
+    assert {r[1] for r in load_env.rejects("normalise.csv")} == {"invalid_nhs_number"}
+
+
+def test_nhs_number_rule_is_general_not_a_list():
+    """Every non-ASCII Unicode decimal digit is refused; every ASCII 10-digit number is judged by
+    modulus 11 and the repeated-digit rule only."""
+    import unicodedata
+    digits = [chr(c) for c in range(0x80, 0x110000) if unicodedata.category(chr(c)) == "Nd"
+              or (chr(c).isdigit() and not chr(c).isascii())]
+    assert len(digits) > 300
+    for d in digits:
+        assert contract.nhs_number_problem(d * 10) is not None, hex(ord(d))
+        assert contract.nhs_number_problem("943476591" + d) is not None, hex(ord(d))
+    assert contract.nhs_number_problem("9434765919") is None
+
+
+# --- 2. Discovery: every file the loader does not load is listed and recorded ----------------
+
+def test_symlink_loops_and_hidden_names_are_recorded(load_env):
+    landing = load_env.landing
+    load_env.write("ok.csv", csv_text([good_row(0)]))
+    os.symlink("self_loop.csv", landing / "self_loop.csv")
+    os.symlink("loop_b.csv", landing / "loop_a.csv")
+    os.symlink("loop_a.csv", landing / "loop_b.csv")
+    (landing / "sub").mkdir()
+    os.symlink("../sub", landing / "sub" / "dir_loop")               # a link to its own folder
+    load_env.write(".DS_Store", b"\x00\x00\x00\x01Bud1")
+    load_env.write(".part.csv.part", csv_text([good_row(1)]))
+    load_env.write("_notes.txt", "notes")
+    load_env.write("_drafts/a.csv", csv_text([good_row(2)]))
+    load_env.write("_drafts/deeper/b.csv", csv_text([good_row(3)]))
+    load_env.write(".git/config", "[core]")
+    load_env.write("sub/.hidden/c.csv", csv_text([good_row(4)]))
+    load_env.write("_reference/synthetic_nspl_postcode_lookup.csv", "pcds,lsoa11\n")
+    result = load_env.load()                                      # no RuntimeError
+    all_accounted(load_env, result)
+    out = {f.source_file: f for f in result.files}
+    for name in ("self_loop.csv", "loop_a.csv", "loop_b.csv"):
+        assert out[name].status == "refused" and "loop" in out[name].reason
+    assert out["sub/dir_loop"].status == "refused"
+    for name in (".DS_Store", ".part.csv.part", "_notes.txt", "_drafts/a.csv",
+                 "_drafts/deeper/b.csv", ".git/config", "sub/.hidden/c.csv"):
+        assert out[name].status == "skipped", name
+    assert "_reference/synthetic_nspl_postcode_lookup.csv" not in out     # exempt by rule
+    assert load_env.q("SELECT count(*) FROM raw.load_files WHERE status = 'loaded'") == [(1,)]
+
+
+def test_unreadable_files_and_folders_are_recorded(load_env, monkeypatch):
+    """A file that cannot be read and a folder that cannot be listed (simulated: the tests run as
+    root, for whom permissions do not apply) are refused, listed and recorded; the rest loads."""
+    load_env.write("ok.csv", csv_text([good_row(0)]))
+    secret = load_env.write("locked.csv", csv_text([good_row(1)]))
+    load_env.write("closed/inside.csv", csv_text([good_row(2)]))
+    closed = load_env.landing / "closed"
+    real_open, real_scandir = open, os.scandir
+
+    def fake_open(file, *args, **kwargs):
+        if Path(file) == secret:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    def fake_scandir(path="."):
+        if isinstance(path, (str, os.PathLike)) and Path(path) == closed:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(load, "open", fake_open, raising=False)
+    monkeypatch.setattr(os, "scandir", fake_scandir)
+    result = load_env.load()
+    out = {f.source_file: f for f in result.files}
+    assert out["ok.csv"].status == "loaded"
+    assert out["locked.csv"].status == "refused" and "Permission denied" in out["locked.csv"].reason
+    assert out["closed"].status == "refused" and "cannot be listed" in out["closed"].reason
+    assert set(load_env.q("SELECT source_file, status FROM raw.load_files")) == {
+        ("ok.csv", "loaded"), ("locked.csv", "refused"), ("closed", "refused")}
+    assert "REFUSED" in result.summary_table()
+    monkeypatch.undo()
+    result = load_env.load()                                       # readable again: loads
+    assert load_env.file_row("locked.csv")[:5] == ("loaded", None, 1, 1, 0)
+    assert load_env.file_row("closed/inside.csv")[:5] == ("loaded", None, 1, 1, 0)
+    all_accounted(load_env, result)
+
+
+# --- 4. Encoding: never a silent change ------------------------------------------------------
+
+def _names_file(names: list[str]) -> str:
+    return csv_text([good_row(i, **{"Record ID": f"R-{v}"}) for i, v in enumerate(names)])
+
+
+NAMES = ["José", "Zoë", "Müller", "Françoise", "Øyvind", "Straße", "Muñoz", "O’Brien"]
+
+
+@pytest.mark.parametrize("stray", [b"\xe9", b"\x92", b"\x80", b"\xa3", b"\xfc", b"\xff"])
+def test_utf8_file_with_a_stray_single_byte_is_rejected_not_mojibake(load_env, stray):
+    data = _names_file(NAMES).encode("utf-8")
+    lines = data.split(b"\n")
+    lines[4] = lines[4].replace(b"R-", b"R" + stray + b"-", 1)      # one stray byte on line 5
+    load_env.write("mixed.csv", b"\n".join(lines))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    status, reason, *_ = load_env.file_row("mixed.csv")
+    assert status == "rejected" and "Mixed encoding" in reason and "line 5" in reason, reason
+    assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(0,)]
+
+
+@pytest.mark.parametrize("names", [["José"], ["Zoë"], ["Muñoz"], ["Straße"], ["Øyvind"],
+                                   ["O’Brien", "don’t"], NAMES])
+def test_macroman_file_is_rejected_not_mojibake(load_env, names):
+    load_env.write("mac.csv", _names_file(names).encode("mac_roman"))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    status, reason, *_ = load_env.file_row("mac.csv")
+    assert status == "rejected" and "encoding" in reason and "line " in reason, reason
+
+
+@pytest.mark.parametrize("names", [["José"], ["Zoë", "Müller"], ["Françoise", "€5 fee"],
+                                   ["José’s"], ["Renée", "Søren"]])
+def test_windows_1252_file_is_decoded_only_when_certain(load_env, names):
+    load_env.write("win.csv", _names_file(names).encode("cp1252"))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.file_row("win.csv")[0] == "loaded"
+    stored = sorted(r[0] for r in load_env.q('SELECT "Record ID" FROM raw.submission_records'))
+    assert stored == sorted(f"R-{n}" for n in names)               # exactly, no mojibake
+
+
+def test_no_stored_value_is_mojibake_after_any_encoding_case(load_env):
+    for i, enc in enumerate(["utf-8", "cp1252", "mac_roman", "latin-1", "utf-8-sig"]):
+        try:
+            load_env.write(f"enc_{i}.csv", _names_file(NAMES[:3]).encode(enc))
+        except UnicodeEncodeError:
+            continue
+    result = load_env.load()
+    all_accounted(load_env, result)
+    dump = str(load_env.q("SELECT * FROM raw.submission_records"))
+    for mojibake in ("Ã", "Â", "Ž", "Ë", "Š", "\ufffd"):
+        assert mojibake not in dump
+
+
+# --- 5. Dates after the load -----------------------------------------------------------------
+
+def test_last_updated_or_fracture_after_the_load_is_rejected(load_env):
+    from datetime import datetime
+    now = datetime(2025, 1, 15, 12, 0, 0)
+    rows = [good_row(0, **{"Last Updated": "2099-01-01T00:00:00"}),
+            good_row(1, **{"Last Updated": "2025-01-15 12:00:01"}),    # one second later
+            good_row(2, **{"Last Updated": "2025-01-15T12:00:00",
+                           "1.09 Date Index Frac Diagnosed": "2025-01-14"}),
+            good_row(3, **{"1.09 Date Index Frac Diagnosed": "2099-06-01"}),
+            good_row(4)]
+    load_env.write("future.csv", csv_text(rows))
+    result = load_landing(load_env.landing, load_env.warehouse, registry_path=load_env.registry,
+                          progress=False, load_time=now)
+    all_accounted(load_env, result)
+    rejects = load_env.rejects("future.csv")
+    assert [(r[0], r[1]) for r in rejects] == [
+        (2, "last_updated_after_load"), (3, "last_updated_after_load"),
+        (5, "fracture_after_extract")]
+    assert "after the time of this load" in rejects[0][3]
+    # the extract date comes only from Last Updated values at or before the load
+    assert load_env.q("SELECT file_extract_date::VARCHAR FROM raw.load_files") == [("2025-01-15",)]
+
+
+def test_extract_date_can_never_be_after_the_load(load_env):
+    load_env.write("all_future.csv", csv_text(
+        [good_row(i, **{"Last Updated": f"20{90 + i}-01-01T00:00:00"}) for i in range(5)]))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.file_row("all_future.csv")[:5] == ("loaded", None, 5, 0, 5)
+    assert load_env.q("SELECT file_extract_date FROM raw.load_files") == [(None,)]
+
+
+# --- 6. Coded answers: any whitespace, documented wordings -----------------------------------
+
+PADDINGS = ["\t", "\r", "\u00a0", "\u2003", "\u3000", "\u202f", " \t\u00a0 ", "\u2028", "\x0b"]
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_coded_answers_padded_with_any_whitespace_are_accepted(load_env, pad):
+    rows = [good_row(0, **{"1.11 SiteFirstFrac": f"{pad}Hip{pad}"}),
+            good_row(1, **{"1.11 SiteFirstFrac": f"{pad}wrist"}),
+            good_row(2, **{"FLS Code": f"{pad}rx1{pad}"})]
+    text = csv_text(rows)
+    if "\r" in pad:         # quoted, as RFC 4180 asks (unquoted: test_lone_carriage_return_...)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        w.writerow(COLS)
+        w.writerows([[r[c] for c in COLS] for r in rows])
+        text = buf.getvalue()
+    load_env.write("padded.csv", text)
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.file_row("padded.csv")[:5] == ("loaded", None, 3, 3, 0)
+    assert [f.warnings for f in result.files] == [[]]            # one FLS after normalising
+
+
+def test_documented_wordings_are_read_as_the_code():
+    assert contract.code_wordings("dxa") == {"Ordered (not yet done)": "Ordered"}
+    assert contract.code_wordings("fracture_type") == {
+        "Incidental (found on imaging for another reason)": "Incidental"}
+    assert contract.code_wordings("bone_therapy_16_weeks")["Alendronate (started)"] == "Alendronate"
+    assert contract.code_wordings("bone_therapy_52_weeks")["HRT (still taking)"] == "HRT"
+
+
+def test_staging_reads_coded_answers_as_the_loader_does(tmp_path):
+    """The loader and the staging SQL share one rule (dbt_project.yml vars + one macro): padded
+    answers and documented wordings are staged as the code, and an accepted 1.11 is never
+    staged as null. Builds staging with dbt on a tiny file."""
+    import json
+    import subprocess
+    import sys
+    from flsdb import paths
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows = [good_row(0, **{"1.11 SiteFirstFrac": "\u00a0Spine\t", "3.01 DXA": "Ordered (not yet done)",
+                           "1.10 TypeOfFracture": " incidental (found on imaging for another reason) ",
+                           "6.05 BoneTherapy1216": "Alendronate\u00a0 (started)",
+                           "7.05 BoneTherapy4856": "hrt (still taking)",
+                           "1.05 CareRes": "\u3000No\r", "2.05 Smoker": "Not\u00a0known",
+                           "FLS Code": "\tSYN001\u00a0"})]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)   # RFC 4180: CR quoted
+    writer.writerow(COLS)
+    writer.writerows([[r[c] for c in COLS] for r in rows])
+    (landing / "codes.csv").write_text(buf.getvalue(), encoding="utf-8")
+    (landing / "_reference").mkdir()
+    (landing / "_reference" / "synthetic_nspl_postcode_lookup.csv").write_text(
+        "pcds,lsoa11\nSW1A 1AA,E01004736\n")
+    wh = tmp_path / "wh.duckdb"
+    result = load_landing(landing, wh, progress=False)
+    assert result.rows_accepted == 1, result.summary_table()
+    env = dict(os.environ, DBT_PROFILES_DIR=str(paths.PROJECT_DIR), FLSDB_WAREHOUSE=str(wh),
+               FLSDB_POSTCODE_LOOKUP=str(landing / "_reference" /
+                                         "synthetic_nspl_postcode_lookup.csv"),
+               DO_NOT_TRACK="1")
+    env.pop("FLSDB_PSEUDONYM_KEY", None)
+    dbt = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run([str(dbt), "run", "--select", "+stg_fls_db__submission_records",
+                           "--project-dir", str(paths.PROJECT_DIR), "--target-path",
+                           str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                          env=env, cwd=paths.PROJECT_DIR, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = con.execute(
+            "select fls_code, fracture_site, dxa_status, fracture_presentation, "
+            "bone_therapy_at_16_weeks, bone_therapy_at_52_weeks, lived_in_care_home, "
+            "current_smoker, dxa_status_warning, fracture_presentation_warning "
+            "from staging.stg_fls_db__submission_records").fetchall()
+    finally:
+        con.close()
+    assert got == [("SYN001", "Spine", "Ordered", "Incidental", "Alendronate", "HRT", "No",
+                    "Not known", None, None)], json.dumps(got)
+
+
+# --- 7. File names: newline vs a literal backslash-n -----------------------------------------
+
+def test_file_names_with_newline_and_literal_backslash_n_stay_apart(load_env):
+    names = ["a\nb.csv", "a\\nb.csv", "tab\there.csv", "tab\\there.csv", "cr\rx.csv",
+             "back\\\\slash.csv", "nel\u0085x.csv", "bidi\u202ex.csv"]
+    for i, name in enumerate(names):
+        load_env.write(name, csv_text([good_row(i)]))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    rows = load_env.q("SELECT source_file, source_file_escaped FROM raw.load_files")
+    assert sorted(r[0] for r in rows) == sorted(names)             # the exact names
+    escaped = [r[1] for r in rows]
+    assert len(set(escaped)) == len(names)                         # unambiguous
+    assert all(c.isprintable() for e in escaped for c in e)
+    assert {"a\\nb.csv", "a\\\\nb.csv"} <= set(escaped)
+    table = result.summary_table()
+    assert "a\\nb.csv" in table and "a\\\\nb.csv" in table and "a\nb.csv" not in table
+    # lineage: each record points at exactly one file row
+    assert load_env.q("SELECT count(*) FROM raw.submission_records r JOIN raw.load_files f "
+                      "ON f.file_sha256 = r._file_sha256 AND f.source_file = r._source_file"
+                      ) == [(len(names),)]
+
+
+# --- 8. Re-checking rejects after the registry gains an FLS ----------------------------------
+
+def test_recheck_rejects_after_the_registry_gains_an_fls(load_env):
+    from click.testing import CliRunner
+    from flsdb.cli import main as cli
+
+    rows = [good_row(0), good_row(1, **{"FLS Code": "NEW1"}),
+            good_row(2, **{"FLS Code": " new1\u00a0", "1.09 Date Index Frac Diagnosed": "2015-03-01"}),
+            good_row(3, **{"FLS Code": "ZZZ9"}), good_row(4, **{"FLS Code": "NEW1"})]
+    load_env.write("x.csv", csv_text(rows))
+    load_env.write("y.csv", csv_text([good_row(9, **{"FLS Code": "NEW1"})]))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    assert load_env.q("SELECT sum(rows_rejected) FROM raw.load_files") == [(5,)]
+    runner = CliRunner()
+    args = ["recheck-rejects", "--warehouse", str(load_env.warehouse), "--registry",
+            str(load_env.registry)]
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 0 and "0 accepted" in out.output, out.output     # nothing new yet
+    load_env.registry.write_text(load_env.registry.read_text() + "NEW1,New service\n")
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert "3 accepted" in out.output and "1 still rejected" in out.output
+    assert load_env.file_row("x.csv")[:5] == ("loaded", None, 5, 3, 2)
+    assert load_env.file_row("y.csv")[:5] == ("loaded", None, 1, 1, 0)
+    assert load_env.q('SELECT "Record ID", _source_file, _line_number, _load_order '
+                      "FROM raw.submission_records ORDER BY 1") == [
+        ("R00000", "x.csv", 2, 1), ("R00001", "x.csv", 3, 1), ("R00004", "x.csv", 6, 1),
+        ("R00009", "y.csv", 2, 2)]
+    assert load_env.q("SELECT _line_number, reject_code FROM raw.submission_rejects "
+                      "ORDER BY 1") == [(4, "fracture_before_2016"), (5, "unknown_fls_code")]
+    assert load_env.q("SELECT sum(rows_accepted_on_recheck) FROM raw.load_files") == [(3,)]
+    assert_counts_balance(load_env)
+    out = runner.invoke(cli, args)                                  # idempotent
+    assert "0 row(s)" in out.output and load_env.file_row("x.csv")[:5] == ("loaded", None, 5, 3, 2)
+
+
+# --- 9. Identifier-like tokens in Record IDs and file names ----------------------------------
+
+def test_identifier_like_tokens_in_record_ids_and_file_names_warn(load_env):
+    rows = [good_row(0, **{"Record ID": "REC-943 476 5919"}),       # NHS-number-like
+            good_row(1, **{"Record ID": "SW1A1AA-17"}),             # postcode
+            good_row(2, **{"Record ID": "ID_1948-03-15_x"}),        # date of birth
+            good_row(3, **{"Record ID": "15031948"}),               # compact DOB
+            good_row(4, **{"Record ID": "R000123"}),                # fine
+            good_row(5, **{"Record ID": "SYN001-2024-06-30-7"})]    # an audit date: fine
+    load_env.write("patient B1 1AA 4857773456.csv", csv_text(rows))
+    load_env.write("clean.csv", csv_text([good_row(9)]))
+    result = load_env.load()
+    all_accounted(load_env, result)
+    out = {f.source_file: f for f in result.files}
+    warns = " ".join(out["patient B1 1AA 4857773456.csv"].warnings)
+    assert "1 with a 10-digit number like an NHS number (first on line 2)" in warns
+    assert "1 with a UK postcode (first on line 3)" in warns
+    assert "2 with a date like a date of birth" in warns
+    assert "the file name holds a 10-digit number like an NHS number and a UK postcode" in warns
+    for value in ("943 476 5919", "SW1A", "1948", "4857773456", "B1 1AA"):
+        assert value not in warns
+    assert out["clean.csv"].warnings == []
+    stored = load_env.q("SELECT load_warnings FROM raw.load_files WHERE source_file LIKE 'pat%'")
+    assert "Record IDs look like they hold an identifier" in stored[0][0]
+
+
+# --- 10. The pseudonym key -------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["x", " ", "\t\n", "short-key-31-bytes-long-xxxxxxx",
+                                 "  " + "k" * 31 + "  "])
+def test_short_pseudonym_keys_are_refused(monkeypatch, key):
+    from click.testing import CliRunner
+    from flsdb import dbt_duckdb_plugin
+    from flsdb.cli import main as cli
+
+    monkeypatch.setenv("FLSDB_PSEUDONYM_KEY", key)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        dbt_duckdb_plugin.pseudonym_key()
+    out = CliRunner().invoke(cli, ["build", "--select", "nothing"])
+    assert out.exit_code == 8 and "at least 32 bytes" in out.output, out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+    if len(key.strip()) > 3:
+        assert key.strip() not in out.output                       # the key is never echoed
+
+
+def test_pseudonym_key_of_32_bytes_and_development_mode_are_accepted(monkeypatch):
+    from flsdb import dbt_duckdb_plugin
+
+    monkeypatch.setenv("FLSDB_PSEUDONYM_KEY", "k" * 32)
+    assert dbt_duckdb_plugin.pseudonym_key() == "k" * 32
+    monkeypatch.delenv("FLSDB_PSEUDONYM_KEY")
+    assert dbt_duckdb_plugin.pseudonym_key() == dbt_duckdb_plugin.DEVELOPMENT_KEY
+
+
+# --- 11. `flsdb run` never generates into a folder that holds anything -----------------------
+
+@pytest.mark.parametrize("entry", ["EXPORT.CSV", "export.txt", ".hidden", "_reference/x.csv",
+                                   "sub/", "data.csv.gz"])
+def test_run_generates_only_into_an_absent_or_empty_landing_folder(tmp_path, monkeypatch, entry):
+    from click.testing import CliRunner
+    from flsdb import cli as cli_module
+
+    landing = tmp_path / "landing"
+    assert cli_module.landing_is_empty(landing)                     # absent
+    landing.mkdir()
+    assert cli_module.landing_is_empty(landing)                     # empty
+    target = landing / entry
+    if entry.endswith("/"):
+        target.mkdir(parents=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"x")
+    assert not cli_module.landing_is_empty(landing)
+    generated, loaded = [], []
+    monkeypatch.setenv("FLSDB_LANDING", str(landing))
+    monkeypatch.setenv("FLSDB_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+    monkeypatch.setattr("flsdb.generate.generate", lambda **kw: generated.append(kw) or "")
+    monkeypatch.setattr("flsdb.load.load_landing",
+                        lambda *a, **k: loaded.append(a) or (_ for _ in ()).throw(SystemExit(9)))
+    out = CliRunner().invoke(cli_module.main, ["run"])
+    assert generated == [] and loaded, out.output
+    assert "not empty: loading what is there" in out.output
+
+
+# --- 3. Operational failures: one line, a documented exit code, data intact ------------------
+
+def _cli(args, env):
+    import subprocess
+    import sys
+    flsdb = Path(sys.executable).with_name("flsdb")
+    return subprocess.run([str(flsdb), *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _loaded_warehouse(load_env):
+    load_env.write("a.csv", csv_text([good_row(i) for i in range(20)]))
+    load_env.load()
+    return load_env.warehouse
+
+
+def _assert_one_line(proc, code, needle):
+    assert proc.returncode == code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr + proc.stdout, (proc.args, proc.stderr[-3000:])
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+
+
+def test_every_command_against_a_busy_warehouse_says_so(load_env, tmp_path):
+    import subprocess
+    import sys
+    wh = _loaded_warehouse(load_env)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(120)", str(wh)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = {"FLSDB_WAREHOUSE": str(wh), "FLSDB_LANDING": str(load_env.landing),
+               "FLSDB_OUTPUT": str(tmp_path / "out")}
+        for args in (["load"], ["build"], ["validate", "--no-gx"],
+                     ["recheck-rejects", "--registry", str(load_env.registry)],
+                     ["publish", "--warehouse", str(wh)]):
+            proc = _cli(args, env)
+            if args[0] == "publish":       # refuses before opening: no validation yet
+                assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+                continue
+            _assert_one_line(proc, 4, "busy")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(20,)]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_truncated_or_corrupt_warehouse_gives_one_line(load_env, tmp_path, damage):
+    wh = _loaded_warehouse(load_env)
+    size = wh.stat().st_size
+    if damage == "truncated":
+        os.truncate(wh, size // 3)
+    elif damage == "garbage":
+        wh.write_bytes(os.urandom(size))
+    else:
+        wh.write_bytes(b"")
+    before = wh.read_bytes()
+    env = {"FLSDB_WAREHOUSE": str(wh), "FLSDB_LANDING": str(load_env.landing),
+           "FLSDB_OUTPUT": str(tmp_path / "out")}
+    for args in (["load"], ["build"], ["validate", "--no-gx"],
+                 ["recheck-rejects", "--registry", str(load_env.registry)]):
+        _assert_one_line(_cli(args, env), 6, "Warehouse unreadable")
+    assert wh.read_bytes() == before                                # nothing made it worse
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    import subprocess
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def _umount(path: Path) -> None:
+    import subprocess
+    subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_read_only_warehouse_gives_one_line(load_env, tmp_path):
+    import subprocess
+    mnt = tmp_path / "ro"
+    if not _mount_tmpfs(mnt, "64m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        wh = mnt / "wh.duckdb"
+        load_env.warehouse = wh
+        _loaded_warehouse(load_env)
+        load_env.write("b.csv", csv_text([good_row(100)]))
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)]).returncode == 0
+        env = {"FLSDB_WAREHOUSE": str(wh), "FLSDB_LANDING": str(load_env.landing),
+               "FLSDB_OUTPUT": str(tmp_path / "out")}
+        for args in (["load"], ["build"], ["recheck-rejects", "--registry",
+                                           str(load_env.registry)]):
+            _assert_one_line(_cli(args, env), 5, "not writable")
+        assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(20,)]
+    finally:
+        _umount(mnt)
+
+
+def test_full_disk_during_a_load_gives_one_line_and_keeps_loaded_data(load_env, tmp_path):
+    import subprocess
+    mnt = tmp_path / "full"
+    if not _mount_tmpfs(mnt, "3m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        wh = mnt / "wh.duckdb"
+        load_env.warehouse = wh
+        _loaded_warehouse(load_env)
+        load_env.write("big.csv", csv_text([good_row(i, **{"Record ID": f"R{i}-" + "x" * 400})
+                                            for i in range(30_000)]))
+        env = {"FLSDB_WAREHOUSE": str(wh), "FLSDB_LANDING": str(load_env.landing)}
+        _assert_one_line(_cli(["load"], env), 7, "Disk full")
+        subprocess.run(["mount", "-o", "remount,size=256m", str(mnt)], check=True)
+        assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(20,)]
+        assert_counts_balance(load_env)
+        proc = _cli(["load"], env)                                  # space freed: it loads
+        assert proc.returncode == 0, proc.stderr
+        # (the CLI checks FLS codes against the project's registry, which lacks RX1)
+        assert load_env.file_row("big.csv")[:3] == ("loaded", None, 30_000)
+        assert_counts_balance(load_env)
+    finally:
+        _umount(mnt)
+
+
+def test_failure_kinds_map_to_documented_exit_codes():
+    """The classification itself, for errors not easily provoked in a test (disk quota, EROFS
+    raised by Python code, a lock message from DuckDB)."""
+    import errno as errno_
+    from flsdb import failures
+
+    cases = [
+        (OSError(errno_.ENOSPC, "No space left on device"), "disk_full", 7),
+        (duckdb.IOException('IO Error: Could not write all bytes to file "/w/x.duckdb.wal": '
+                            "No space left on device"), "disk_full", 7),
+        (OSError(errno_.EROFS, "Read-only file system"), "warehouse_read_only", 5),
+        (duckdb.IOException('IO Error: Could not set lock on file "/w/x.duckdb": Conflicting '
+                            "lock is held in /usr/bin/python (PID 42)"), "warehouse_busy", 4),
+        (duckdb.IOException('IO Error: The file "/w/x.duckdb" exists, but it is not a valid '
+                            "DuckDB database file!"), "warehouse_corrupt", 6),
+    ]
+    for exc, kind, code in cases:
+        failure = failures.classify(exc, "/w/x.duckdb")
+        assert (failure.kind, failure.exit_code) == (kind, code)
+        assert "\n" not in failure.message
+    # a failed ROLLBACK after a full disk still reports the full disk
+    try:
+        try:
+            raise OSError(errno_.ENOSPC, "No space left on device")
+        except OSError:
+            raise duckdb.TransactionException("cannot rollback - no transaction is active")
+    except duckdb.Error as chained:
+        assert failures.classify(chained, "/w").kind == "disk_full"
+    assert failures.classify(ValueError("x"), "/w") is None

@@ -86,7 +86,7 @@ def test_new_files_are_appended_and_match_a_full_refresh(copy_of_tiny, tmp_path)
 def test_a_new_pseudonym_key_restages_every_row(copy_of_tiny):
     build = copy_of_tiny
     rows = snapshot(build, "old_key")
-    stage(build, key="another-key-for-this-test-only")
+    stage(build, key="another-key-for-this-test-only-32-bytes+")
     assert snapshot(build, "new_key_incremental") == rows
     with duckdb.connect(str(build["warehouse"]), read_only=True) as con:
         unchanged = con.execute(
@@ -98,6 +98,6 @@ def test_a_new_pseudonym_key_restages_every_row(copy_of_tiny):
     assert unchanged == 0
     assert fingerprints == 1
 
-    stage(build, "--full-refresh", key="another-key-for-this-test-only")
+    stage(build, "--full-refresh", key="another-key-for-this-test-only-32-bytes+")
     snapshot(build, "new_key_full")
     assert differing_rows(build, "new_key_incremental", "new_key_full") == 0

@@ -85,19 +85,21 @@ def load_env(tmp_path):
             return p
 
         def load(self):
-            return load_landing(landing, wh, registry_path=registry, progress=False)
+            return load_landing(landing, self.warehouse, registry_path=registry, progress=False)
 
         def q(self, sql: str, params=None):
-            con = duckdb.connect(str(wh), read_only=True)
+            con = duckdb.connect(str(self.warehouse), read_only=True)
             try:
                 return con.execute(sql, params or []).fetchall()
             finally:
                 con.close()
 
         def file_row(self, name: str):
+            # The file's content row; a name may also have rows of runs that did not load it
+            # (status skipped or refused), which are history.
             rows = self.q("SELECT status, rejection_reason, rows_read, rows_accepted, "
                           "rows_rejected, detected_encoding FROM raw.load_files "
-                          "WHERE source_file = ?", [name])
+                          "WHERE source_file = ? AND status IN ('loaded', 'rejected')", [name])
             assert len(rows) == 1, rows
             return rows[0]
 
@@ -275,13 +277,30 @@ def test_duplicate_header_rejected(load_env):
     assert status == "rejected" and "duplicate header name '1.03 Gender'" in reason
 
 
-def test_underscore_and_dot_paths_skipped(load_env):
+def test_underscore_and_dot_paths_skipped_and_recorded(load_env):
+    """Names starting with '.' or '_' are not loaded, but every such file is listed and recorded
+    with its reason; only the top-level _reference/ folder (the project's own) is exempt."""
     load_env.write("_reference/postcodes.csv", "pcd,lsoa\nAB1 2CD,E01\n")
     load_env.write(".hidden.csv", "junk")
     load_env.write("sub/_tmp/x.csv", "junk")
+    load_env.write("sub/_reference/not_exempt.csv", "junk")
     load_env.write("ok.csv", csv_text([good_row(0)]))
     res = load_env.load()
-    assert [f.source_file for f in res.files] == ["ok.csv"]
+    out = {f.source_file: f for f in res.files}
+    assert sorted(out) == [".hidden.csv", "ok.csv", "sub/_reference/not_exempt.csv",
+                           "sub/_tmp/x.csv"]
+    assert out["ok.csv"].status == "loaded"
+    assert out[".hidden.csv"].status == "skipped" and "'.'" in out[".hidden.csv"].reason
+    assert "inside the folder 'sub/_tmp'" in out["sub/_tmp/x.csv"].reason
+    assert load_env.q("SELECT source_file, status, rows_read FROM raw.load_files "
+                      "WHERE status = 'skipped' ORDER BY 1") == [
+        (".hidden.csv", "skipped", 0), ("sub/_reference/not_exempt.csv", "skipped", 0),
+        ("sub/_tmp/x.csv", "skipped", 0)]
+    assert "SKIPPED (not loaded)" in res.summary_table() and "3 skipped" in res.summary_table()
+    before = load_env.snapshot()
+    res = load_env.load()                      # recorded once: a rerun adds nothing
+    assert load_env.snapshot() == before and res.files_skipped == 3
+    assert_counts_balance(load_env)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,13 +37,13 @@ pseudonym_key_pads as (
 trimmed as (
     select
         {%- for field in fields %}
-            nullif(trim({{ adapter.quote(field.column) }}), '') as {{ field.name }}__raw,
+            {{ normalise_code_text(adapter.quote(field.column)) }} as {{ field.name }}__raw,
         {%- endfor %}
         _file_sha256 as file_sha256,
         _source_file as source_file,
         cast(_line_number as integer) as line_number,
         cast(_load_order as integer) as load_order,
-        upper(trim({{ adapter.quote('FLS Code') }})) as fls_code,
+        upper({{ normalise_code_text(adapter.quote('FLS Code')) }}) as fls_code,
         trim({{ adapter.quote('Record ID') }}) as record_id,
         {{ parse_submission_timestamp('trim(' ~ adapter.quote('Last Updated') ~ ')') }} as last_updated_at,
         {{ regex_remove(adapter.quote('1.01 NHS Number'), '[^0-9]') }} as nhs_number_digits,
@@ -52,10 +52,8 @@ trimmed as (
         nullif(trim({{ adapter.quote('1.04 Post Code') }}), '') as postcode_raw,
         {{ parse_submission_date('trim(' ~ adapter.quote('1.09 Date Index Frac Diagnosed') ~ ')') }}
             as fracture_date,
-        {{ recode_answer(
-            'trim(' ~ adapter.quote('1.11 SiteFirstFrac') ~ ')',
-            var('submission_code_lists')['fracture_site']
-        ) }} as fracture_site
+        {{ recode_answer(normalise_code_text(adapter.quote('1.11 SiteFirstFrac')), 'fracture_site') }}
+            as fracture_site
     from source
 ),
 
