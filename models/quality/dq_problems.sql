@@ -106,15 +106,20 @@ latest_accepted_versions as (
 
 refused_files as (
     select
+        -- Every file not loaded: refused whole (`rejected`), unreadable (`refused`) or left out by
+        -- rule (`skipped`: a name starting with `.` or `_`); docs/raw-schema.md.
         'file refused' as problem_kind,
-        'file_refused' as problem_code,
+        'file_' || status as problem_code,
         cast(null as {{ dbt.type_string() }}) as fls_code,
         source_file,
         cast(null as {{ dbt.type_bigint() }}) as line_number,
         cast(null as {{ dbt.type_string() }}) as field_name,
         rejection_reason as reason,
-        'The whole file was refused: ' || coalesce(rejection_reason, 'no reason recorded') || '.'
-            as description
+        case status
+            when 'skipped' then 'The file was not loaded, by rule: '
+            when 'refused' then 'The file could not be read: '
+            else 'The whole file was refused: '
+        end || coalesce(rejection_reason, 'no reason recorded') || '.' as description
     from load_files
     where not is_loaded
 ),

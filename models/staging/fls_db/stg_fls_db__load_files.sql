@@ -1,4 +1,5 @@
--- One row per distinct file content (sha256) the loader has seen, loaded or refused whole.
+-- One row per file the loader has seen (its content sha256, or a key for a file it did not read):
+-- loaded, refused whole, unreadable or skipped by rule.
 -- Why: the data-quality models (models/quality/) count refused files and rows read, accepted and
 -- rejected per file; they read the loader's bookkeeping through this model, never raw directly.
 -- Lineage and counts only: no row content.
