@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from markupsafe import Markup
 
 from flsdb.publish import charts as ch
 from flsdb.publish import charts_outliers as co
@@ -117,7 +118,8 @@ def register_page(site: SiteBuilder) -> None:
     sections = []
     for kpi in site.kpis:
         mine = register.loc[register["kpi_number"] == kpi]
-        rows = [_register_row(site, r, r["fls_code"]) for r in mine.to_dict("records")]
+        rows = [_register_row(site, r, Markup('<a href="fls/{}.html">{}</a>').format(r["fls_code"], r["fls_code"]))
+                for r in mine.to_dict("records")]
         attrs = [{"data-fls": r["fls_code"], "data-kpi": int(r["kpi_number"]), "data-status": r["status"]}
                  for r in mine.to_dict("records")]
         sections.append({"kpi": kpi, "name": site.kpi_name[kpi], "table": table(
