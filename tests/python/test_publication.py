@@ -524,7 +524,9 @@ def test_caterpillar_page_has_one_chart_per_kpi_and_each_fls_page_highlights_its
         assert f'id="caterpillar-kpi-{kpi}"' in text, kpi
     charts = page_charts(page)
     assert [int(re.search(r"KPI (\d+)", c).group(1)) for c, _ in charts] == plottable
-    suppressed = set(fls.loc[fls["is_suppressed"], "geography_code"] + "/" + fls.loc[fls["is_suppressed"], "kpi_number"].astype(str))
+    hidden = fls.loc[fls["is_suppressed"]]
+    suppressed = set(hidden["geography_code"] + "/" + hidden["kpi_number"].astype(str))
+    assert suppressed, "the national data set should have suppressed FLS results"
     for kpi, (_, spec) in zip(plottable, charts):
         rows = spec["datasets"]["values"]
         expected = with_interval.loc[with_interval["kpi_number"] == kpi].set_index("geography_code")
@@ -705,3 +707,23 @@ def test_outlier_and_change_pages_render_in_a_headless_browser(site, page, tmp_p
     if page == "outlier-register.html":
         assert "data-status=" in dom
     assert shot.stat().st_size > 10_000
+
+
+def test_outlier_pages_escape_published_names(published, tmp_path):
+    vl_convert_or_skip()
+    payload = '<img src=x onerror="alert(1)">&<script>alert(2)</script>'
+    out = tmp_path / "output"
+    shutil.copytree(published, out, symlinks=True)
+    con = duckdb.connect(str(out / "published" / PUBLISHED_DB_NAME))
+    try:
+        (code,) = con.execute("select min(fls_code) from publication.published_outlier_register").fetchone()
+        con.execute("update publication.published_outlier_register set fls_name = ?", [payload])
+        con.execute("update publication.published_kpi_results set geography_name = ? "
+                    "where geography_level = 'fls' and geography_code = ?", [payload, code])
+    finally:
+        con.close()
+    build_site(out, history=tmp_path / "none.duckdb")
+    for page in ("outlier-register.html", "national-caterpillars.html", f"fls/{code}.html"):
+        text = (out / "site" / page).read_text(encoding="utf-8")
+        assert "<img src=x" not in text and "<script>alert" not in text, page
+    assert "&lt;img src=x onerror=" in (out / "site" / "outlier-register.html").read_text(encoding="utf-8")
