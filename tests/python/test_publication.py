@@ -611,6 +611,9 @@ def _history_copy(built: Path, path: Path, extract_date: str, edit=None) -> Path
         con.execute("create table marts.outlier_register as select * from built.marts.outlier_register")
         con.execute(f"create table marts.fct_episodes as select date '{extract_date}' as extract_date")
         con.execute("create table quality.dq_problems as select * from built.quality.dq_problems limit 0")
+        con.execute("create schema publication")
+        con.execute("create table publication.published_kpi_results as "
+                    "select * from built.publication.published_kpi_results")
         con.execute("detach built")
         if edit:
             edit(con)
@@ -667,6 +670,12 @@ def test_changes_page_without_and_with_a_previous_extract(site, published, built
     changed = {(c["change_section"], c["geography_code"], c["kpi_number"]) for c in changes}
     for row in (shown, primary, complement):     # the history has all three; the page must not
         assert ("result", row["geography_code"], int(row["kpi_number"])) in changed
+    # the history keeps suppression as published: a complement hidden then stays hidden later
+    flags = {c["geography_code"]: c["is_suppressed"] for c in changes if c["change_section"] == "result"
+             and c["kpi_number"] == int(complement["kpi_number"]) and c["audit_year"] == 2024
+             and c["geography_level"] == "fls" and c["breakdown"] == "all"}
+    assert flags[complement["geography_code"]] is True
+    assert hist.list_extracts(history)[-1]["kpi_result_source"] == "publication.published_kpi_results"
     assert any(c["change_section"] == "data_quality" for c in changes)
     site_outliers.changes_page(builder, history)
     page = tmp_path / "site" / "changes.html"
