@@ -7,6 +7,7 @@ Uses the session's national warehouse (conftest.built_warehouse); the approval t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -56,7 +57,7 @@ def published(built_warehouse, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def site(published) -> Path:
     vl_convert_or_skip()
-    build_site(published)
+    build_site(published, history=published / "no-history" / "flsdb_history.duckdb")  # never written
     return published / "site"
 
 
@@ -442,3 +443,296 @@ def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
     assert "SYNTHETIC DATA" in dom
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Outliers (issue 15): adjusted funnels, caterpillar plots, the outlier register; and the page
+# "Changes since the last extract" (issue 14 part 5)
+# ---------------------------------------------------------------------------------------------
+
+SPEC_RE = re.compile(r'<figcaption>(.*?)</figcaption>\s*<div class="vl-chart"[^>]*></div>\s*'
+                     r'<script type="application/json" class="vl-spec"[^>]*>(.*?)</script>', re.S)
+
+
+def page_charts(page: Path) -> list[tuple[str, dict]]:
+    """(caption, spec) of every chart of a page, in order."""
+    import html as html_lib
+    return [(html_lib.unescape(caption), json.loads(spec.replace("<\\/", "</")))
+            for caption, spec in SPEC_RE.findall(page.read_text(encoding="utf-8"))]
+
+
+def published_table(published: Path, name: str) -> pd.DataFrame:
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    try:
+        return con.execute(f"select * from publication.{name}").df()
+    finally:
+        con.close()
+
+
+def _dashes(spec: dict) -> dict[str, list]:
+    """{adjustment: strokeDash} of the funnel spec's lines layer."""
+    lines = next(layer for layer in spec["layer"] if "strokeDash" in layer.get("encoding", {}))
+    scale = lines["encoding"]["strokeDash"]["scale"]
+    return dict(zip(scale["domain"], scale["range"]))
+
+
+def test_funnels_draw_adjusted_limits_solid_unadjusted_dotted_with_phi_and_tau2(site, published):
+    limits = published_table(published, "published_funnel_limits")
+    limits = limits.loc[limits["audit_year"] == 2024]
+    kpis = sorted(int(k) for k in limits["kpi_number"].unique())
+    assert len(kpis) >= 5
+    charts = page_charts(site / "national-funnels.html")
+    assert len(charts) == len(kpis)
+    fls_page = page_charts(site / "fls" / "SYN001.html")
+    funnel_on_fls_page = next((c, s) for c, s in fls_page if "funnel plot" in c)
+    for kpi, (caption, spec) in [*zip(kpis, charts), (7, funnel_on_fls_page)]:
+        curve = limits.loc[limits["kpi_number"] == kpi].sort_values("step_number")
+        phi, tau2 = float(curve["overdispersion_phi"].iloc[0]), float(curve["overdispersion_tau2"].iloc[0])
+        assert f"KPI {kpi}" in caption and f"φ = {phi:.2f}" in caption and f"τ² = {tau2:.3g}" in caption, caption
+        assert tau2 > 0          # the default data is overdispersed: the two sets of lines differ
+        dashes = _dashes(spec)
+        assert dashes["adjusted for overdispersion"] == [1, 0]                      # solid
+        dotted = dashes["unadjusted"]
+        assert len(dotted) == 2 and 0 < dotted[0] <= dotted[1] <= 4, dotted         # dotted
+        lines = pd.DataFrame(spec["datasets"]["limits"])
+        for adjustment, suffix in (("adjusted for overdispersion", ""), ("unadjusted", "_unadjusted")):
+            for label, level in (("95% limits", "95"), ("99.8% limits", "998")):
+                for bound in ("lower", "upper"):
+                    drawn = lines.loc[lines["line"] == f"{adjustment} {label} {bound}", "pct"].to_numpy(dtype=float)
+                    published_curve = curve[f"{bound}_{level}{suffix}_pct"].to_numpy(dtype=float)
+                    assert drawn == pytest.approx(published_curve, nan_ok=True), (kpi, adjustment, label, bound)
+        adjusted = lines.loc[lines["line"] == "adjusted for overdispersion 99.8% limits upper", "pct"].to_numpy()
+        unadjusted = lines.loc[lines["line"] == "unadjusted 99.8% limits upper", "pct"].to_numpy()
+        assert (adjusted >= unadjusted - 1e-9).all() and (adjusted > unadjusted + 1e-6).any()
+
+
+def _caterpillar_rows(published: Path) -> pd.DataFrame:
+    results = published_table(published, "published_kpi_results")
+    return results.loc[(results["audit_year"] == 2024) & (results["geography_level"] == "fls")
+                       & (results["breakdown"] == "all")]
+
+
+def test_caterpillar_page_has_one_chart_per_kpi_and_each_fls_page_highlights_its_fls(site, published):
+    seed_kpis = [int(k) for k in published_table(published, "published_kpi_definitions")["kpi_number"]]
+    fls = _caterpillar_rows(published)
+    with_interval = fls.loc[~fls["is_suppressed"] & fls["ci_lower_pct"].notna()]
+    plottable = sorted(int(k) for k in with_interval["kpi_number"].unique())
+    assert len(plottable) >= 9 and set(plottable) <= set(seed_kpis)
+    page = site / "national-caterpillars.html"
+    text = page.read_text(encoding="utf-8")
+    for kpi in seed_kpis:
+        assert f'id="caterpillar-kpi-{kpi}"' in text, kpi
+    charts = page_charts(page)
+    assert [int(re.search(r"KPI (\d+)", c).group(1)) for c, _ in charts] == plottable
+    hidden = fls.loc[fls["is_suppressed"]]
+    suppressed = set(hidden["geography_code"] + "/" + hidden["kpi_number"].astype(str))
+    assert suppressed, "the national data set should have suppressed FLS results"
+    for kpi, (_, spec) in zip(plottable, charts):
+        rows = spec["datasets"]["values"]
+        expected = with_interval.loc[with_interval["kpi_number"] == kpi].set_index("geography_code")
+        assert {r["geography_code"] for r in rows} == set(expected.index), kpi
+        for r in rows:
+            assert f"{r['geography_code']}/{kpi}" not in suppressed
+            assert (r["value_pct"], r["ci_lower_pct"], r["ci_upper_pct"]) == pytest.approx(
+                tuple(expected.loc[r["geography_code"], ["value_pct", "ci_lower_pct", "ci_upper_pct"]]))
+        assert not any(r["is_this_fls"] for r in rows)
+        assert '"window"' in json.dumps(spec), "the ranking is the spec's window transform"
+    for code in ("SYN001", "SYN002"):
+        caterpillar = next(s for c, s in page_charts(site / "fls" / f"{code}.html") if "caterpillar" in c)
+        rows = caterpillar["datasets"]["values"]
+        highlighted = {(r["geography_code"], r["kpi_number"]) for r in rows if r["is_this_fls"]}
+        mine = with_interval.loc[with_interval["geography_code"] == code]
+        assert highlighted == {(code, int(k)) for k in mine["kpi_number"]} and highlighted
+        assert len(rows) == len(with_interval)
+
+
+def test_outlier_register_is_published_without_suppressed_results(published, marts):
+    register = published_table(published, "published_outlier_register")
+    assert len(register) >= 20
+    assert not {"status_decided_by", "status_note", "is_suppressed"} & set(register.columns)
+    results = published_table(published, "published_kpi_results")
+    fls = results.loc[(results["geography_level"] == "fls") & (results["breakdown"] == "all")]
+    published_ok = {(int(r.audit_year), r.geography_code, int(r.kpi_number))
+                    for r in fls.loc[~fls["is_suppressed"]].itertuples()}
+    internal = marts.execute("select audit_year, fls_code, kpi_number, status, value_pct "
+                             "from marts.outlier_register").df()
+    expected = {(int(r.audit_year), r.fls_code, int(r.kpi_number)) for r in internal.itertuples()} & published_ok
+    got = {(int(r.audit_year), r.fls_code, int(r.kpi_number)) for r in register.itertuples()}
+    assert got == expected
+    # Every register row is an alert of published_kpi_results, with its value and the same status.
+    alerts = fls.loc[fls["is_outlier_alert"].fillna(False).astype(bool)]
+    assert got == {(int(r.audit_year), r.geography_code, int(r.kpi_number)) for r in alerts.itertuples()}
+    merged = register.merge(internal, on=["audit_year", "fls_code", "kpi_number"], suffixes=("", "_internal"))
+    assert (merged["status"] == merged["status_internal"]).all()
+    assert merged["value_pct"].to_numpy() == pytest.approx(merged["value_pct_internal"].to_numpy())
+
+
+def _register_rows(page: Path) -> list[dict]:
+    text = page.read_text(encoding="utf-8")
+    return [dict(re.findall(r'data-(\w+)="([^"]*)"', attrs))
+            for attrs in re.findall(r"<tr( data-[^>]*data-status=[^>]*)>", text)]
+
+
+def test_register_page_lists_entries_by_kpi_with_status_and_fls_pages_their_own(site, published):
+    register = published_table(published, "published_outlier_register")
+    page = site / "outlier-register.html"
+    text = page.read_text(encoding="utf-8")
+    rows = _register_rows(page)
+    assert sorted((r["fls"], int(r["kpi"]), r["status"]) for r in rows) == sorted(
+        (r.fls_code, int(r.kpi_number), r.status) for r in register.itertuples())
+    # by KPI: each entry sits in its KPI's section, sections in KPI order
+    for section in re.findall(r'<section id="register-kpi-(\d+)" data-kpi="\d+">(.*?)</section>', text, re.S):
+        kpi, body = section
+        assert {int(r["kpi"]) for r in _register_rows_from(body)} <= {int(kpi)}
+    assert "detected, not yet reviewed" in text
+    for code in sorted(register["fls_code"].unique())[:3] + ["SYN001"]:
+        own = register.loc[register["fls_code"] == code]
+        fls_rows = _register_rows(site / "fls" / f"{code}.html")
+        assert sorted((int(r["kpi"]), r["status"]) for r in fls_rows) == sorted(
+            (int(r.kpi_number), r.status) for r in own.itertuples()), code
+        if own.empty:
+            assert 'id="no-register-entries"' in (site / "fls" / f"{code}.html").read_text(encoding="utf-8")
+
+
+def _register_rows_from(body: str) -> list[dict]:
+    return [dict(re.findall(r'data-(\w+)="([^"]*)"', attrs))
+            for attrs in re.findall(r"<tr( data-[^>]*data-status=[^>]*)>", body)]
+
+
+def _history_copy(built: Path, path: Path, extract_date: str, edit=None) -> Path:
+    """A small warehouse with what the extract history reads, copied from the built one and
+    optionally edited (a restated or removed result)."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"attach '{built}' as built (read_only)")
+        con.execute("create schema marts")
+        con.execute("create schema quality")
+        con.execute("create table marts.kpi_results as select * from built.marts.kpi_results")
+        con.execute("create table marts.outlier_register as select * from built.marts.outlier_register")
+        con.execute(f"create table marts.fct_episodes as select date '{extract_date}' as extract_date")
+        con.execute("create table quality.dq_problems as select * from built.quality.dq_problems limit 0")
+        con.execute("create schema publication")
+        con.execute("create table publication.published_kpi_results as "
+                    "select * from built.publication.published_kpi_results")
+        con.execute("detach built")
+        if edit:
+            edit(con)
+    finally:
+        con.close()
+    return path
+
+
+def test_changes_page_without_and_with_a_previous_extract(site, published, built_warehouse, marts, tmp_path):
+    from flsdb.publish import history as hist
+    from flsdb.publish import site_outliers
+    from flsdb.publish.site import SiteBuilder
+    from flsdb.publish.site_data import load_site_data
+
+    # No history at all: the published site says there is no previous extract.
+    text = (site / "changes.html").read_text(encoding="utf-8")
+    assert 'id="no-previous-extract"' in text and "<table" not in text.split("<main>")[1]
+
+    results = published_table(published, "published_kpi_results")
+    fls = results.loc[(results["audit_year"] == 2024) & (results["geography_level"] == "fls")
+                      & (results["breakdown"] == "all")]
+    primary = fls.loc[fls["suppression_reason"] == "small numbers"].iloc[0]
+    complement = fls.loc[fls["suppression_reason"] == "complementary"].iloc[0]
+    register = published_table(published, "published_outlier_register")
+    resolved = register.loc[register["audit_year"] == 2024].iloc[0]
+    shown = fls.loc[~fls["is_suppressed"] & (fls["kpi_number"] == 7)
+                    & (fls["geography_code"] != resolved["fls_code"])].iloc[0]
+
+    def restate(con):
+        for row in (shown, primary, complement):
+            con.execute("update marts.kpi_results set numerator = numerator - 1, "
+                        "value_pct = 100.0 * (numerator - 1) / denominator where audit_year = 2024 and "
+                        "geography_level = 'fls' and breakdown = 'all' and geography_code = ? and kpi_number = ?",
+                        [row["geography_code"], int(row["kpi_number"])])
+        con.execute("delete from marts.outlier_register where audit_year = 2024 and fls_code = ? and kpi_number = ?",
+                    [resolved["fls_code"], int(resolved["kpi_number"])])
+        con.execute("insert into quality.dq_problems by name select 'late_file' as problem_kind, "
+                    "'x' as problem_code, 'SYN001' as fls_code, 'secret_submission_SYN001.csv' as source_file, "
+                    "7 as line_number, 'f' as field_name, 'r' as reason, 'd' as description")
+
+    history = tmp_path / "history.duckdb"
+    built = built_warehouse["warehouse"]
+    hist.record_published_extract(_history_copy(built, tmp_path / "w1.duckdb", "2024-11-30"), history,
+                                  dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
+    builder = SiteBuilder(load_site_data(published / "published" / PUBLISHED_DB_NAME),
+                          published / "published" / PUBLISHED_DB_NAME, tmp_path / "site", 2024, history=history)
+    site_outliers.changes_page(builder, history)
+    text = (tmp_path / "site" / "changes.html").read_text(encoding="utf-8")
+    assert 'id="no-previous-extract"' in text and "2024-11-30" in text   # one extract only
+
+    hist.record_published_extract(_history_copy(built, tmp_path / "w2.duckdb", "2024-12-31", restate), history,
+                                  dt.datetime(2025, 2, 1, tzinfo=dt.timezone.utc))
+    changes = hist.changes_since_last_extract(history)
+    changed = {(c["change_section"], c["geography_code"], c["kpi_number"]) for c in changes}
+    for row in (shown, primary, complement):     # the history has all three; the page must not
+        assert ("result", row["geography_code"], int(row["kpi_number"])) in changed
+    # the history keeps suppression as published: a complement hidden then stays hidden later
+    flags = {c["geography_code"]: c["is_suppressed"] for c in changes if c["change_section"] == "result"
+             and c["kpi_number"] == int(complement["kpi_number"]) and c["audit_year"] == 2024
+             and c["geography_level"] == "fls" and c["breakdown"] == "all"}
+    assert flags[complement["geography_code"]] is True
+    assert hist.list_extracts(history)[-1]["kpi_result_source"] == "publication.published_kpi_results"
+    assert any(c["change_section"] == "data_quality" for c in changes)
+    site_outliers.changes_page(builder, history)
+    page = tmp_path / "site" / "changes.html"
+    text = page.read_text(encoding="utf-8")
+    assert 'id="compared-extracts"' in text and "2024-12-31" in text and "2024-11-30" in text
+    rows = [dict(re.findall(r'data-(\w+)="([^"]*)"', a)) for a in re.findall(r"<tr( data-section=[^>]*)>", text)]
+    shown_keys = {(r["section"], r["kind"], r["geography"], int(r["kpi"])) for r in rows}
+    assert ("result", "result_restated", shown["geography_code"], 7) in shown_keys
+    assert ("outlier", "outlier_resolved", resolved["fls_code"], int(resolved["kpi_number"])) in shown_keys
+    for row in (primary, complement):
+        assert not any(k[2] == row["geography_code"] and k[3] == int(row["kpi_number"]) for k in shown_keys), row
+    assert {r["section"] for r in rows} == {"result", "outlier"}
+    assert "secret_submission" not in text and "data_quality" not in text
+    assert "are not shown: 2 of them" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("page", ["national-funnels.html", "national-caterpillars.html", "outlier-register.html",
+                                  "changes.html", "fls/SYN002.html"])
+def test_outlier_and_change_pages_render_in_a_headless_browser(site, page, tmp_path):
+    browser = chromium()
+    screenshots = site.parent / "screenshots"
+    screenshots.mkdir(exist_ok=True)
+    shot = screenshots / (page.replace("/", "_").replace(".html", ".png"))
+    dom, log = render(browser, site / page, tmp_path, shot)
+    total = int(re.search(r'data-charts-total="(\d+)"', dom).group(1))
+    rendered = int(re.search(r'data-charts-rendered="(\d+)"', dom).group(1))
+    assert rendered == total, (rendered, total)
+    errors = json.loads(re.search(r'<pre id="console-errors">(.*?)</pre>', dom, flags=re.S).group(1))
+    assert errors == [], errors
+    assert not re.search(r"CONSOLE.*(Uncaught|Error)", log), log[-3000:]
+    assert dom.count("<svg") >= total
+    if page == "national-funnels.html":
+        assert total >= 5
+        # the unadjusted limits are drawn dotted, the adjusted ones solid (no dash array)
+        assert re.search(r'<path[^>]*stroke-dasharray="2,3"', dom), "no dotted line drawn"
+    if page in ("national-caterpillars.html", "fls/SYN002.html"):
+        assert total >= (9 if page == "national-caterpillars.html" else 3)
+    if page == "outlier-register.html":
+        assert "data-status=" in dom
+    assert shot.stat().st_size > 10_000
+
+
+def test_outlier_pages_escape_published_names(published, tmp_path):
+    vl_convert_or_skip()
+    payload = '<img src=x onerror="alert(1)">&<script>alert(2)</script>'
+    out = tmp_path / "output"
+    shutil.copytree(published, out, symlinks=True)
+    con = duckdb.connect(str(out / "published" / PUBLISHED_DB_NAME))
+    try:
+        (code,) = con.execute("select min(fls_code) from publication.published_outlier_register").fetchone()
+        con.execute("update publication.published_outlier_register set fls_name = ?", [payload])
+        con.execute("update publication.published_kpi_results set geography_name = ? "
+                    "where geography_level = 'fls' and geography_code = ?", [payload, code])
+    finally:
+        con.close()
+    build_site(out, history=tmp_path / "none.duckdb")
+    for page in ("outlier-register.html", "national-caterpillars.html", f"fls/{code}.html"):
+        text = (out / "site" / page).read_text(encoding="utf-8")
+        assert "<img src=x" not in text and "<script>alert" not in text, page
+    assert "&lt;img src=x onerror=" in (out / "site" / "outlier-register.html").read_text(encoding="utf-8")

@@ -174,15 +174,24 @@ def gradient_data(rows: pd.DataFrame) -> dict:
 FUNNEL_STATUS = ["within limits", "alert (outside 95%)", "alarm (outside 99.8%)"]
 
 
+#: How each published curve is drawn (issue 15): the limits adjusted for overdispersion solid,
+#: the unadjusted ones dotted; the 99.8% limits thicker than the 95% ones.
+FUNNEL_ADJUSTMENT = {"adjusted for overdispersion": ("", [1, 0]), "unadjusted": ("_unadjusted", [2, 3])}
+FUNNEL_LEVELS = {"95% limits": ("95", 1.0), "99.8% limits": ("998", 2.2)}
+
+
 @functools.cache
 def funnel_spec(x_title: str, highlight: bool = False) -> dict:
     lines = alt.Chart(alt.NamedData("limits")).mark_line(color="#555555").encode(
         x=alt.X("denominator:Q", title=x_title, scale=alt.Scale(type="log")),
         y=alt.Y("pct:Q", title="%"),
         detail="line:N",
-        strokeDash=alt.StrokeDash("limit:N", title="control limits",
-                                  scale=alt.Scale(domain=["95% limits", "99.8% limits"],
-                                                  range=[[6, 3], [2, 2]])),
+        strokeDash=alt.StrokeDash("adjustment:N", title="control limits",
+                                  scale=alt.Scale(domain=list(FUNNEL_ADJUSTMENT),
+                                                  range=[dash for _, dash in FUNNEL_ADJUSTMENT.values()])),
+        strokeWidth=alt.StrokeWidth("limit:N", title="limit",
+                                    scale=alt.Scale(domain=list(FUNNEL_LEVELS),
+                                                    range=[width for _, width in FUNNEL_LEVELS.values()])),
     )
     centre = alt.Chart(alt.NamedData("centre")).mark_rule(color="#000000").encode(y="pct:Q")
     dots = alt.Chart(alt.NamedData("points")).mark_point(filled=True, size=70).encode(
@@ -202,13 +211,27 @@ def funnel_spec(x_title: str, highlight: bool = False) -> dict:
 
 
 def funnel_lines(curve: pd.DataFrame) -> pd.DataFrame:
-    """The published curve (one row per denominator, four limits) as the lines the chart draws."""
+    """The published curves (one row per denominator, adjusted and unadjusted limits) as the lines
+    the chart draws."""
     rows = []
-    for label, suffix in (("95% limits", "95"), ("99.8% limits", "998")):
-        for bound in ("lower", "upper"):
-            rows.append(pd.DataFrame({"denominator": curve["denominator"], "limit": label,
-                                      "line": f"{label} {bound}", "pct": curve[f"{bound}_{suffix}_pct"]}))
+    for adjustment, (column_suffix, _) in FUNNEL_ADJUSTMENT.items():
+        for label, (level, _) in FUNNEL_LEVELS.items():
+            for bound in ("lower", "upper"):
+                rows.append(pd.DataFrame({
+                    "denominator": curve["denominator"], "adjustment": adjustment, "limit": label,
+                    "line": f"{adjustment} {label} {bound}",
+                    "pct": curve[f"{bound}_{level}{column_suffix}_pct"]}))
     return pd.concat(rows, ignore_index=True)
+
+
+def funnel_caption(curve: pd.DataFrame) -> str:
+    """The caption's overdispersion figures, as published on the curve's rows (phi, tau2)."""
+    phi, tau2 = curve["overdispersion_phi"].iloc[0], curve["overdispersion_tau2"].iloc[0]
+    text = (f"overdispersion \u03c6 = {'n/a' if pd.isna(phi) else f'{float(phi):.2f}'}, "
+            f"\u03c4\u00b2 = {'n/a' if pd.isna(tau2) else f'{float(tau2):.3g}'}")
+    if not pd.isna(tau2) and float(tau2) == 0:
+        text += " (no adjustment: the solid and dotted limits coincide)"
+    return text
 
 
 def funnel_data(points: pd.DataFrame, curve: pd.DataFrame, national_pct: float,

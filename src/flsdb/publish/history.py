@@ -56,7 +56,10 @@ class Source:
 #: is not recorded for that publication (its source column in `extracts` stays null, and the
 #: change views compare it only between publications that both recorded it).
 HISTORY_SOURCES: dict[str, tuple[Source, ...]] = {
-    "kpi_result_history": (Source("marts.kpi_results", "kpi_results_from_marts"),),
+    # the published tier's suppression flag (primary or complementary) when the warehouse has it,
+    # so that a public page built from the history hides what was hidden when published
+    "kpi_result_history": (Source("publication.published_kpi_results", "kpi_results_with_published_suppression"),
+                           Source("marts.kpi_results", "kpi_results_from_marts")),
     "outlier_history": (Source("marts.outlier_register", "outliers_from_register"),
                         Source("marts.kpi_results", "outliers_from_kpi_results")),
     "dq_problem_history": (Source("quality.dq_problems", "dq_problems_from_quality"),),

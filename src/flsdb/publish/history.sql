@@ -578,6 +578,40 @@ select
 from warehouse.marts.kpi_results;
 
 
+-- name: kpi_results_with_published_suppression
+-- Every KPI result, with the true numbers of marts.kpi_results and is_suppressed as published:
+-- primary or complementary (publication.published_kpi_results). The site's page "Changes since
+-- the last extract" hides a change when the result was suppressed in either extract, and a
+-- complement hidden last month must stay hidden.
+select
+    kpi_results.audit_year,
+    kpi_results.geography_level,
+    kpi_results.geography_code,
+    kpi_results.geography_name,
+    kpi_results.kpi_number,
+    kpi_results.kpi_name,
+    kpi_results.breakdown,
+    kpi_results.breakdown_value,
+    kpi_results.numerator,
+    kpi_results.denominator,
+    kpi_results.value_pct,
+    kpi_results.denominator_note,
+    kpi_results.ci_lower_pct,
+    kpi_results.ci_upper_pct,
+    kpi_results.rating,
+    coalesce(published.is_suppressed, kpi_results.is_suppressed) as is_suppressed,
+    kpi_results.is_synthetic_data
+from warehouse.marts.kpi_results as kpi_results
+left join warehouse.publication.published_kpi_results as published
+    on
+        kpi_results.audit_year = published.audit_year
+        and kpi_results.geography_level = published.geography_level
+        and kpi_results.geography_code = published.geography_code
+        and kpi_results.kpi_number = published.kpi_number
+        and kpi_results.breakdown = published.breakdown
+        and kpi_results.breakdown_value = published.breakdown_value;
+
+
 -- name: outliers_from_register
 -- The outlier register (monitoring-spec.md section 4), with its review status.
 select

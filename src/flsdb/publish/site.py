@@ -12,6 +12,7 @@ autoescape: every value is escaped), styled by static/site.css:
 - national-geography.html    country and region comparisons;
 - national-deprivation.html  deprivation gradients (quintiles 1-5) for the proportion KPIs;
 - national-funnels.html      funnel plots (95% and 99.8% limits) of every KPI with a curve;
+- national-caterpillars.html, outlier-register.html, changes.html: see flsdb.publish.site_outliers;
 - fls/index.html, fls/<code>.html  one page per FLS;
 - downloads/                 the publication tables, CSV and Parquet, with a data dictionary.
 
@@ -37,6 +38,8 @@ from markupsafe import Markup
 from flsdb import paths
 from flsdb.atomic import swap_in_folder
 from flsdb.publish import charts as ch
+from flsdb.publish import site_outliers
+from flsdb.publish.history import history_path
 from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, direction, fmt_ci, fmt_count, fmt_pct,
                                  outlier_text, rating_cell, table, value_with_ci)
 from flsdb.publish.marts import published_db_path, read_manifest
@@ -102,8 +105,10 @@ def site_css() -> str:
 # ---------------------------------------------------------------------------------------------
 
 class SiteBuilder:
-    def __init__(self, data: SiteData, db_path: Path, site_dir: Path, year: int, standalone: bool = False):
+    def __init__(self, data: SiteData, db_path: Path, site_dir: Path, year: int, standalone: bool = False,
+                 history: Path | None = None):
         self.data, self.db_path, self.site_dir, self.year = data, db_path, site_dir, year
+        self.history = Path(history) if history is not None else history_path()
         self.previous_year = max((y for y in data.years if y < year), default=None)
         self.standalone = standalone
         self.js = vega_javascript()
@@ -308,9 +313,10 @@ class SiteBuilder:
             if national is not None and not points.empty:
                 entry["chart"] = charts.render(
                     ch.funnel_spec(self.funnel_x_title(kpi)), ch.funnel_data(points, curve, national),
-                    f"Funnel plot, KPI {kpi}, {y}",
+                    f"Funnel plot, KPI {kpi}, {y}: {ch.funnel_caption(curve)}",
                     f"Funnel plot of FLS results for KPI {kpi} against their denominator, around the national "
-                    f"value {national:.1f}%, with 95% (dashed) and 99.8% (dotted) control limits.")
+                    f"value {national:.1f}%: 95% (thin) and 99.8% (thick) control limits adjusted for "
+                    f"overdispersion (solid) and unadjusted (dotted); {ch.funnel_caption(curve)}.")
                 decimals = 1 if self.value_type[kpi] == "ratio_to_expected" else 0
                 outliers = points.loc[points["is_outlier_alert"].astype(bool)].sort_values("value_pct")
                 entry["table"] = table(f"KPI {kpi}, {y}: FLSs outside the 95% limits",
@@ -411,13 +417,16 @@ class SiteBuilder:
             funnel_chart = charts.render(
                 ch.funnel_spec(self.funnel_x_title(FLS_PAGE_FUNNEL_KPI), highlight=True),
                 ch.funnel_data(points, curve, national_v, highlight=code),
-                f"KPI {FLS_PAGE_FUNNEL_KPI} funnel plot, {y}, this FLS ringed",
-                f"Funnel plot of all FLSs' KPI {FLS_PAGE_FUNNEL_KPI} results with 95% and 99.8% limits; "
-                "this FLS is ringed in black.")
+                f"KPI {FLS_PAGE_FUNNEL_KPI} funnel plot, {y}, this FLS ringed: {ch.funnel_caption(curve)}",
+                f"Funnel plot of all FLSs' KPI {FLS_PAGE_FUNNEL_KPI} results with 95% (thin) and 99.8% (thick) "
+                "limits, adjusted for overdispersion (solid) and unadjusted (dotted); this FLS is ringed in black.")
         self.write_page(f"fls/{code}.html", "fls_page.html", name, f"fls-{code}", code=code, info=info, year=y,
                         kpi_table=kpi_table, kpi_chart=kpi_chart, trend_chart=trend_chart, trend_table=trend_table,
                         outliers=outliers, completeness_table=completeness_table, kpi1_verdict=verdict,
-                        funnel_chart=funnel_chart, funnel_kpi=FLS_PAGE_FUNNEL_KPI)
+                        funnel_chart=funnel_chart, funnel_kpi=FLS_PAGE_FUNNEL_KPI,
+                        # issue 15: this FLS's caterpillars and outlier register entries (site_outliers)
+                        caterpillar_chart=site_outliers.fls_caterpillar(self, charts, code, name),
+                        register_table=site_outliers.fls_register_entries(self, code, name))
 
     # -- downloads --------------------------------------------------------------------------
     def downloads(self) -> None:
@@ -440,6 +449,10 @@ class SiteBuilder:
         self.geography()
         self.deprivation()
         self.funnels()
+        # issue 15 and issue 14 part 5 (site_outliers)
+        site_outliers.caterpillars(self)
+        site_outliers.register_page(self)
+        site_outliers.changes_page(self, self.history)
         self.fls_index()
         for code in self.fls_codes():
             self.fls_page(code)
@@ -452,8 +465,10 @@ class SiteBuilder:
 # ---------------------------------------------------------------------------------------------
 
 def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
-               require_approval: bool = True) -> Path:
+               require_approval: bool = True, history: Path | None = None) -> Path:
     """Build output_dir/site/ from output_dir/published/ for an approved extract.
+    `history` is the extract history the changes page reads (default: $FLSDB_HISTORY); a history
+    that does not exist gives a page that says so.
     Returns the path of the report at a glance (site/index.html). The site is written to a
     temporary folder and swapped in, so a half-built site is never served."""
     out_dir = Path(out_dir)
@@ -476,7 +491,7 @@ def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
     site = out_dir / "site"
     tmp = out_dir / f".site-tmp-{uuid.uuid4().hex[:8]}"
     try:
-        SiteBuilder(data, db_path, tmp, chosen, standalone=standalone).build()
+        SiteBuilder(data, db_path, tmp, chosen, standalone=standalone, history=history).build()
         (tmp / "site.json").write_text(json.dumps({
             "audit_year": chosen, "extract_date": data.extract_date, "is_synthetic": data.is_synthetic,
             "built_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),

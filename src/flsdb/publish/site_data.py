@@ -24,7 +24,8 @@ from flsdb.safe_csv import neutralise_frame
 #: The publication tables offered as downloads, in the order listed.
 DOWNLOADS = ("published_kpi_results", "published_kpi_data_completeness", "published_fls_green_shares",
              "published_funnel_limits", "published_records_submitted", "published_fls",
-             "published_kpi_definitions")
+             "published_kpi_definitions",
+             "published_outlier_register")
 MODELS_YML = Path("models") / "publication" / "_publication__models.yml"
 TYPE_WORDS = {"VARCHAR": "text", "BOOLEAN": "boolean", "DATE": "date", "INTEGER": "integer",
               "BIGINT": "integer", "DOUBLE": "number"}
@@ -44,6 +45,7 @@ class SiteData:
     extract_date: str | None
     built_at: str | None
     limits: tuple[float, float]    # the suppression vars, to describe the rule in words
+    outlier_register: pd.DataFrame | None = None  # published_outlier_register (issue 15)
 
 
 def suppression_limits() -> tuple[float, float]:
@@ -70,6 +72,8 @@ def load_site_data(db_path: Path) -> SiteData:
             fls=_table(con, "published_fls", "fls_code"),
             kpis=_table(con, "published_kpi_definitions", "kpi_number"),
         )
+        data["outlier_register"] = _table(con, "published_outlier_register",
+                                          "kpi_number, audit_year, fls_code")  # issue 15
         records = dict(con.execute(f"select audit_year, records_submitted from "
                                    f"{PUBLICATION_SCHEMA}.published_records_submitted").fetchall())
         info = con.execute(f"select built_at, extract_date, is_synthetic_data "
