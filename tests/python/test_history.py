@@ -300,7 +300,7 @@ def _kpi_rows(warehouse: Path) -> dict[tuple, tuple]:
 
 
 def test_two_extracts_end_to_end(tmp_path):
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     root = tmp_path
     generated, landing, month = root / "generated", root / "landing", root / "month"

@@ -1040,7 +1040,7 @@ def test_run_generates_only_into_an_absent_or_empty_landing_folder(tmp_path, mon
     generated, loaded = [], []
     monkeypatch.setenv("FLSDB_LANDING", str(landing))
     monkeypatch.setenv("FLSDB_WAREHOUSE", str(tmp_path / "wh.duckdb"))
-    monkeypatch.setattr("flsdb.generate.generate", lambda **kw: generated.append(kw) or "")
+    monkeypatch.setattr("flsdb.synthetic.generator.generate", lambda **kw: generated.append(kw) or "")
     monkeypatch.setattr("flsdb.load.load_landing",
                         lambda *a, **k: loaded.append(a) or (_ for _ in ()).throw(SystemExit(9)))
     out = CliRunner().invoke(cli_module.main, ["run"])

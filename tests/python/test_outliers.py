@@ -242,7 +242,7 @@ def _load(landing: Path, warehouse: Path) -> int:
 
 
 def test_a_decision_stays_attached_across_a_rebuild_and_a_new_extract(tmp_path):
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     project = _copy_project(tmp_path / "project")
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"

@@ -40,7 +40,7 @@ def _load(landing: Path, warehouse: Path, build: dict) -> None:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    from flsdb.generate import generate
+    from flsdb.synthetic import generate
 
     root = tmp_path_factory.mktemp("hostile")
     build = {"root": root, "landing": root / "landing", "warehouse": root / "hostile.duckdb",
