@@ -1,5 +1,5 @@
 """Hostile input: a corpus generated here (never hand-pasted) of every file-level and row-level class
-of dataset.md plus deliberately hostile files, loaded by `flsdb load` (src/flsdb/load.py).
+of dataset.md plus deliberately hostile files, loaded by `flsdb load` (src/flsdb/ingest/).
 
 Every case must end in a clear, specific message and lose nothing: for every file,
 rows read = rows accepted + rows rejected, and every file of the landing folder is accounted for
@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flsdb import contract, load, safe_csv
-from flsdb.load import load_landing
+from flsdb import contract, safe_csv
+from flsdb.ingest import discovery, load_landing, loader
 
 from test_load import (COLS, REGISTRY_CODES, ROW_CASES, assert_counts_balance, csv_line, csv_text,
                        good_row, load_env, nhs)  # noqa: F401  (load_env is a fixture)
@@ -58,7 +58,7 @@ def landing_entries(landing: Path) -> set[str]:
 def all_accounted(env, result) -> None:
     """Every file of the landing folder has an outcome; every one not loaded is recorded in
     raw.load_files with its reason; nothing is lost; reasons are specific."""
-    names = {load._printable(r) for r in landing_entries(env.landing)}
+    names = {discovery._printable(r) for r in landing_entries(env.landing)}
     assert {f.source_file for f in result.files} == names
     for f in result.files:
         if f.status in ("rejected", "refused", "skipped"):
@@ -127,14 +127,14 @@ def test_mixed_corpus_batched_equals_one_file_at_a_time(load_env, tmp_path, monk
     corpus = dataset_md_corpus()
     for name, data in corpus.items():
         load_env.write(name, data)
-    monkeypatch.setattr(load._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
+    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
     result = load_env.load()
     all_accounted(load_env, result)
     batched = _snapshot_by_file(load_env)
 
     # Reference: one batch per file, no combining (the plain per-file path).
-    monkeypatch.setattr(load._Loader, "BATCH_FILES", 1)
-    monkeypatch.setattr(load._Loader, "COMBINE_MAX_BYTES", 0)
+    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
+    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
     ref_wh = tmp_path / "ref.duckdb"
     load_landing(load_env.landing, ref_wh, registry_path=load_env.registry, progress=False)
     load_env.warehouse, saved = ref_wh, load_env.warehouse
@@ -441,8 +441,8 @@ def test_sql_metacharacters_never_reach_sql_text(load_env, monkeypatch):
     load_env.write(name, csv_text(rows))
     load_env.write("second.csv", csv_text([good_row(91)]))
     statements: list[str] = []
-    real_connect = load._connect
-    monkeypatch.setattr(load, "_connect",
+    real_connect = loader._connect
+    monkeypatch.setattr(loader, "_connect",
                         lambda *a, **k: _TracingConnection(real_connect(*a, **k), statements))
     result = load_env.load()
     assert statements
@@ -516,8 +516,8 @@ def test_file_changing_during_read_is_retried_then_loaded(load_env, monkeypatch)
                 fh.write((csv_line(good_row(1)) + "\n").encode())
         return handle
 
-    monkeypatch.setattr(load, "open", open_then_append, raising=False)
-    monkeypatch.setattr(load, "READ_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(discovery, "open", open_then_append, raising=False)
+    monkeypatch.setattr(discovery, "READ_RETRY_SECONDS", 0.01)
     result = load_env.load()
     assert calls and load_env.file_row("growing.csv")[:5] == ("loaded", None, 2, 2, 0)
     all_accounted(load_env, result)
@@ -535,8 +535,8 @@ def test_file_that_never_stops_changing_is_refused_clearly(load_env, monkeypatch
                 fh.write((csv_line(good_row(2)) + "\n").encode())
         return handle
 
-    monkeypatch.setattr(load, "open", open_then_append, raising=False)
-    monkeypatch.setattr(load, "READ_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(discovery, "open", open_then_append, raising=False)
+    monkeypatch.setattr(discovery, "READ_RETRY_SECONDS", 0.01)
     result = load_env.load()
     out = {f.source_file: f for f in result.files}
     assert out["busy.csv"].status == "refused"
@@ -548,7 +548,7 @@ def test_file_that_never_stops_changing_is_refused_clearly(load_env, monkeypatch
     assert load_env.q("SELECT source_file, rows_read FROM raw.load_files "
                       "WHERE status = 'refused'") == [("busy.csv", 0)]
     assert "1 refused" in result.summary_table()
-    monkeypatch.setattr(load, "open", real_open, raising=False)
+    monkeypatch.setattr(discovery, "open", real_open, raising=False)
     result = load_env.load()                                 # once quiet, it loads
     assert load_env.file_row("busy.csv")[:5] == ("loaded", None, 4, 4, 0)
     all_accounted(load_env, result)
@@ -557,7 +557,7 @@ def test_file_that_never_stops_changing_is_refused_clearly(load_env, monkeypatch
 def test_file_changed_after_reading_before_commit_is_not_committed(load_env, monkeypatch):
     path = load_env.write("late.csv", csv_text([good_row(0)]))
     load_env.write("other.csv", csv_text([good_row(1)]))
-    real_flush = load._Loader.flush
+    real_flush = loader._Loader.flush
 
     def flush_after_a_write(self):
         if self.pending:
@@ -565,7 +565,7 @@ def test_file_changed_after_reading_before_commit_is_not_committed(load_env, mon
                 fh.write((csv_line(good_row(2)) + "\n").encode())
         return real_flush(self)
 
-    monkeypatch.setattr(load._Loader, "flush", flush_after_a_write)
+    monkeypatch.setattr(loader._Loader, "flush", flush_after_a_write)
     result = load_env.load()
     out = {f.source_file: f for f in result.files}
     assert out["late.csv"].status == "refused"
@@ -573,7 +573,7 @@ def test_file_changed_after_reading_before_commit_is_not_committed(load_env, mon
     assert out["other.csv"].status == "loaded"
     assert load_env.q("SELECT DISTINCT _source_file FROM raw.submission_records") == [
         ("other.csv",)]
-    monkeypatch.setattr(load._Loader, "flush", real_flush)
+    monkeypatch.setattr(loader._Loader, "flush", real_flush)
     load_env.load()
     assert load_env.file_row("late.csv")[:5] == ("loaded", None, 2, 2, 0)
     assert_counts_balance(load_env)
@@ -714,7 +714,7 @@ def test_unreadable_files_and_folders_are_recorded(load_env, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(load, "open", fake_open, raising=False)
+    monkeypatch.setattr(discovery, "open", fake_open, raising=False)
     monkeypatch.setattr(os, "scandir", fake_scandir)
     result = load_env.load()
     out = {f.source_file: f for f in result.files}
@@ -1040,8 +1040,8 @@ def test_run_generates_only_into_an_absent_or_empty_landing_folder(tmp_path, mon
     generated, loaded = [], []
     monkeypatch.setenv("FLSDB_LANDING", str(landing))
     monkeypatch.setenv("FLSDB_WAREHOUSE", str(tmp_path / "wh.duckdb"))
-    monkeypatch.setattr("flsdb.generate.generate", lambda **kw: generated.append(kw) or "")
-    monkeypatch.setattr("flsdb.load.load_landing",
+    monkeypatch.setattr("flsdb.synthetic.generate", lambda **kw: generated.append(kw) or "")
+    monkeypatch.setattr("flsdb.ingest.load_landing",
                         lambda *a, **k: loaded.append(a) or (_ for _ in ()).throw(SystemExit(9)))
     out = CliRunner().invoke(cli_module.main, ["run"])
     assert generated == [] and loaded, out.output
