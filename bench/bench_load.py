@@ -83,7 +83,7 @@ def make_input(out_dir: Path, scale: float, registry: Path) -> str:
 
 CHILD = """
 import json, resource, sys, time
-from flsdb.load import load_landing
+from flsdb.ingest import load_landing
 t = time.perf_counter()
 c = time.process_time()
 r = load_landing(sys.argv[1], sys.argv[2], registry_path=sys.argv[3], progress=False)

@@ -12,7 +12,7 @@ process:
 
   generate   flsdb.synthetic.generate(years=[2024], scale=S, seed=20240101) -- cached: the landing
              set is reused when it exists (its generation figures are then those recorded then)
-  load       flsdb.load.load_landing into a fresh warehouse
+  load       flsdb.ingest.load_landing into a fresh warehouse
   dbt build  seeds, models, unit tests and data tests; split into models and tests from
              run_results.json (wall-clock union of the nodes' execution intervals; `overhead` is
              start-up, parsing and everything between nodes)
@@ -137,7 +137,7 @@ def stage_env(warehouse: Path, landing: Path, extra: dict | None = None) -> dict
 
 GENERATE = ("import sys; from flsdb.synthetic import generate; "
             "print(generate(years=[{year}], scale=float(sys.argv[1]), out_dir=sys.argv[2], seed={seed}))")
-LOAD = ("import sys; from flsdb.load import load_landing; "
+LOAD = ("import sys; from flsdb.ingest import load_landing; "
         "r = load_landing(sys.argv[1], sys.argv[2], progress=False); "
         "print(r.rows_read, r.rows_accepted, r.rows_rejected)")
 BASELINE = r"""

@@ -77,7 +77,7 @@ def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: b
               help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
 def load(landing: Path | None, warehouse: Path | None) -> None:
     """Land every submission file in the DuckDB raw schema, with lineage and rejects."""
-    from flsdb.load import load_landing
+    from flsdb.ingest import load_landing
 
     result = load_landing(landing or paths.landing_dir(), warehouse or paths.warehouse_path())
     click.echo(result.summary_table())
@@ -366,7 +366,7 @@ def landing_is_empty(landing: Path) -> bool:
 def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
     """Re-check rows rejected for an unknown FLS code against the registry as it is now: rows
     whose FLS is now known and that pass every check move to accepted, with their lineage."""
-    from flsdb.load import recheck_rejects as run_recheck
+    from flsdb.ingest import recheck_rejects as run_recheck
 
     result = run_recheck(warehouse or paths.warehouse_path(), registry)
     click.echo(result.summary())

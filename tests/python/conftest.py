@@ -39,7 +39,7 @@ def run_dbt(args: list[str], warehouse: Path, landing: Path, target_dir: Path,
 def built_warehouse(tmp_path_factory) -> dict[str, Path]:
     """The default synthetic national data (2023 and 2024 at 1x), loaded and built."""
     from flsdb.synthetic import generate
-    from flsdb.load import load_landing
+    from flsdb.ingest import load_landing
 
     root = tmp_path_factory.mktemp("national")
     landing = root / "landing"

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flsdb.load import load_landing
+from flsdb.ingest import load_landing
 
 import tiny_build
 
@@ -75,10 +75,10 @@ def assert_consistent(warehouse: Path) -> int:
 
 CHILD = textwrap.dedent("""
     import sys
-    from flsdb import load
-    load._Loader.BATCH_FILES = 6         # many batches and commits: many places to die in
+    from flsdb.ingest import loader
+    loader._Loader.BATCH_FILES = 6         # many batches and commits: many places to die in
     print("READY", flush=True)
-    load.load_landing(sys.argv[1], sys.argv[2], progress=False)
+    loader.load_landing(sys.argv[1], sys.argv[2], progress=False)
     print("DONE", flush=True)
 """)
 
@@ -187,12 +187,12 @@ def test_dbt_build_killed_mid_run_then_next_build_completes(tmp_path_factory):
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from flsdb import load
+    from flsdb.ingest import loader
     from flsdb.cli import main
     def hold():
         print("LOCKED", flush=True)
         time.sleep(float(sys.argv[3]))
-    load._after_connect_hook = hold
+    loader._after_connect_hook = hold
     main(["load", "--landing", sys.argv[1], "--warehouse", sys.argv[2]])
 """)
 

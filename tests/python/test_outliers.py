@@ -235,7 +235,7 @@ def _register(warehouse: Path) -> dict[tuple, tuple]:
 
 
 def _load(landing: Path, warehouse: Path) -> int:
-    from flsdb.load import load_landing
+    from flsdb.ingest import load_landing
     load_landing(landing, warehouse, progress=False)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute("select count(*) from raw.submission_records").fetchone()[0]

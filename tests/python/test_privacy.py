@@ -35,7 +35,7 @@ import pytest
 from flsdb import contract, paths, safe_csv
 
 import tiny_build
-from test_load import csv_line, csv_text, good_row, nhs
+from submission_rows import csv_line, csv_text, good_row, nhs
 
 # Not part of a longer word or number: a decimal fraction such as 50.4160138829 is no NHS number.
 NHS_TOKEN = re.compile(r"(?<![0-9A-Za-z.])(\d{3})([ -]?)(\d{3})\2(\d{4})(?![0-9A-Za-z]|\.[0-9])")
@@ -260,7 +260,7 @@ def test_no_identifier_in_dbt_target_logs_or_loader_output(built_warehouse, tiny
 def test_loader_messages_never_repeat_identifiers(tmp_path):
     """Files built to make the loader talk about identifiers: its output, the file-level reasons
     and the row-level reasons carry none (the raw row stays in raw_line, inside raw)."""
-    from flsdb.load import load_landing
+    from flsdb.ingest import load_landing
 
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -282,7 +282,7 @@ def test_loader_messages_never_repeat_identifiers(tmp_path):
     ]))
     flsdb = Path(sys.executable).with_name("flsdb")
     wh = tmp_path / "wh.duckdb"
-    code = ("from flsdb.load import load_landing; import sys; r = load_landing(sys.argv[1], "
+    code = ("from flsdb.ingest import load_landing; import sys; r = load_landing(sys.argv[1], "
             "sys.argv[2], registry_path=sys.argv[3], progress=False); print(r.summary_table())")
     proc = subprocess.run([sys.executable, "-c", code, str(landing), str(wh), str(registry)],
                           capture_output=True, text=True, timeout=300)

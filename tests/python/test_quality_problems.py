@@ -22,7 +22,7 @@ import pytest
 import tiny_build
 from flsdb import paths
 from flsdb.quality.validate import validate
-from test_load import csv_text, good_row
+from submission_rows import csv_text, good_row
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = '"><script>alert(2)</script>'

@@ -81,7 +81,7 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     if not SPARK_PYTHON.exists():
         pytest.fail(f"{SPARK_PYTHON} not found: run `make test-spark`, which installs requirements-spark.lock")
     from flsdb.synthetic import generate
-    from flsdb.load import load_landing
+    from flsdb.ingest import load_landing
     from flsdb.spark_export import export_raw
 
     started = time.monotonic()

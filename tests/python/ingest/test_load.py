@@ -1,10 +1,8 @@
-"""Tests of `flsdb load` (src/flsdb/load.py): file rejects, row rejects, line numbers, encodings,
+"""Tests of `flsdb load` (src/flsdb/ingest/): file rejects, row rejects, line numbers, encodings,
 idempotency, versions, atomicity. Every test writes its own small CSV files (no generator)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -14,53 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flsdb import contract, load
-from flsdb.load import load_landing
+from flsdb import ingest
+from flsdb.ingest import load_landing, loader
 
-COLS = list(contract.COLUMNS)
+from submission_rows import COLS, csv_line, csv_text, good_row, nhs  # noqa: F401  (shared)
+
 REGISTRY_CODES = ("RX1", "RX2", "7A4")
-
-
-def nhs(seed: int) -> str:
-    """A valid NHS number derived from seed."""
-    base = f"{(seed * 7919 + 400000000) % 1000000000:09d}"
-    for tweak in range(100):
-        digits = f"{(int(base) + tweak) % 1000000000:09d}"
-        total = sum(int(d) * w for d, w in zip(digits, range(10, 1, -1)))
-        check = (11 - total % 11) % 11
-        if check != 10:
-            n = digits + str(check)
-            assert contract.nhs_number_is_valid(n)
-            return n
-    raise AssertionError
-
-
-def good_row(i: int = 0, **over: str) -> dict[str, str]:
-    row = {c: "" for c in COLS}
-    row.update({
-        "FLS Code": "RX1", "Record ID": f"R{i:05d}", "Last Updated": "2024-12-01T10:00:00",
-        "1.01 NHS Number": nhs(i), "1.02 Date of Birth": "1948-03-15", "1.03 Gender": "Female",
-        "1.04 Post Code": "SW1A 1AA", "1.09 Date Index Frac Diagnosed": "2024-06-01",
-        "1.11 SiteFirstFrac": "Hip", "2.01 Height": "162",
-    })
-    row.update(over)
-    return row
-
-
-def csv_text(rows: list[dict[str, str]], cols: list[str] | None = None) -> str:
-    cols = cols or COLS
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for r in rows:
-        w.writerow([r.get(c, "") for c in cols])
-    return buf.getvalue()
-
-
-def csv_line(row: dict[str, str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([row.get(c, "") for c in COLS])
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -480,13 +437,13 @@ def test_exception_mid_file_rolls_back(load_env, monkeypatch):
             assert con.execute("SELECT count(*) FROM raw.submission_records").fetchone()[0] == 2
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(load, "_after_records_hook", boom)
+    monkeypatch.setattr(loader, "_after_records_hook", boom)
     with pytest.raises(RuntimeError):
         load_env.load()
     assert load_env.q("SELECT source_file FROM raw.load_files") == [("a.csv",)]
     assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(1,)]
     assert load_env.q("SELECT count(*) FROM raw.submission_rejects") == [(0,)]
-    monkeypatch.setattr(load, "_after_records_hook", None)
+    monkeypatch.setattr(loader, "_after_records_hook", None)
     load_env.load()
     assert load_env.file_row("b.csv")[:5] == ("loaded", None, 2, 1, 1)
     assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(2,)]
@@ -495,7 +452,7 @@ def test_exception_mid_file_rolls_back(load_env, monkeypatch):
 
 def _run_load_subprocess(env, extra_env=None):
     code = textwrap.dedent(f"""
-        from flsdb.load import load_landing
+        from flsdb.ingest import load_landing
         load_landing({str(env.landing)!r}, {str(env.warehouse)!r},
                      registry_path={str(env.registry)!r}, progress=False)
     """)
@@ -506,7 +463,7 @@ def _run_load_subprocess(env, extra_env=None):
 def test_killed_process_mid_file_leaves_nothing(load_env):
     load_env.write("a.csv", csv_text([good_row(0)]))
     load_env.write("b.csv", csv_text([good_row(i) for i in range(1, 200)]))
-    proc = _run_load_subprocess(load_env, {load._CRASH_ENV: "b.csv"})
+    proc = _run_load_subprocess(load_env, {loader._CRASH_ENV: "b.csv"})
     assert proc.returncode == -9, proc.stderr
     assert load_env.q("SELECT source_file FROM raw.load_files") == [("a.csv",)]
     assert load_env.q("SELECT count(*) FROM raw.submission_records") == [(1,)]
@@ -525,7 +482,7 @@ def test_locked_warehouse_clear_error(load_env):
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
-        with pytest.raises(load.WarehouseLockedError, match="in use by another process"):
+        with pytest.raises(ingest.WarehouseLockedError, match="in use by another process"):
             load_env.load()
     finally:
         holder.kill()
@@ -533,7 +490,7 @@ def test_locked_warehouse_clear_error(load_env):
 
 
 def test_missing_registry_is_clear_error(load_env, tmp_path):
-    with pytest.raises(load.LoadError, match="registry"):
+    with pytest.raises(ingest.LoadError, match="registry"):
         load_landing(load_env.landing, load_env.warehouse, registry_path=tmp_path / "none.csv")
 
 
