@@ -1,5 +1,6 @@
--- Secondary suppression is complete: no additive relation (a total and its parts) of the
--- published results has exactly one suppressed member, which subtraction would give away.
+-- Secondary suppression is complete: every additive relation (a total and its parts) of the
+-- published results that has a suppressed member has at least var secondary_suppression_min_cells
+-- of them (or all its members), so none is given away by subtraction.
 -- Fails when var secondary_suppression_passes was too few for the data: raise it.
 
 with
@@ -30,4 +31,6 @@ counted as (
 )
 
 select * from counted
-where suppressed_members = 1
+where
+    suppressed_members > 0
+    and suppressed_members < least(members, {{ var('secondary_suppression_min_cells') }})

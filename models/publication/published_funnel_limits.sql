@@ -1,15 +1,19 @@
--- One row per audit year x KPI x point on the denominator axis: the funnel plot's control limits
+-- One row per audit year x KPI x point on a grid of denominators: the funnel plot's control limits
 -- (95% and 99.8%) around the national value for FLS results of breakdown `all`, adjusted for
--- overdispersion and unadjusted, with the phi and tau2 the plot's caption gives.
--- Why: the site draws the curves from here and recomputes nothing. The curves are
--- marts.kpi_funnel_limits (the same macro as kpi_results' own limits, so a dot outside a drawn
--- line is always a flagged FLS); this model only keeps what may be published: breakdown `all`,
--- and only where the national result itself is published.
+-- overdispersion (solid lines) and unadjusted (dotted), with the phi and tau2 of the caption.
+-- Why: the site draws the curves from here and recomputes nothing; the limits come from the macro
+-- that sets kpi_results' own limits and outlier flags (macros/funnel_overdispersion.sql), so a dot
+-- outside a drawn line is always a flagged FLS. The grid spans 0.9 x the smallest to 1.1 x the
+-- largest PUBLISHED FLS denominator, evenly on a log scale, in var('funnel_curve_steps') steps: a
+-- suppressed FLS never sets an end of the axis (marts.kpi_funnel_limits, the internal curves, spans
+-- every FLS).
+
+{%- set steps = var('funnel_curve_steps') %}
 
 with
 
-funnel_limits as (
-    select * from {{ ref('kpi_funnel_limits') }}
+kpi_results as (
+    select * from {{ ref('kpi_results') }}
 ),
 
 results as (
@@ -20,42 +24,92 @@ kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
 ),
 
-published_national_values as (
+grid_steps as (
+    {{ dbt.generate_series(steps + 1) }}
+),
+
+overdispersion as (
+    -- phi and tau2 are the same on every FLS row of a year, KPI and breakdown value.
     select
         audit_year,
-        kpi_number
+        kpi_number,
+        max(overdispersion_phi) as overdispersion_phi,
+        max(overdispersion_tau2) as overdispersion_tau2
+    from kpi_results
+    where geography_level = 'fls' and breakdown = 'all'
+    group by audit_year, kpi_number
+),
+
+national_centres as (
+    select
+        results.audit_year,
+        results.kpi_number,
+        kpi_definitions.value_type,
+        results.value_pct as national_value_pct,
+        results.value_pct / 100.0 as national_value,
+        overdispersion.overdispersion_phi,
+        coalesce(overdispersion.overdispersion_tau2, 0.0) as overdispersion_tau2
     from results
+    inner join kpi_definitions
+        on results.kpi_number = kpi_definitions.kpi_number
+    left join overdispersion
+        on
+            results.audit_year = overdispersion.audit_year
+            and results.kpi_number = overdispersion.kpi_number
     where
-        geography_level = 'national'
-        and breakdown = 'all'
-        and value_pct is not null
+        results.geography_level = 'national'
+        and results.breakdown = 'all'
+        and kpi_definitions.value_type in ('proportion', 'ratio_to_expected')
+        and results.value_pct is not null
+),
+
+published_fls_ranges as (
+    select
+        audit_year,
+        kpi_number,
+        0.9 * min(denominator) as lowest_denominator,
+        1.1 * max(denominator) as highest_denominator
+    from results
+    where geography_level = 'fls' and breakdown = 'all' and denominator > 0
+    group by audit_year, kpi_number
+),
+
+grid as (
+    select
+        national_centres.*,
+        grid_steps.generated_number - 1 as step_number,
+        published_fls_ranges.lowest_denominator * power(
+            published_fls_ranges.highest_denominator / published_fls_ranges.lowest_denominator,
+            (grid_steps.generated_number - 1) / {{ steps }}.0
+        ) as denominator
+    from national_centres
+    inner join published_fls_ranges
+        on
+            national_centres.audit_year = published_fls_ranges.audit_year
+            and national_centres.kpi_number = published_fls_ranges.kpi_number
+    cross join grid_steps
 ),
 
 final as (
     select
-        funnel_limits.audit_year,
-        funnel_limits.kpi_number,
-        kpi_definitions.value_type,
-        funnel_limits.point_number as step_number,
-        funnel_limits.denominator,
-        funnel_limits.national_value_pct,
-        funnel_limits.overdispersion_phi,
-        funnel_limits.overdispersion_tau2,
-        {%- for label in funnel_z_scores().keys() %}
-            {%- for bound in ['lower', 'upper'] %}
-                funnel_limits.funnel_{{ bound }}_{{ label }}_pct as {{ bound }}_{{ label }}_pct,
-                funnel_limits.funnel_{{ bound }}_{{ label }}_unadjusted_pct as {{ bound }}_{{ label }}_unadjusted_pct,
+        audit_year,
+        kpi_number,
+        value_type,
+        cast(step_number as {{ dbt.type_int() }}) as step_number,
+        cast(denominator as double) as denominator,
+        national_value_pct,
+        overdispersion_phi,
+        overdispersion_tau2,
+        {%- for label, z in funnel_z_scores().items() %}
+            {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
+                {{ funnel_limit_pct('value_type', 'national_value', 'denominator', sign * z, 'overdispersion_tau2') }}
+                    as {{ bound }}_{{ label }}_pct,
+                {{ funnel_limit_pct('value_type', 'national_value', 'denominator', sign * z) }}
+                    as {{ bound }}_{{ label }}_unadjusted_pct,
             {%- endfor %}
         {%- endfor %}
-        funnel_limits.is_synthetic_data
-    from funnel_limits
-    inner join published_national_values
-        on
-            funnel_limits.audit_year = published_national_values.audit_year
-            and funnel_limits.kpi_number = published_national_values.kpi_number
-    inner join kpi_definitions
-        on funnel_limits.kpi_number = kpi_definitions.kpi_number
-    where funnel_limits.breakdown = 'all'
+        {{ var('data_is_synthetic') }} as is_synthetic_data
+    from grid
 )
 
 select * from final

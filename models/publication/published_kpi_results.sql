@@ -7,16 +7,20 @@
 -- Secondary suppression, the rule (docs/bi.md, "Suppression"): in every additive relation of
 -- publication_suppression_relations (FLSs -> region -> country -> England and Wales; breakdown
 -- values -> `all`), a relation with exactly one suppressed member would give that member away by
--- subtraction. So its smallest other member is suppressed too: a part (breakdown value or child
--- geography) before the total, then the smallest denominator, then the smallest numerator, ties
--- broken by the cell's key.
--- Suppressing a cell can leave another relation with one suppressed member, so the rule is
--- applied again, var('secondary_suppression_passes') times (unrolled below; portable SQL, no
--- recursive CTE). The data test assert_published_suppression_leaves_no_lone_cell fails if the
--- passes did not reach the point where no relation has exactly one suppressed member.
+-- subtraction; and relations cross (a cell is a part of its region's total and of its own `all`
+-- row), so two suppressed members can still be solved for through a chain of relations. So a
+-- relation with some, but fewer than var('secondary_suppression_min_cells') (3; or all of its
+-- members when it has fewer), suppressed members gets its first published member suppressed too:
+-- a part (breakdown value or child geography) before the total, then the smallest denominator,
+-- then the smallest numerator, ties broken by the cell's key.
+-- Suppressing a cell can leave another relation short, so the rule is applied again,
+-- var('secondary_suppression_passes') times (unrolled below; portable SQL, no recursive CTE). The
+-- data test assert_published_suppression_leaves_no_lone_cell fails if the passes did not reach the
+-- point where every relation with a suppressed member has enough of them.
 -- A suppressed cell keeps its keys and flags and loses every number derived from its counts.
 
 {%- set passes = var('secondary_suppression_passes') %}
+{%- set min_cells = var('secondary_suppression_min_cells') %}
 
 with
 
@@ -81,7 +85,7 @@ suppressed_after_pass_0 as (
     {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
 
     complements_in_pass_{{ pass_number + 1 }} as (
-        -- The first published member of each relation that has exactly one suppressed member.
+        -- The first published member of each relation with too few suppressed members.
         select distinct candidates.cell_id
         from (
             select
@@ -92,6 +96,7 @@ suppressed_after_pass_0 as (
                 sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
                     over (partition by members.relation_id)
                     as suppressed_members,
+                count(*) over (partition by members.relation_id) as relation_members,
                 min(case when not {{ previous }}.is_suppressed then members.choice_order end)
                     over (partition by members.relation_id)
                     as first_published_order
@@ -99,7 +104,10 @@ suppressed_after_pass_0 as (
             inner join {{ previous }}
                 on members.cell_id = {{ previous }}.cell_id
         ) as candidates
-        where candidates.suppressed_members = 1 and candidates.choice_order = candidates.first_published_order
+        where
+            candidates.suppressed_members > 0
+            and candidates.suppressed_members < least(candidates.relation_members, {{ min_cells }})
+            and candidates.choice_order = candidates.first_published_order
     ),
 
     suppressed_after_pass_{{ pass_number + 1 }} as (
