@@ -4,7 +4,7 @@ Not a test: it prints a table and writes bench/results/<timestamp>.json (and, wi
 --write-summary, bench/results/latest.md) so that runs can be compared.
 
     .venv/bin/python bench/run_benchmarks.py [--scales 1,10,100] [--repeats 3] [--work DIR]
-                                             [--incremental] [--write-summary]
+                                             [--incremental] [--monthly-cycle] [--write-summary]
 
 For each scale S (S x one national year, audit year 2024: 1x is about 83,500 records) it uses a
 separate folder <work>/x<S>/ holding the landing set and the warehouse, and runs, each in a child
@@ -29,6 +29,15 @@ average is recorded at each stage, because other work on the machine moves wall 
 2024 and a "new month" (the December records, about 7,000), builds the first, then loads the month
 and times `dbt build` again; compares with a full rebuild of the same data and checks that both
 give identical marts.kpi_results.
+
+--monthly-cycle (1x only; issue 14 part 6): the same split, through the CLI. Last month's state is
+the base landing set loaded, built, validated, published and reported. Then, timed per step: the
+month arrives and `flsdb refresh` (load, data-only build in process, validate, publish, report;
+or the steps of --cycle-refresh), against a full rebuild of the same landing set (`flsdb build
+--full-refresh`, validate, publish, report) on the same warehouse path and dbt target folder.
+Prints the share (refresh / full rebuild, wall and CPU; target 30%) and checks that both give
+identical marts.kpi_results. With --write-summary its section of bench/results/latest.md is
+replaced (the other figures are kept when only the cycle ran).
 """
 
 from __future__ import annotations
@@ -127,6 +136,8 @@ def stage_env(warehouse: Path, landing: Path, extra: dict | None = None) -> dict
         "FLSDB_WAREHOUSE": str(warehouse),
         "FLSDB_LANDING": str(landing),
         "FLSDB_POSTCODE_LOOKUP": str(landing / "_reference" / "synthetic_nspl_postcode_lookup.csv"),
+        # `flsdb publish` appends to the extract history: the bench's, not the project's
+        "FLSDB_HISTORY": str(warehouse.parent / "history.duckdb"),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "PYTHONWARNINGS": "ignore",
