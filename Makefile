@@ -44,10 +44,11 @@ browser:
 test: lint browser pytest
 
 # Benchmark harness: wall time, CPU and peak memory per stage at 1x and 10x one national year, the
-# hand-written baseline and one new month on a built 1x warehouse (bench/run_benchmarks.py).
+# hand-written baseline and one new month on a built 1x warehouse (bench/run_benchmarks.py),
+# and the monthly cycle (load one month + `flsdb refresh` against a full rebuild: the share).
 # 100x: make bench BENCH_SCALES=1,10,100 (long). Scratch: FLSDB_BENCH_DIR (default /tmp/flsdb-bench).
 BENCH_SCALES ?= 1,10
-BENCH_ARGS ?= --repeats 3 --incremental --write-summary
+BENCH_ARGS ?= --repeats 3 --incremental --monthly-cycle --write-summary
 bench: $(STAMP)
 	$(BIN)/python bench/run_benchmarks.py --scales $(BENCH_SCALES) $(BENCH_ARGS)
 

@@ -4,7 +4,7 @@ Not a test: it prints a table and writes bench/results/<timestamp>.json (and, wi
 --write-summary, bench/results/latest.md) so that runs can be compared.
 
     .venv/bin/python bench/run_benchmarks.py [--scales 1,10,100] [--repeats 3] [--work DIR]
-                                             [--incremental] [--write-summary]
+                                             [--incremental] [--monthly-cycle] [--write-summary]
 
 For each scale S (S x one national year, audit year 2024: 1x is about 83,500 records) it uses a
 separate folder <work>/x<S>/ holding the landing set and the warehouse, and runs, each in a child
@@ -29,6 +29,15 @@ average is recorded at each stage, because other work on the machine moves wall 
 2024 and a "new month" (the December records, about 7,000), builds the first, then loads the month
 and times `dbt build` again; compares with a full rebuild of the same data and checks that both
 give identical marts.kpi_results.
+
+--monthly-cycle (1x only; issue 14 part 6): the same split, through the CLI. Last month's state is
+the base landing set loaded, built, validated, published and reported. Then, timed per step: the
+month arrives and `flsdb refresh` (load, data-only build in process, validate, publish, report;
+or the steps of --cycle-refresh), against a full rebuild of the same landing set (`flsdb build
+--full-refresh`, validate, publish, report) on the same warehouse path and dbt target folder.
+Prints the share (refresh / full rebuild, wall and CPU; target 30%) and checks that both give
+identical marts.kpi_results. With --write-summary its section of bench/results/latest.md is
+replaced (the other figures are kept when only the cycle ran).
 """
 
 from __future__ import annotations
@@ -127,6 +136,8 @@ def stage_env(warehouse: Path, landing: Path, extra: dict | None = None) -> dict
         "FLSDB_WAREHOUSE": str(warehouse),
         "FLSDB_LANDING": str(landing),
         "FLSDB_POSTCODE_LOOKUP": str(landing / "_reference" / "synthetic_nspl_postcode_lookup.csv"),
+        # `flsdb publish` appends to the extract history: the bench's, not the project's
+        "FLSDB_HISTORY": str(warehouse.parent / "history.duckdb"),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "PYTHONWARNINGS": "ignore",
@@ -455,6 +466,147 @@ def run_incremental(work: Path, repeats: int, dbt_args: list[str]) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- the monthly cycle (issue 14 part 6)
+
+#: the refresh `--monthly-cycle` times after one new month, through the CLI; the recommended
+#: monthly command (README, "New submissions: what a rebuild redoes")
+CYCLE_REFRESH = ["refresh"]
+#: the full rebuild of the same landing set it is compared with
+CYCLE_FULL = ["build", "--full-refresh"]
+
+
+def _validate_steps(log: Path) -> dict:
+    """Seconds per `flsdb validate` step, from its progress lines `[validate   1.2s] step`."""
+    marks = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("[validate") and "s]" in line:
+            head, _, name = line.partition("s] ")
+            try:
+                marks.append((float(head.split()[-1]), name.split(" (")[0].split(":")[0][:40]))
+            except ValueError:
+                continue
+    return {name: round(marks[i + 1][0] - at, 2) for i, (at, name) in enumerate(marks[:-1])}
+
+
+def _cycle(steps: list[list[str]], env: dict, target: Path, logs: Path, tag: str) -> dict:
+    """Run CLI steps one after another (each a child process); wall/CPU per step and in total."""
+    out: dict = {"steps": {}}
+    for step in steps:
+        name = step[0]
+        log = logs / f"cycle_{tag}_{name}.log"
+        r = run_stage([str(BIN / "flsdb"), *step], env=env, log=log)
+        if name in ("build", "refresh") and (target / "run_results.json").exists():
+            d = split_run_results(target)
+            r.update({k: d[k] for k in ("models_s", "tests_s", "dbt_elapsed_s", "nodes", "failures")})
+            r["dbt_startup_s"] = r["seconds"] - d["dbt_elapsed_s"] if name == "build" else None
+        if name in ("validate", "refresh"):
+            r["validate_steps"] = _validate_steps(log)
+        out["steps"][" ".join(step)] = r
+        if r["rc"]:
+            raise SystemExit(f"monthly cycle: `flsdb {' '.join(step)}` failed (rc {r['rc']}); see {log}")
+    out["seconds"] = sum(r["seconds"] for r in out["steps"].values())
+    out["cpu_s"] = sum(r["cpu_s"] for r in out["steps"].values())
+    return out
+
+
+def run_monthly_cycle(work: Path, repeats: int, refresh: list[list[str]] | None = None) -> dict:
+    """On a built 1x warehouse of the default landing set minus its last month (December 2024):
+    load the month, then refresh (build, validate, publish, report) through the CLI; against a
+    full rebuild of the same landing set (`flsdb build --full-refresh`, validate, publish,
+    report). Both on the same warehouse path and dbt target folder (as month after month in
+    production, so that dbt's partial parsing stays valid); kpi_results must be identical."""
+    folder = work / "x1"
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    ensure_landing(folder, 1.0, folder / "logs")
+    cyc = work / "cycle"
+    logs = cyc / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    base, month = cyc / "landing_base", cyc / "month"
+    moved = split_month(folder / "landing", base, month)
+    landing_all = cyc / "landing"
+    if landing_all.exists():
+        shutil.rmtree(landing_all)
+    w, target, output, history = (cyc / "warehouse.duckdb", cyc / "target", cyc / "output",
+                                  cyc / "history.duckdb")
+    snap_w, snap_h = cyc / "base.duckdb", cyc / "base_history.duckdb"
+    env = stage_env(w, landing_all, {"FLSDB_OUTPUT": str(output), "FLSDB_HISTORY": str(history),
+                                     "DBT_TARGET_PATH": str(target)})
+    refresh = refresh or [CYCLE_REFRESH]
+    full = [CYCLE_FULL, ["validate"], ["publish"], ["report"]]
+    # last month's state: the base landing set loaded, built, validated, published, reported
+    for p in (w, Path(f"{w}.wal"), history):
+        p.unlink(missing_ok=True)
+    shutil.copytree(base, landing_all)
+    _cycle([["load"], ["build"], ["validate"], ["publish"], ["report"]], env, target, logs, "base")
+    shutil.copyfile(w, snap_w)
+    shutil.copyfile(history, snap_h)
+    shutil.copytree(month, landing_all, dirs_exist_ok=True)  # the month arrives
+    out: dict = {"new_rows": moved, "refresh": [" ".join(s) for s in refresh],
+                 "full": [" ".join(s) for s in full], "runs": []}
+    for i in range(repeats):
+        shutil.copyfile(snap_w, w)
+        shutil.copyfile(snap_h, history)
+        Path(f"{w}.wal").unlink(missing_ok=True)
+        # `flsdb refresh` loads the new files itself
+        steps = refresh if refresh[0][0] == "refresh" else [["load"], *refresh]
+        new = _cycle(steps, env, target, logs, "month")
+        rows = kpi_rows(w)
+        # the full rebuild of the same landing set (the month already loaded)
+        f = _cycle(full, env, target, logs, "full")
+        same = same_rows(rows, kpi_rows(w))
+        out["runs"].append({"month": new, "full": f, "identical_to_full_refresh": same})
+        print(f"[monthly cycle] run {i + 1}/{repeats}: {moved:,} new rows; load + refresh "
+              f"{new['seconds']:.1f}s (CPU {new['cpu_s']:.1f}s) vs full rebuild {f['seconds']:.1f}s "
+              f"(CPU {f['cpu_s']:.1f}s): {100 * new['seconds'] / f['seconds']:.0f}% "
+              f"(CPU {100 * new['cpu_s'] / f['cpu_s']:.0f}%); kpi_results identical: {same}; "
+              f"load avg {os.getloadavg()[0]:.1f}", flush=True)
+    med = statistics.median
+    out["month_s"] = med(r["month"]["seconds"] for r in out["runs"])
+    out["month_cpu_s"] = med(r["month"]["cpu_s"] for r in out["runs"])
+    out["full_s"] = med(r["full"]["seconds"] for r in out["runs"])
+    out["full_cpu_s"] = med(r["full"]["cpu_s"] for r in out["runs"])
+    out["share"] = med(r["month"]["seconds"] / r["full"]["seconds"] for r in out["runs"])
+    out["cpu_share"] = med(r["month"]["cpu_s"] / r["full"]["cpu_s"] for r in out["runs"])
+    out["identical"] = all(r["identical_to_full_refresh"] for r in out["runs"])
+    out["steps"] = {}
+    for side in ("month", "full"):
+        for name in out["runs"][0][side]["steps"]:
+            rs = [r[side]["steps"][name] for r in out["runs"]]
+            entry = {"seconds": med(r["seconds"] for r in rs), "cpu_s": med(r["cpu_s"] for r in rs)}
+            for k in ("dbt_elapsed_s", "models_s", "tests_s", "nodes"):
+                if rs[0].get(k) is not None:
+                    entry[k] = med(r[k] for r in rs)
+            if rs[0].get("validate_steps"):
+                entry["validate_steps"] = {s: med(r["validate_steps"].get(s, 0) for r in rs)
+                                           for s in rs[0]["validate_steps"]}
+            out["steps"][f"{side}: flsdb {name}"] = entry
+    return out
+
+
+def cycle_table(c: dict) -> str:
+    lines = [f"One new month ({c['new_rows']:,} rows, the December 2024 records) on a built 1x "
+             f"warehouse of the rest; medians of {len(c['runs'])}; `kpi_results` identical to the "
+             f"full rebuild: {'yes' if c['identical'] else 'NO'}.", "",
+             "| step | wall s | CPU s | detail |", "|---|---|---|---|"]
+    for name, e in c["steps"].items():
+        detail = []
+        if e.get("dbt_elapsed_s") is not None:
+            detail.append(f"dbt {e['dbt_elapsed_s']:.1f} s in-run ({e.get('nodes', 0):.0f} nodes: "
+                          f"models {e['models_s']:.1f}, tests {e['tests_s']:.1f})")
+        if e.get("validate_steps"):
+            detail.append("; ".join(f"{k} {v:.1f}" for k, v in e["validate_steps"].items()))
+        lines.append(f"| {name} | {e['seconds']:.1f} | {e['cpu_s']:.1f} | {' '.join(detail)} |")
+    load = "" if c["refresh"][0].startswith("refresh") else "`flsdb load` + "
+    lines.append(f"| **load the month + refresh** | **{c['month_s']:.1f}** | {c['month_cpu_s']:.1f} | "
+                 f"{load}`flsdb {' ; flsdb '.join(c['refresh'])}` |")
+    lines.append(f"| **full rebuild** | **{c['full_s']:.1f}** | {c['full_cpu_s']:.1f} | "
+                 f"`flsdb {' ; flsdb '.join(c['full'])}` |")
+    ok = "met" if c["share"] <= 0.30 else "NOT met"
+    lines.append(f"| **monthly-cycle share** | **{100 * c['share']:.0f}%** | {100 * c['cpu_share']:.0f}% | "
+                 f"target 30%: {ok} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- output
 
 def fmt(value, spec=".1f", none="n/a") -> str:
@@ -515,6 +667,13 @@ def main() -> None:
     ap.add_argument("--incremental", action="store_true", help="also time adding one month at 1x")
     ap.add_argument("--write-summary", action="store_true", help="also write bench/results/latest.md")
     ap.add_argument("--only-incremental", action="store_true", help="skip the scales; only --incremental")
+    ap.add_argument("--monthly-cycle", action="store_true",
+                    help="also time the monthly cycle at 1x: load one new month + refresh (build, validate, "
+                         "publish, report) against a full rebuild of the same landing set")
+    ap.add_argument("--only-monthly-cycle", action="store_true", help="skip the scales; only --monthly-cycle")
+    ap.add_argument("--cycle-refresh", default=None,
+                    help="the refresh to time, as `;`-separated flsdb commands "
+                         "[default: `refresh`, the recommended monthly command]")
     ap.add_argument("--no-validate", action="store_true", help="skip `flsdb validate` and `flsdb report`")
     ap.add_argument("--dbt-vars", default=None, help="--vars passed to every dbt build (e.g. to compare designs)")
     args = ap.parse_args()
@@ -525,21 +684,29 @@ def main() -> None:
     print(f"flsdb bench: scales {args.scales}, {args.repeats} repeat(s), work {args.work}; "
           f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}", flush=True)
     dbt_args = ["--vars", args.dbt_vars] if args.dbt_vars else []
-    results = [] if args.only_incremental else [
+    only = args.only_incremental or args.only_monthly_cycle
+    results = [] if only else [
         run_scale(s, args.work, args.repeats if s <= 10 else 1, args.baseline_runs, commands, dbt_args)
         for s in scales]
     incremental = (run_incremental(args.work, args.repeats, dbt_args)
                    if args.incremental or args.only_incremental else None)
+    refresh = ([s.split() for s in args.cycle_refresh.split(";") if s.strip()]
+               if args.cycle_refresh else None)
+    cycle = (run_monthly_cycle(args.work, args.repeats, refresh)
+             if args.monthly_cycle or args.only_monthly_cycle else None)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
                          text=True).stdout.strip()
     record = {"started": started.isoformat(timespec="seconds"), "git": git, "host": platform.node(),
               "cpus": os.cpu_count(), "load_avg_end": os.getloadavg(), "args": vars(args) | {"work": str(args.work)},
-              "scales": results, "incremental": incremental}
+              "scales": results, "incremental": incremental,
+              "monthly_cycle": cycle}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{started:%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps(record, indent=1, default=str))
-    text = table(results, incremental)
-    print("\n" + text)
+    text = table(results, incremental) if results or incremental else ""
+    cycle_text = (f"## Monthly cycle (`--monthly-cycle`)\n\n{started:%Y-%m-%d %H:%M}, git {git}, "
+                  f"`bench/results/{out.name}`.\n\n{cycle_table(cycle)}\n") if cycle else ""
+    print("\n" + text + ("\n\n" + cycle_text if cycle_text else ""))
     ones = {r["scale"]: r["summary"]["dbt_build"]["seconds"] for r in results}
     if 1.0 in ones and 10.0 in ones:
         print(f"\n10x / 1x dbt build: {ones[10.0] / ones[1.0]:.2f}x")
@@ -548,7 +715,22 @@ def main() -> None:
         summary = (f"# Benchmark summary\n\n{started:%Y-%m-%d %H:%M}, git {git}, {os.cpu_count()} cpus, "
                    f"scales {args.scales}, {args.repeats} repeat(s) (medians; 100x once). Full figures: "
                    f"`bench/results/{out.name}`.\n\n{text}\n")
-        (RESULTS / "latest.md").write_text(summary)
+        latest = RESULTS / "latest.md"
+        if not text and latest.exists():
+            # only the monthly cycle ran: keep the other figures, replace its own section
+            summary = latest.read_text()
+        summary = _replace_section(summary, "## Monthly cycle", cycle_text) if cycle_text else summary
+        latest.write_text(summary)
+
+
+def _replace_section(markdown: str, heading: str, section: str) -> str:
+    """`markdown` with its `heading` section (up to the next `## `) replaced by `section`, or
+    with `section` appended."""
+    start = markdown.find(heading)
+    if start < 0:
+        return markdown.rstrip("\n") + "\n\n" + section
+    end = markdown.find("\n## ", start + len(heading))
+    return markdown[:start] + section + (markdown[end + 1:] if end >= 0 else "")
 
 
 if __name__ == "__main__":

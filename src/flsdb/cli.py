@@ -372,5 +372,31 @@ def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
     click.echo(result.summary())
 
 
+# --- the monthly cycle in one process (issue 14 part 6; src/flsdb/refresh.py) --------------------
+
+@main.command()
+@click.option("--all", "build_all", is_flag=True,
+              help="Build everything (`dbt build`), not only what the submissions feed: after a change "
+                   "of code, seeds or reference data.")
+@click.option("--full-refresh", is_flag=True, help="With --all: `dbt build --full-refresh`.")
+def refresh(build_all: bool, full_refresh: bool) -> None:
+    """New submissions: load -> build and test what they feed -> validate -> publish -> report,
+    in one process (dbt through dbtRunner)."""
+    from flsdb.refresh import DATA_ONLY, dbt_build_in_process
+
+    ctx = click.get_current_context()
+    ctx.invoke(load, landing=paths.landing_dir(), warehouse=paths.warehouse_path())
+    args = (["--full-refresh"] if full_refresh else []) if build_all or full_refresh else DATA_ONLY
+    click.echo("$ dbt build " + " ".join(args) + " (in process)")
+    code = dbt_build_in_process(args, dbt_env())
+    if code:
+        click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.", err=True)
+    _validate(None, None, None, False)
+    ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
+    if code:
+        sys.exit(code)
+    ctx.invoke(report, year=None, out_dir=None, standalone=False)
+
+
 if __name__ == "__main__":
     main()
