@@ -32,7 +32,7 @@ give identical marts.kpi_results.
 
 --monthly-cycle (1x only; issue 14 part 6): the same split, through the CLI. Last month's state is
 the base landing set loaded, built, validated, published and reported. Then, timed per step: the
-month arrives and `flsdb refresh` (load, data-only build in process, validate, publish, report;
+month arrives and `flsdb refresh` (load, data-only build, validate, publish, report;
 or the steps of --cycle-refresh), against a full rebuild of the same landing set (`flsdb build
 --full-refresh`, validate, publish, report) on the same warehouse path and dbt target folder.
 Prints the share (refresh / full rebuild, wall and CPU; target 30%) and checks that both give

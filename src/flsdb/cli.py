@@ -250,6 +250,24 @@ def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     click.echo(f"Report written: {index}")
 
 
+def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
+    """load -> dbt <dbt_args> -> validate -> publish -> report, as `run` and `refresh` do; the verdict."""
+    ctx = click.get_current_context()
+    ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
+    # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
+    # still validated, so that the report names it, and the gate below then refuses.
+    code = run_dbt(dbt_args)
+    if code:
+        click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.",
+                   err=True)
+    verdict = _validate(None, None, None, False)
+    ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
+    if code:
+        sys.exit(code)
+    ctx.invoke(report, year=None, out_dir=None, standalone=False)
+    return verdict
+
+
 @main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
@@ -263,19 +281,7 @@ def run(scale: float) -> None:
     else:
         click.echo(f"The landing folder {landing} is not empty: loading what is there. No "
                    "synthetic data is generated into a folder that holds anything.")
-    ctx = click.get_current_context()
-    ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
-    # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
-    # still validated, so that the report names it, and the gate below then refuses.
-    code = run_dbt(["build"])
-    if code:
-        click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.",
-                   err=True)
-    verdict = _validate(None, None, None, False)
-    ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
-    if code:
-        sys.exit(code)
-    ctx.invoke(report, year=None, out_dir=None, standalone=False)
+    verdict = _load_build_and_publish(landing, ["build"])
     click.echo(
         f"\nDone ({verdict}). Everything built from this landing set is SYNTHETIC unless you loaded real files.\n"
         f"  landing folder     {landing}\n"
@@ -372,30 +378,23 @@ def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
     click.echo(result.summary())
 
 
-# --- the monthly cycle in one process (issue 14 part 6; src/flsdb/refresh.py) --------------------
+# --- the monthly cycle (issue 14 part 6) ----------------------------------------------------------
+#: What new submissions can change: the models and data tests downstream of the submissions source.
+#: Seeds, reference staging and unit tests (fixed fixture rows) cannot change when only data arrives.
+DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "--exclude-resource-type", "unit_test"]
+
 
 @main.command()
 @click.option("--all", "build_all", is_flag=True,
-              help="Build everything (`dbt build`), not only what the submissions feed: after a change "
-                   "of code, seeds or reference data.")
+              help="Build everything, not only what the submissions feed (after a code, seed or reference change).")
 @click.option("--full-refresh", is_flag=True, help="With --all: `dbt build --full-refresh`.")
 def refresh(build_all: bool, full_refresh: bool) -> None:
-    """New submissions: load -> build and test what they feed -> validate -> publish -> report,
-    in one process (dbt through dbtRunner)."""
-    from flsdb.refresh import DATA_ONLY, dbt_build_in_process
-
-    ctx = click.get_current_context()
-    ctx.invoke(load, landing=paths.landing_dir(), warehouse=paths.warehouse_path())
-    args = (["--full-refresh"] if full_refresh else []) if build_all or full_refresh else DATA_ONLY
-    click.echo("$ dbt build " + " ".join(args) + " (in process)")
-    code = dbt_build_in_process(args, dbt_env())
-    if code:
-        click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.", err=True)
-    _validate(None, None, None, False)
-    ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
-    if code:
-        sys.exit(code)
-    ctx.invoke(report, year=None, out_dir=None, standalone=False)
+    """New submissions: load -> build and test what they feed -> validate -> publish -> report."""
+    if build_all or full_refresh:
+        dbt_args = ["build", *(["--full-refresh"] if full_refresh else [])]
+    else:
+        dbt_args = DATA_ONLY_BUILD
+    _load_build_and_publish(paths.landing_dir(), dbt_args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""`flsdb refresh`, the monthly cycle in one process (src/flsdb/refresh.py): after new files arrive,
-it loads them, builds and tests only what the submissions feed (dbt in process), validates,
+"""`flsdb refresh`, the monthly cycle (flsdb.cli.refresh): after new files arrive,
+it loads them, builds and tests only what the submissions feed, validates,
 publishes and writes the report; its marts.kpi_results equal those of a full rebuild of the same
 landing set.
 
