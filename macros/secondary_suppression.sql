@@ -6,7 +6,9 @@
     (cell_id, is_suppressed), to be placed inside a `with` list. It reads two CTEs of the caller:
       cells_cte:   cell_id, is_primary_suppressed, is_fixed (a cell whose suppression is decided
                    elsewhere and may not be chosen as a complement, e.g. a yearly result seen from
-                   the monthly series);
+                   the monthly series), is_protected (false for a member that is unknown to the
+                   reader but no secret: it counts as blank, yet being the only blank member of a
+                   relation gives nothing away that needs a complement);
       members_cte: relation_id, cell_id, choice_order (1 = the first complement to choose).
     Rule: a relation with exactly one suppressed member would give that member away by
     subtraction, so its first published member that is not fixed (in choice order) is suppressed
@@ -34,6 +36,9 @@
                 sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
                     over (partition by {{ members_cte }}.relation_id)
                     as suppressed_members,
+                sum(case when {{ previous }}.is_suppressed and {{ cells_cte }}.is_protected then 1 else 0 end)
+                    over (partition by {{ members_cte }}.relation_id)
+                    as protected_members,
                 min(
                     case
                         when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed
@@ -46,7 +51,10 @@
             inner join {{ cells_cte }}
                 on {{ members_cte }}.cell_id = {{ cells_cte }}.cell_id
         ) as candidates
-        where candidates.suppressed_members = 1 and candidates.choice_order = candidates.first_published_order
+        where
+            candidates.suppressed_members = 1
+            and candidates.protected_members = 1
+            and candidates.choice_order = candidates.first_published_order
     ),
 
     suppressed_after_pass_{{ pass_number + 1 }} as (

@@ -1,6 +1,7 @@
 -- Secondary suppression of the monthly series is complete: no additive relation (months -> year,
 -- FLS -> region -> country -> England and Wales months) has exactly one suppressed member, which
--- subtraction would give away. Members: published months, the published yearly results, and the
+-- subtraction would give away. (The later months of an incomplete year count as blank but are
+-- no secret: a relation whose only blank member they are is fine.) Members: published months, the published yearly results, and the
 -- never-published later months of an incomplete year (publication_monthly_suppression_relations).
 
 with
@@ -25,7 +26,8 @@ members as (
             when relations.month_number = 13 then true
             when relations.month_number = 0 then years.is_suppressed
             else months.is_suppressed
-        end as is_suppressed
+        end as is_suppressed,
+        relations.month_number != 13 as is_protected
     from relations
     left join months
         on
@@ -47,10 +49,11 @@ counted as (
     select
         relation_id,
         sum(case when is_suppressed then 1 else 0 end) as suppressed_members,
+        sum(case when is_suppressed and is_protected then 1 else 0 end) as protected_members,
         count(*) as members
     from members
     group by relation_id
 )
 
 select * from counted
-where suppressed_members = 1
+where suppressed_members = 1 and protected_members = 1

@@ -11,7 +11,9 @@
 -- (macros/secondary_suppression.sql) over the relations of publication_monthly_suppression_relations
 -- (months -> the year; FLS -> region -> country -> England and Wales months). The yearly results
 -- are members with the suppression published_kpi_results gave them, fixed (never chosen as a
--- complement here, so the yearly tier is not changed by the months); the complement is the month
+-- complement here, so the yearly tier is not changed by the months); the later months of an
+-- incomplete year are a blank member that needs no protection itself (not a suppressed cell:
+-- months not yet complete, published in a later extract); the complement is the month
 -- with the smallest denominator, then numerator, then key. The data test
 -- assert_published_monthly_suppression_leaves_no_lone_cell checks the result.
 --
@@ -64,7 +66,8 @@ cell_keys as (
         numerator,
         denominator,
         is_suppressed as is_primary_suppressed,
-        false as is_fixed
+        false as is_fixed,
+        true as is_protected
     from monthly
     union all
     select
@@ -76,7 +79,8 @@ cell_keys as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         published_results.is_suppressed as is_primary_suppressed,
-        true as is_fixed
+        true as is_fixed,
+        true as is_protected
     from published_results
     where
         published_results.breakdown = 'all'
@@ -92,7 +96,8 @@ cell_keys as (
         cast(null as double) as numerator,
         cast(null as double) as denominator,
         true as is_primary_suppressed,
-        true as is_fixed
+        true as is_fixed,
+        false as is_protected
     from relations
     where month_number = 13
 ),

@@ -43,6 +43,7 @@ cells as (
         denominator,
         is_suppressed as is_primary_suppressed,
         false as is_fixed,
+        true as is_protected,
         row_number() over (
             order by audit_year, geography_level, geography_code, kpi_number, breakdown, breakdown_value
         ) as cell_id

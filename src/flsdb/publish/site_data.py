@@ -25,6 +25,9 @@ from flsdb.safe_csv import neutralise_frame
 DOWNLOADS = ("published_kpi_results", "published_kpi_data_completeness", "published_fls_green_shares",
              "published_funnel_limits", "published_records_submitted", "published_fls",
              "published_kpi_definitions")
+#: The monthly series and SPC summaries (issue 14 part 4), offered as downloads too.
+SPC_DOWNLOADS = ("published_kpi_monthly", "published_kpi_spc_summary")
+DOWNLOADS = DOWNLOADS + SPC_DOWNLOADS
 MODELS_YML = Path("models") / "publication" / "_publication__models.yml"
 TYPE_WORDS = {"VARCHAR": "text", "BOOLEAN": "boolean", "DATE": "date", "INTEGER": "integer",
               "BIGINT": "integer", "DOUBLE": "number"}
@@ -44,6 +47,8 @@ class SiteData:
     extract_date: str | None
     built_at: str | None
     limits: tuple[float, float]    # the suppression vars, to describe the rule in words
+    monthly: pd.DataFrame | None = None      # published_kpi_monthly (SPC charts)
+    spc_summary: pd.DataFrame | None = None  # published_kpi_spc_summary
 
 
 def suppression_limits() -> tuple[float, float]:
@@ -69,6 +74,10 @@ def load_site_data(db_path: Path) -> SiteData:
             funnel_limits=_table(con, "published_funnel_limits", "audit_year, kpi_number, step_number"),
             fls=_table(con, "published_fls", "fls_code"),
             kpis=_table(con, "published_kpi_definitions", "kpi_number"),
+        )
+        data.update(
+            monthly=_table(con, "published_kpi_monthly", "geography_level, geography_code, kpi_number, month_start"),
+            spc_summary=_table(con, "published_kpi_spc_summary", "geography_level, geography_code, kpi_number"),
         )
         records = dict(con.execute(f"select audit_year, records_submitted from "
                                    f"{PUBLICATION_SCHEMA}.published_records_submitted").fetchall())
