@@ -81,7 +81,7 @@ def spc_section(builder, level: str, code: str, name: str) -> dict | None:
         target = s["target_pct"] if s is not None else None
         rows.append([f"KPI {kpi}", builder.kpi_name[kpi], latest, points, variation, assurance,
                      DASH if target is None or pd.isna(target) else f"{float(target):.0f}%"])
-        attrs.append({"data-kpi": kpi, "data-variation": "" if s is None or not isinstance(s["variation"], str)
+        attrs.append({"data-spc-kpi": kpi, "data-variation": "" if s is None or not isinstance(s["variation"], str)
                       else s["variation"],
                       "data-assurance": "" if s is None or not isinstance(s["assurance"], str) else s["assurance"]})
         series = months.loc[months["kpi_number"] == kpi]
