@@ -11,6 +11,7 @@
 --     and the unpublished ones. Months before a series starts have no cohort record (zero counts).
 --   geography: the FLSs' months of a region add up to the region's month, the regions' to the
 --     country's, the countries' to England and Wales's (same KPI and month).
+--   time_parts: the same months without the total, as a stricter constraint (see below).
 -- Members: month_number 1-12 is a monthly cell, 0 the yearly result, 13 the later months.
 -- Ephemeral: internal to published_kpi_monthly and its data test, never published.
 
@@ -121,6 +122,42 @@ time_members as (
     where last_month_number < 12
 ),
 
+time_parts as (
+    -- A stricter constraint, not a subtraction: the months of a year of a series (with the later
+    -- months), on their own, whether or not a yearly result exists (an FLS outside its registry
+    -- years has months but no KPI 2/3 result). Chains of subtractions through the yearly results
+    -- and the parent geographies recovered a lone suppressed month of a year
+    -- (test_publication_suppression.py); so a year's months hold 0 or at least 2 blank members.
+    select
+        'time_parts' as relation_type,
+        months.geography_level as total_geography_level,
+        months.geography_code as total_geography_code,
+        months.audit_year as total_audit_year,
+        0 as total_month_number,
+        months.geography_level,
+        months.geography_code,
+        months.kpi_number,
+        months.audit_year,
+        months.month_number,
+        false as is_total
+    from months
+    union all
+    select
+        'time_parts' as relation_type,
+        geography_level as total_geography_level,
+        geography_code as total_geography_code,
+        audit_year as total_audit_year,
+        0 as total_month_number,
+        geography_level,
+        geography_code,
+        kpi_number,
+        audit_year,
+        13 as month_number,
+        false as is_total
+    from series_years
+    where last_month_number < 12
+),
+
 geography_children as (
     select
         'geography' as relation_type,
@@ -167,6 +204,8 @@ geography_totals as (
 
 members as (
     select * from time_members
+    union all
+    select * from time_parts
     union all
     select * from geography_children
     union all
