@@ -1,8 +1,8 @@
 -- Secondary suppression of the monthly series is complete: no additive relation (months -> year,
 -- FLS -> region -> country -> England and Wales months) has exactly one suppressed member, which
--- subtraction would give away. (The later months of an incomplete year count as blank but are
--- no secret: a relation whose only blank member they are is fine.) Members: published months, the published yearly results, and the
--- never-published later months of an incomplete year (publication_monthly_suppression_relations).
+-- subtraction would give away. Members: published months, the published yearly results, and the
+-- never-published later months of an incomplete year (publication_monthly_suppression_relations),
+-- which count as blank but are no secret: a relation whose only blank member they are is fine.
 
 with
 
