@@ -374,11 +374,15 @@ def test_every_value_on_the_site_is_escaped(published, tmp_path):
                     [payload, payload])
         con.execute("update publication.published_kpi_results set geography_name = ? "
                     "where geography_level = 'region'", [payload])
+        con.execute("update publication.published_kpi_monthly set geography_name = ? "
+                    "where geography_level = 'country'", [payload])
+        con.execute("update publication.published_kpi_spc_summary set variation = ?, assurance = ? "
+                    "where geography_code = 'SYN001' and kpi_number = 4", [payload, payload])
     finally:
         con.close()
     build_site(out)
     pages = [out / "site" / "fls" / "SYN001.html", out / "site" / "fls" / "index.html",
-             out / "site" / "national-geography.html"]
+             out / "site" / "national-geography.html", out / "site" / "monthly" / "E92000001.html"]
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "<img src=x" not in text and "<script>alert" not in text, page
