@@ -121,12 +121,11 @@ def spc_data(months: pd.DataFrame) -> dict:
                               ["month", "pct", "line", "segment"])}
 
 
-def describe(summary: dict | None, kpi_label: str) -> str:
+def describe(summary: dict | None, kpi_label: str, has_limits: bool) -> str:
     """The chart's text alternative."""
     if summary is None:
         return f"{kpi_label}: monthly values."
-    kind = ("XmR chart" if isinstance(summary.get("assurance"), str) or isinstance(summary.get("variation"), str)
-            else "run chart (too few points for limits)")
+    kind = "XmR chart" if has_limits else "run chart (no process limits)"
     return (f"{kpi_label}: {kind} of the monthly values, {int(summary['points'])} points; points coloured by "
             f"type (grey common cause, blue improvement, orange concern), black line the mean, dashed grey the "
             f"process limits, dotted red the target.")

@@ -85,9 +85,11 @@ def spc_section(builder, level: str, code: str, name: str) -> dict | None:
                       else s["variation"],
                       "data-assurance": "" if s is None or not isinstance(s["assurance"], str) else s["assurance"]})
         series = months.loc[months["kpi_number"] == kpi]
-        entries.append({"kpi": kpi, "name": builder.kpi_name[kpi], "chart": charts.render(
-            spc.spc_spec(), spc.spc_data(series), f"{label}: monthly SPC chart",
-            spc.describe(s, label)), "table": month_table(builder, series, f"{name}: {label}, by month")})
+        has_limits = bool(series["upper_limit_pct"].notna().any())
+        entries.append({"kpi": kpi, "name": builder.kpi_name[kpi],
+                        "chart": charts.render(spc.spc_spec(), spc.spc_data(series), f"{label}: monthly SPC chart",
+                                               spc.describe(s, label, has_limits)),
+                        "table": month_table(builder, series, f"{name}: {label}, by month")})
     first, last = _month(months["month_start"].min()), _month(months["month_start"].max())
     return {"table": table(f"{name}: variation and assurance of the monthly KPIs, {first} to {last}",
                            ["KPI", "name", "latest point", "points", "variation", "assurance", "target"],
