@@ -17,6 +17,8 @@
 -- var('secondary_suppression_passes') times (unrolled below; portable SQL, no recursive CTE). The
 -- data test assert_published_suppression_leaves_no_lone_cell fails if the passes did not reach the
 -- point where every relation with a suppressed member has enough of them.
+-- The passes are the macro secondary_suppression_passes (macros/secondary_suppression.sql), which
+-- published_kpi_monthly uses too.
 -- A suppressed cell keeps its keys and flags and loses every number derived from its counts.
 
 {%- set passes = var('secondary_suppression_passes') %}
@@ -44,6 +46,8 @@ cells as (
         numerator,
         denominator,
         is_suppressed as is_primary_suppressed,
+        false as is_fixed,
+        true as is_protected,
         row_number() over (
             order by audit_year, geography_level, geography_code, kpi_number, breakdown, breakdown_value
         ) as cell_id
@@ -75,50 +79,7 @@ members as (
             and relations.breakdown_value = cells.breakdown_value
 ),
 
-suppressed_after_pass_0 as (
-    select
-        cell_id,
-        is_primary_suppressed as is_suppressed
-    from cells
-),
-{%- for pass_number in range(passes) %}
-    {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
-
-    complements_in_pass_{{ pass_number + 1 }} as (
-        -- The first published member of each relation with too few suppressed members.
-        select distinct candidates.cell_id
-        from (
-            select
-                members.relation_id,
-                members.cell_id,
-                members.choice_order,
-                {{ previous }}.is_suppressed,
-                sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
-                    over (partition by members.relation_id)
-                    as suppressed_members,
-                count(*) over (partition by members.relation_id) as relation_members,
-                min(case when not {{ previous }}.is_suppressed then members.choice_order end)
-                    over (partition by members.relation_id)
-                    as first_published_order
-            from members
-            inner join {{ previous }}
-                on members.cell_id = {{ previous }}.cell_id
-        ) as candidates
-        where
-            candidates.suppressed_members > 0
-            and candidates.suppressed_members < least(candidates.relation_members, {{ min_cells }})
-            and candidates.choice_order = candidates.first_published_order
-    ),
-
-    suppressed_after_pass_{{ pass_number + 1 }} as (
-        select
-            {{ previous }}.cell_id,
-            {{ previous }}.is_suppressed or complements.cell_id is not null as is_suppressed
-        from {{ previous }}
-        left join complements_in_pass_{{ pass_number + 1 }} as complements
-            on {{ previous }}.cell_id = complements.cell_id
-    ),
-{%- endfor %}
+{{ secondary_suppression_passes('cells', 'members', passes, min_cells) }}
 
 suppression as (
     select

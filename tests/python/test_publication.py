@@ -375,11 +375,15 @@ def test_every_value_on_the_site_is_escaped(published, tmp_path):
                     [payload, payload])
         con.execute("update publication.published_kpi_results set geography_name = ? "
                     "where geography_level = 'region'", [payload])
+        con.execute("update publication.published_kpi_monthly set geography_name = ? "
+                    "where geography_level = 'country'", [payload])
+        con.execute("update publication.published_kpi_spc_summary set variation = ?, assurance = ? "
+                    "where geography_code = 'SYN001' and kpi_number = 4", [payload, payload])
     finally:
         con.close()
     build_site(out)
     pages = [out / "site" / "fls" / "SYN001.html", out / "site" / "fls" / "index.html",
-             out / "site" / "national-geography.html"]
+             out / "site" / "national-geography.html", out / "site" / "monthly" / "E92000001.html"]
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "<img src=x" not in text and "<script>alert" not in text, page
@@ -426,7 +430,7 @@ def render(browser: str, page: Path, work: Path, screenshot: Path) -> tuple[str,
     return dom.stdout, dom.stderr
 
 
-@pytest.mark.parametrize("page", ["index.html", "fls/SYN001.html"])
+@pytest.mark.parametrize("page", ["index.html", "fls/SYN001.html", "monthly/K04000001.html"])
 def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
     browser = chromium()
     screenshots = site.parent / "screenshots"
@@ -440,6 +444,10 @@ def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
     assert errors == [], errors
     assert not re.search(r"CONSOLE.*(Uncaught|Error)", log), log[-3000:]
     assert dom.count("<svg") >= total
+    if page != "index.html":   # the SPC charts (one per monthly KPI) are among those drawn
+        spc_ids = re.findall(r'<div class="vl-chart[^"]*" id="(spc-[^"]+)"[^>]*>', dom)
+        drawn = re.findall(r'<div class="vl-chart[^"]*" id="spc-[^"]+"[^>]*data-rendered="true"', dom)
+        assert len(spc_ids) >= 10 and len(drawn) == len(spc_ids), (len(drawn), len(spc_ids))
     assert "SYNTHETIC DATA" in dom
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
@@ -736,3 +744,149 @@ def test_outlier_pages_escape_published_names(published, tmp_path):
         text = (out / "site" / page).read_text(encoding="utf-8")
         assert "<img src=x" not in text and "<script>alert" not in text, page
     assert "&lt;img src=x onerror=" in (out / "site" / "outlier-register.html").read_text(encoding="utf-8")
+
+# Monthly SPC charts (issue 14 part 4; flsdb.publish.site_spc, charts_spc)
+# ---------------------------------------------------------------------------------------------
+
+class SpcRows(HTMLParser):
+    """The variation / assurance table's rows ({kpi: {"attrs", "cells"}}) and the SPC charts'
+    KPIs, in page order, with where each section starts."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: dict[int, dict] = {}
+        self.chart_kpis: list[int] = []
+        self.order: list[str] = []
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id") in ("spc-summary", "spc-charts"):
+            self.order.append(attrs["id"])
+        if tag == "h2":
+            self.order.append("h2")
+        if tag == "div" and attrs.get("class") == "spc-chart":
+            self.chart_kpis.append(int(attrs["data-kpi"]))
+        if tag == "tr" and "data-spc-kpi" in attrs:
+            self._row = {"attrs": attrs, "cells": []}
+            self.rows[int(attrs["data-spc-kpi"])] = self._row
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row["cells"].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def spc_rows(path: Path) -> SpcRows:
+    parser = SpcRows()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def published_frame(published: Path, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def spc_chart_specs(page: Path) -> dict[int, dict]:
+    """{kpi: the chart's Vega-Lite spec} of the SPC charts of a page."""
+    text = page.read_text(encoding="utf-8")
+    found = {}
+    for kpi, spec_text in re.findall(r'<div class="spc-chart" data-kpi="(\d+)">.*?<script type="application/json" '
+                                     r'class="vl-spec"[^>]*>(.*?)</script>', text, flags=re.S):
+        found[int(kpi)] = json.loads(spec_text.replace("<\\/", "</"))
+    return found
+
+
+def test_fls_page_has_the_variation_table_first_and_one_spc_chart_per_monthly_kpi(site, published):
+    kpis = published_frame(published, "select kpi_number, kpi_short_name from publication.published_kpi_definitions "
+                                      "order by kpi_number")
+    summary = published_frame(published, "select * from publication.published_kpi_spc_summary")
+    monthly_kpis = sorted(int(k) for k in summary["kpi_number"].unique())
+    assert monthly_kpis and set(monthly_kpis) < set(kpis["kpi_number"])   # from the definitions, not KPI 1
+    codes = sorted(summary.loc[summary["geography_level"] == "fls", "geography_code"].unique())
+    assert len(codes) > 50
+    variations = set()
+    for level, code, page in ([("fls", c, site / "fls" / f"{c}.html") for c in codes]
+                              + [(lvl, c, site / "monthly" / f"{c}.html") for lvl, c in
+                                 summary.loc[summary["geography_level"].isin(["national", "country"]),
+                                             ["geography_level", "geography_code"]].drop_duplicates()
+                                 .itertuples(index=False)]):
+        parsed = spc_rows(page)
+        mine = summary.loc[(summary["geography_level"] == level) & (summary["geography_code"] == code)]
+        expected = sorted(int(k) for k in mine["kpi_number"])
+        assert parsed.chart_kpis == expected, (page.name, parsed.chart_kpis)
+        assert sorted(spc_chart_specs(page)) == expected, page.name
+        assert parsed.order[:2] == ["spc-summary", "h2"], (page.name, parsed.order[:3])   # the table at the top
+        assert sorted(parsed.rows) == expected
+        for r in mine.to_dict("records"):
+            row = parsed.rows[int(r["kpi_number"])]
+            variation = r["variation"] if isinstance(r["variation"], str) else ""
+            assurance = r["assurance"] if isinstance(r["assurance"], str) else ""
+            assert row["attrs"]["data-variation"] == variation and row["attrs"]["data-assurance"] == assurance
+            text = " ".join(row["cells"])
+            words = {"common_cause": "common cause variation", "special_cause_improvement": "improvement",
+                     "special_cause_concern": "concern", "consistent_pass": "consistently passes",
+                     "consistent_fail": "consistently fails", "inconsistent": "hit and miss", "none": "no target"}
+            for value in (variation, assurance):
+                assert not value or words[value] in text, (page.name, r["kpi_number"], text)
+            if r["is_latest_point_suppressed"]:
+                assert "suppressed" in row["cells"][2]
+            variations.add(variation)
+        html = page.read_text(encoding="utf-8")
+        assert html.count('<svg width="22" height="22"') >= len(mine.loc[mine["variation"].notna()])
+    # The synthetic drift gives the charts real signals: every kind of point is shown somewhere.
+    assert {"common_cause", "special_cause_improvement", "special_cause_concern"} <= variations
+    assert (site / "monthly" / "index.html").exists()
+
+
+def test_spc_charts_plot_the_published_points_and_lines_and_no_suppressed_month(site, published):
+    monthly = published_frame(published, "select * from publication.published_kpi_monthly")
+    monthly["month"] = pd.to_datetime(monthly["month_start"]).dt.strftime("%Y-%m-%d")
+    suppressed_fls = monthly.loc[(monthly["geography_level"] == "fls") & monthly["is_suppressed"]
+                                 & (monthly["suppression_reason"] == "complementary")]
+    assert len(suppressed_fls) > 10, "the national data set should have complementary suppressed months"
+    labels = {"common_cause": "common cause", "special_cause_improvement": "special cause: improvement",
+              "special_cause_concern": "special cause: concern"}
+    checked = 0
+    for (level, code), series in monthly.groupby(["geography_level", "geography_code"]):
+        if level not in ("fls", "national", "country"):
+            continue
+        page = site / ("fls" if level == "fls" else "monthly") / f"{code}.html"
+        specs = spc_chart_specs(page)
+        for kpi, rows in series.groupby("kpi_number"):
+            datasets = specs[int(kpi)]["datasets"]
+            points = {p["month"]: p for p in datasets["points"]}
+            shown = rows.loc[~rows["is_suppressed"] & rows["value_pct"].notna()]
+            assert set(points) == set(shown["month"]), (code, kpi)
+            assert not set(points) & set(rows.loc[rows["is_suppressed"], "month"])
+            for r in shown.to_dict("records"):
+                p = points[r["month"]]
+                assert p["value_pct"] == pytest.approx(r["value_pct"])
+                assert p["point"] == labels.get(r["point_type"], "run chart (no limits)")
+            lines = pd.DataFrame(datasets["lines"])
+            for column, segment in (("centre_pct", "mean"), ("lower_limit_pct", "process limits lower"),
+                                    ("upper_limit_pct", "process limits upper")):
+                drawn = set(lines.loc[lines["segment"].str.startswith(segment + " "), "pct"].round(9))
+                assert drawn == set(rows[column].dropna().round(9)), (code, kpi, segment)
+            target = rows["target_pct"].dropna()
+            assert set(lines.loc[lines["line"] == "target", "pct"]) == set(target)
+            checked += 1
+    assert checked > 700
+    # the numbers beside each chart say "suppressed" for a suppressed month, never its counts
+    sample = suppressed_fls.iloc[0]
+    text = (site / "fls" / f"{sample['geography_code']}.html").read_text(encoding="utf-8")
+    month = pd.Timestamp(sample["month_start"]).strftime("%b %Y")
+    assert re.search(rf"<th scope=\"row\">{month}</th><td class=\"num\">suppressed</td>", text)

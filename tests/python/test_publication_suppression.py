@@ -169,3 +169,123 @@ def test_the_attack_recovers_cells_when_secondary_suppression_is_off(built_wareh
         for quantity, value in values.items():
             expected = true[cell][QUANTITIES.index(quantity)]
             assert value == pytest.approx(0.0 if pd.isna(expected) else expected, abs=1e-6), (cell, quantity)
+
+
+# ---------------------------------------------------------------------------------------------
+# The monthly series (published_kpi_monthly): the same attack, with the months as cells too.
+# ---------------------------------------------------------------------------------------------
+
+LATER = "later months"
+
+
+def monthly_cells(months: pd.DataFrame) -> pd.DataFrame:
+    """Monthly rows as cells of the attack: key (year, level, code, kpi, 'month', 'YYYY-MM')."""
+    month = pd.to_datetime(months["month_start"])
+    return pd.DataFrame({"audit_year": month.dt.year.astype(int), "geography_level": months["geography_level"],
+                         "geography_code": months["geography_code"], "kpi_number": months["kpi_number"].astype(int),
+                         "breakdown": "month", "breakdown_value": month.dt.strftime("%Y-%m"),
+                         "numerator": months["numerator"], "denominator": months["denominator"],
+                         "is_suppressed": months["is_suppressed"]})
+
+
+def monthly_relations(cells: pd.DataFrame, geography: pd.DataFrame, yearly: set) -> list:
+    """The months of a year -> the yearly result (breakdown all; with one blank `later months`
+    cell when the year's December is not in the series yet), and FLS -> region -> country ->
+    England and Wales for each month."""
+    parent = {(r.geography_level, r.geography_code): (r.parent_geography_level, r.parent_geography_code)
+              for r in geography.itertuples() if isinstance(r.parent_geography_level, str)}
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
+    for key in cells[KEY].itertuples(index=False, name=None):
+        year, level, code, kpi, _, value = key
+        groups[(year, level, code, kpi, "all", "all")].append(key)
+        if (level, code) in parent:
+            p_level, p_code = parent[(level, code)]
+            groups[(year, p_level, p_code, kpi, "month", value)].append(key)
+    rels = []
+    for total, parts in groups.items():
+        if total[4] == "all":
+            if total not in yearly:
+                continue
+            if not any(p[5].endswith("-12") for p in parts):
+                parts = [*parts, (*total[:4], "month", LATER)]
+        rels.append((total, parts))
+    return rels
+
+
+def monthly_attack(out_dir: Path, truth: pd.DataFrame, true_months: pd.DataFrame) -> tuple[dict, int]:
+    """Every suppressed month (or yearly result) that the published yearly results and months
+    determine, quantity by quantity, using the relations that hold exactly on the true numbers
+    (the `later months` cell is given its true value, yearly minus the months, to check them)."""
+    tables = published_tables(out_dir)
+    yearly = tables["published_kpi_results"]
+    months = monthly_cells(tables["published_kpi_monthly"])
+    rels = monthly_relations(months, tables["published_geography"],
+                             set(yearly[KEY].itertuples(index=False, name=None)))
+    rels += relations(yearly, tables["published_geography"])
+    later = {p for _, parts in rels for p in parts if p[5] == LATER}
+    true_cells = pd.concat([truth, monthly_cells(true_months)[KEY + list(QUANTITIES)]], ignore_index=True)
+    values = {q: dict(zip(true_cells[KEY].itertuples(index=False, name=None), true_cells[q].fillna(0.0)))
+              for q in QUANTITIES}
+    for total, parts in rels:
+        for cell in parts:
+            if cell in later:
+                for q in QUANTITIES:
+                    values[q][cell] = values[q][total] - sum(values[q].get(p, 0.0) for p in parts if p != cell)
+    published = pd.concat([yearly[KEY + list(QUANTITIES) + ["is_suppressed"]], months,
+                           pd.DataFrame([(*c, None, None, True) for c in sorted(later)],
+                                        columns=KEY + list(QUANTITIES) + ["is_suppressed"])], ignore_index=True)
+    recovered: dict = {}
+    used = 0
+    for q in QUANTITIES:
+        exact = [(t, ps) for t, ps in rels
+                 if t in values[q] and abs(values[q][t] - sum(values[q].get(p, 0.0) for p in ps)) < 1e-6]
+        used += len(exact)
+        for cell, found in recover(published, exact).items():
+            if q in found and cell not in later:
+                recovered.setdefault(cell, {})[q] = found[q]
+    return recovered, used
+
+
+@pytest.fixture(scope="module")
+def true_months(marts) -> pd.DataFrame:
+    return marts.execute("select geography_level, geography_code, kpi_number, month_start, numerator, denominator, "
+                         "is_suppressed from marts.kpi_monthly").df()
+
+
+def test_no_suppressed_month_can_be_recovered_by_subtraction(published, truth, true_months):
+    recovered, used = monthly_attack(published, truth, true_months)
+    assert used > 20_000, used
+    # a month with denominator 0 (no record, nothing to hide) may be worked out: it is 0
+    true_den = dict(zip(monthly_cells(true_months)[KEY].itertuples(index=False, name=None),
+                        true_months["denominator"]))
+    leaks = {c: v for c, v in recovered.items() if c[4] == "month" and true_den.get(c, 1.0) != 0}
+    assert leaks == {}, f"{len(leaks)} suppressed months recoverable, e.g. {list(leaks.items())[:3]}"
+    # and the months give no yearly result away that the yearly tables alone did not
+    yearly_only, _ = attack(published, truth)
+    extra = {c: v for c, v in recovered.items() if c[4] != "month" and c not in yearly_only}
+    assert extra == {}, f"{len(extra)} yearly cells recoverable through the months, e.g. {list(extra.items())[:3]}"
+    months = published_tables(published)["published_kpi_monthly"]
+    reasons = months["suppression_reason"].value_counts().to_dict()
+    assert reasons.get("small numbers") == int(true_months["is_suppressed"].sum())
+    assert reasons.get("complementary", 0) > 0, reasons
+
+
+def test_the_monthly_attack_recovers_months_when_secondary_suppression_is_off(built_warehouse, truth, true_months,
+                                                                             tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse["warehouse"], warehouse)
+    result = run_dbt(["run", "--select", "published_kpi_monthly", "published_kpi_spc_summary", "--vars",
+                      json.dumps({"secondary_suppression_passes": 0})],
+                     warehouse, built_warehouse["landing"], tmp_path / "target")
+    assert result.returncode == 0, result.stdout[-5000:]
+    out = tmp_path / "output"
+    publish_marts(warehouse, out)
+    recovered, _ = monthly_attack(out, truth, true_months)
+    cells = monthly_cells(true_months)
+    true = {k: (n, d) for k, n, d in zip(cells[KEY].itertuples(index=False, name=None),
+                                         cells["numerator"], cells["denominator"])}
+    months = {c: v for c, v in recovered.items() if c[4] == "month" and true[c][1] != 0}
+    assert len(months) > 20, len(months)
+    for cell, values in months.items():
+        for quantity, value in values.items():
+            assert value == pytest.approx(true[cell][QUANTITIES.index(quantity)], abs=1e-6), (cell, quantity)

@@ -13,7 +13,8 @@ autoescape: every value is escaped), styled by static/site.css:
 - national-deprivation.html  deprivation gradients (quintiles 1-5) for the proportion KPIs;
 - national-funnels.html      funnel plots (95% and 99.8% limits) of every KPI with a curve;
 - national-caterpillars.html, outlier-register.html, changes.html: see flsdb.publish.site_outliers;
-- fls/index.html, fls/<code>.html  one page per FLS;
+- fls/index.html, fls/<code>.html  one page per FLS (with its monthly SPC charts, site_spc.py);
+- monthly/index.html, monthly/<code>.html  monthly SPC charts of England and Wales and each country;
 - downloads/                 the publication tables, CSV and Parquet, with a data dictionary.
 
 Charts are Vega-Lite specs made with Altair (flsdb.publish.charts), inlined in the page, drawn by
@@ -44,6 +45,7 @@ from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, direction, fmt_ci, 
                                  outlier_text, rating_cell, table, value_with_ci)
 from flsdb.publish.marts import published_db_path, read_manifest
 from flsdb.publish.site_data import DOWNLOADS, SiteData, load_site_data, write_downloads
+from flsdb.publish.site_spc import spc_pages, spc_section
 
 #: The KPI whose funnel plot each FLS page shows, with the FLS ringed (a presentation choice).
 FLS_PAGE_FUNNEL_KPI = 7
@@ -426,7 +428,8 @@ class SiteBuilder:
                         funnel_chart=funnel_chart, funnel_kpi=FLS_PAGE_FUNNEL_KPI,
                         # issue 15: this FLS's caterpillars and outlier register entries (site_outliers)
                         caterpillar_chart=site_outliers.fls_caterpillar(self, charts, code, name),
-                        register_table=site_outliers.fls_register_entries(self, code, name))
+                        register_table=site_outliers.fls_register_entries(self, code, name),
+                        spc=spc_section(self, "fls", code, name))
 
     # -- downloads --------------------------------------------------------------------------
     def downloads(self) -> None:
@@ -456,6 +459,7 @@ class SiteBuilder:
         self.fls_index()
         for code in self.fls_codes():
             self.fls_page(code)
+        spc_pages(self)  # monthly run charts: England and Wales, each country (site_spc.py)
         self.downloads()
         return self.pages
 

@@ -26,6 +26,9 @@ DOWNLOADS = ("published_kpi_results", "published_kpi_data_completeness", "publis
              "published_funnel_limits", "published_records_submitted", "published_fls",
              "published_kpi_definitions",
              "published_outlier_register")
+#: The monthly series and SPC summaries (issue 14 part 4), offered as downloads too.
+SPC_DOWNLOADS = ("published_kpi_monthly", "published_kpi_spc_summary")
+DOWNLOADS = DOWNLOADS + SPC_DOWNLOADS
 MODELS_YML = Path("models") / "publication" / "_publication__models.yml"
 TYPE_WORDS = {"VARCHAR": "text", "BOOLEAN": "boolean", "DATE": "date", "INTEGER": "integer",
               "BIGINT": "integer", "DOUBLE": "number"}
@@ -46,6 +49,8 @@ class SiteData:
     built_at: str | None
     limits: tuple[float, float]    # the suppression vars, to describe the rule in words
     outlier_register: pd.DataFrame | None = None  # published_outlier_register (issue 15)
+    monthly: pd.DataFrame | None = None      # published_kpi_monthly (SPC charts)
+    spc_summary: pd.DataFrame | None = None  # published_kpi_spc_summary
 
 
 def suppression_limits() -> tuple[float, float]:
@@ -74,6 +79,10 @@ def load_site_data(db_path: Path) -> SiteData:
         )
         data["outlier_register"] = _table(con, "published_outlier_register",
                                           "kpi_number, audit_year, fls_code")  # issue 15
+        data.update(
+            monthly=_table(con, "published_kpi_monthly", "geography_level, geography_code, kpi_number, month_start"),
+            spc_summary=_table(con, "published_kpi_spc_summary", "geography_level, geography_code, kpi_number"),
+        )
         records = dict(con.execute(f"select audit_year, records_submitted from "
                                    f"{PUBLICATION_SCHEMA}.published_records_submitted").fetchall())
         info = con.execute(f"select built_at, extract_date, is_synthetic_data "

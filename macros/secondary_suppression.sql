@@ -1,0 +1,73 @@
+{#-
+    Secondary (complementary) suppression, the one mechanism (docs/bi.md, "Suppression"), used by
+    published_kpi_results (yearly results) and published_kpi_monthly (monthly series).
+
+    Emits CTEs, each followed by a comma, ending with `suppressed_after_pass_<passes>`
+    (cell_id, is_suppressed), to be placed inside a `with` list. It reads two CTEs of the caller:
+      cells_cte:   cell_id, is_primary_suppressed, is_fixed (a cell whose suppression is decided
+                   elsewhere and may not be chosen as a complement, e.g. a yearly result seen from
+                   the monthly series), is_protected (false for a member that is unknown to the
+                   reader but no secret: it counts as blank, yet being the only blank member of a
+                   relation gives nothing away that needs a complement);
+      members_cte: relation_id, cell_id, choice_order (1 = the first complement to choose).
+    Rule: a relation with exactly one suppressed member would give that member away by
+    subtraction, and relations cross (a cell is part of several), so a chain of them can solve
+    for two; so a relation with a protected suppressed member but fewer than `min_cells`
+    suppressed members (or fewer than all its members, when it has fewer) gets its first
+    published member that is not fixed (in choice order) suppressed too; repeated `passes` times,
+    since a complement can leave another relation short (unrolled: portable SQL, no recursive
+    CTE). `min_cells` 2 is the plain rule "never exactly one".
+-#}
+{% macro secondary_suppression_passes(cells_cte, members_cte, passes, min_cells=2) -%}
+    suppressed_after_pass_0 as (
+        select
+            cell_id,
+            is_primary_suppressed as is_suppressed
+        from {{ cells_cte }}
+    ),
+{%- for pass_number in range(passes) %}
+    {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
+
+    complements_in_pass_{{ pass_number + 1 }} as (
+        -- The first published member of each relation with too few suppressed members.
+        select distinct candidates.cell_id
+        from (
+            select
+                {{ members_cte }}.relation_id,
+                {{ members_cte }}.cell_id,
+                {{ members_cte }}.choice_order,
+                sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
+                    over (partition by {{ members_cte }}.relation_id)
+                    as suppressed_members,
+                sum(case when {{ previous }}.is_suppressed and {{ cells_cte }}.is_protected then 1 else 0 end)
+                    over (partition by {{ members_cte }}.relation_id)
+                    as protected_members,
+                count(*) over (partition by {{ members_cte }}.relation_id) as relation_members,
+                min(
+                    case
+                        when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed
+                            then {{ members_cte }}.choice_order
+                    end
+                ) over (partition by {{ members_cte }}.relation_id) as first_published_order
+            from {{ members_cte }}
+            inner join {{ previous }}
+                on {{ members_cte }}.cell_id = {{ previous }}.cell_id
+            inner join {{ cells_cte }}
+                on {{ members_cte }}.cell_id = {{ cells_cte }}.cell_id
+        ) as candidates
+        where
+            candidates.protected_members > 0
+            and candidates.suppressed_members < least(candidates.relation_members, {{ min_cells }})
+            and candidates.choice_order = candidates.first_published_order
+    ),
+
+    suppressed_after_pass_{{ pass_number + 1 }} as (
+        select
+            {{ previous }}.cell_id,
+            {{ previous }}.is_suppressed or complements.cell_id is not null as is_suppressed
+        from {{ previous }}
+        left join complements_in_pass_{{ pass_number + 1 }} as complements
+            on {{ previous }}.cell_id = complements.cell_id
+    ),
+{%- endfor %}
+{%- endmacro %}
