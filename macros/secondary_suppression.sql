@@ -13,8 +13,8 @@
     Rule: a relation with exactly one suppressed member would give that member away by
     subtraction, and relations cross (a cell is part of several), so a chain of them can solve
     for two; so a relation with a protected suppressed member but fewer than `min_cells`
-    suppressed members (or fewer than all its members, when it has fewer) gets its first
-    published member that is not fixed (in choice order) suppressed too; repeated `passes` times,
+    suppressed members (or fewer than all its members, when it has fewer) gets as many of its
+    first published members that are not fixed (in choice order) suppressed as it lacks; repeated `passes` times,
     since a complement can leave another relation short (unrolled: portable SQL, no recursive
     CTE). `min_cells` 2 is the plain rule "never exactly one".
 -#}
@@ -29,7 +29,8 @@
     {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
 
     complements_in_pass_{{ pass_number + 1 }} as (
-        -- The first published member of each relation with too few suppressed members.
+        -- The first published members of each relation with too few suppressed members, as many as
+        -- it lacks.
         select distinct candidates.cell_id
         from (
             select
@@ -43,12 +44,14 @@
                     over (partition by {{ members_cte }}.relation_id)
                     as protected_members,
                 count(*) over (partition by {{ members_cte }}.relation_id) as relation_members,
-                min(
-                    case
-                        when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed
-                            then {{ members_cte }}.choice_order
-                    end
-                ) over (partition by {{ members_cte }}.relation_id) as first_published_order
+                not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed as is_candidate,
+                -- 1, 2, ... for the members that may be chosen, in choice order.
+                sum(
+                    case when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed then 1 else 0 end
+                ) over (
+                    partition by {{ members_cte }}.relation_id order by {{ members_cte }}.choice_order
+                    rows between unbounded preceding and current row
+                ) as candidate_rank
             from {{ members_cte }}
             inner join {{ previous }}
                 on {{ members_cte }}.cell_id = {{ previous }}.cell_id
@@ -57,8 +60,9 @@
         ) as candidates
         where
             candidates.protected_members > 0
-            and candidates.suppressed_members < least(candidates.relation_members, {{ min_cells }})
-            and candidates.choice_order = candidates.first_published_order
+            and candidates.is_candidate
+            and candidates.candidate_rank
+            <= least(candidates.relation_members, {{ min_cells }}) - candidates.suppressed_members
     ),
 
     suppressed_after_pass_{{ pass_number + 1 }} as (
