@@ -28,50 +28,53 @@
 {%- for pass_number in range(passes) %}
     {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
 
-    complements_in_pass_{{ pass_number + 1 }} as (
-        -- The first published members of each relation with too few suppressed members, as many as
-        -- it lacks.
-        select distinct candidates.cell_id
-        from (
-            select
-                {{ members_cte }}.relation_id,
-                {{ members_cte }}.cell_id,
-                {{ members_cte }}.choice_order,
-                sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
-                    over (partition by {{ members_cte }}.relation_id)
-                    as suppressed_members,
-                sum(case when {{ previous }}.is_suppressed and {{ cells_cte }}.is_protected then 1 else 0 end)
-                    over (partition by {{ members_cte }}.relation_id)
-                    as protected_members,
-                count(*) over (partition by {{ members_cte }}.relation_id) as relation_members,
-                not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed as is_candidate,
-                -- 1, 2, ... for the members that may be chosen, in choice order.
-                sum(
-                    case when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed then 1 else 0 end
-                ) over (
-                    partition by {{ members_cte }}.relation_id order by {{ members_cte }}.choice_order
-                    rows between unbounded preceding and current row
-                ) as candidate_rank
-            from {{ members_cte }}
-            inner join {{ previous }}
-                on {{ members_cte }}.cell_id = {{ previous }}.cell_id
-            inner join {{ cells_cte }}
-                on {{ members_cte }}.cell_id = {{ cells_cte }}.cell_id
-        ) as candidates
-        where
-            candidates.protected_members > 0
-            and candidates.is_candidate
-            and candidates.candidate_rank
-            <= least(candidates.relation_members, {{ min_cells }}) - candidates.suppressed_members
-    ),
-
+    -- Each pass reads the one before exactly once, so the plan grows linearly with the passes
+    -- (Spark inlines CTEs: reading it twice doubled the plan at every pass).
     suppressed_after_pass_{{ pass_number + 1 }} as (
         select
-            {{ previous }}.cell_id,
-            {{ previous }}.is_suppressed or complements.cell_id is not null as is_suppressed
-        from {{ previous }}
-        left join complements_in_pass_{{ pass_number + 1 }} as complements
-            on {{ previous }}.cell_id = complements.cell_id
+            cell_id,
+            max(case when is_suppressed or is_chosen then 1 else 0 end) = 1 as is_suppressed
+        from (
+            -- The first published members of each relation with too few suppressed members, as
+            -- many as it lacks, are chosen.
+            select
+                cell_id,
+                is_suppressed,
+                coalesce(
+                    relation_id is not null
+                    and protected_members > 0
+                    and is_candidate
+                    and candidate_rank <= least(relation_members, {{ min_cells }}) - suppressed_members,
+                    false
+                ) as is_chosen
+            from (
+                select
+                    {{ previous }}.cell_id,
+                    {{ previous }}.is_suppressed,
+                    {{ members_cte }}.relation_id,
+                    sum(case when {{ previous }}.is_suppressed then 1 else 0 end)
+                        over (partition by {{ members_cte }}.relation_id)
+                        as suppressed_members,
+                    sum(case when {{ previous }}.is_suppressed and {{ cells_cte }}.is_protected then 1 else 0 end)
+                        over (partition by {{ members_cte }}.relation_id)
+                        as protected_members,
+                    count(*) over (partition by {{ members_cte }}.relation_id) as relation_members,
+                    not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed as is_candidate,
+                    -- 1, 2, ... for the members that may be chosen, in choice order.
+                    sum(
+                        case when not {{ previous }}.is_suppressed and not {{ cells_cte }}.is_fixed then 1 else 0 end
+                    ) over (
+                        partition by {{ members_cte }}.relation_id order by {{ members_cte }}.choice_order
+                        rows between unbounded preceding and current row
+                    ) as candidate_rank
+                from {{ previous }}
+                left join {{ members_cte }}
+                    on {{ previous }}.cell_id = {{ members_cte }}.cell_id
+                left join {{ cells_cte }}
+                    on {{ previous }}.cell_id = {{ cells_cte }}.cell_id
+            ) as members_counted
+        ) as members_chosen
+        group by cell_id
     ),
 {%- endfor %}
 {%- endmacro %}

@@ -122,7 +122,7 @@ volume_drop as (
             ~ "volumes.fls_code || ' ' || cast(volumes.audit_year as " ~ dbt.type_string()
             ~ ") || ' ' || cast(round(100 * volumes.cohort_change_share, 1) as "
             ~ dbt.type_string() ~ ") || '%' end", ', ',
-            'volumes.audit_year, volumes.fls_code') }} as detail
+            'volumes.audit_year') }} as detail
     from volumes
     cross join thresholds
     where thresholds.check_name = 'cohort_volume_drop_share'
