@@ -37,7 +37,7 @@ final as (
         kpi_name,
         cast(fls_rated as {{ dbt.type_int() }}) as fls_rated,
         cast(fls_rated_green as {{ dbt.type_int() }}) as fls_rated_green,
-        case when fls_rated > 0 then 100.0 * fls_rated_green / fls_rated end as green_share_pct,
+        cast(case when fls_rated > 0 then 100.0 * fls_rated_green / fls_rated end as double) as green_share_pct,
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from counted
 )
