@@ -332,13 +332,13 @@ def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_gx_validates_a_bounded_repeatable_sample_of_big_tables(built_warehouse, tmp_path):
-    from flsdb.quality import expectations
+    from flsdb.quality import expectations, gx_run
 
     con = duckdb.connect(str(built_warehouse["warehouse"]), read_only=True)
     ctx = expectations.read_context(con, sample_rows=2_000)
     only = {"raw_submissions", "kpi_results"}
-    first = expectations.run_suites(con, tmp_path / "gx1", tmp_path / "docs1", ctx, only=only)
-    again = expectations.run_suites(con, tmp_path / "gx2", tmp_path / "docs2", ctx, only=only)
+    first = gx_run.run_suites(con, tmp_path / "gx1", tmp_path / "docs1", ctx, only=only)
+    again = gx_run.run_suites(con, tmp_path / "gx2", tmp_path / "docs2", ctx, only=only)
     results_rows = con.execute("select count(*) from marts.kpi_results").fetchone()[0]
     con.close()
     raw = [c for c in first if c["suite"] == "raw_submissions"]
@@ -418,7 +418,7 @@ def test_dq_check_threshold_comes_from_the_seed_and_an_error_check_blocks(built_
 def test_dbt_tests_and_gx_expectations_are_worded_for_an_audit_lead():
     from types import SimpleNamespace
 
-    from flsdb.quality.expectations import describe
+    from flsdb.quality.gx_run import describe
     from flsdb.quality.validate import describe_dbt_test
 
     not_null = {"attached_node": "model.flsdb.fct_episodes", "column_name": "line_number",

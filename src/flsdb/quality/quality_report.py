@@ -113,7 +113,7 @@ weeks, 7.01 at 52 weeks). Red below 80%. An FLS meets KPI 1 when fewer than 5 fi
 
 <h2 id="gx">Great Expectations</h2>
 {% if f.gx_ran %}<p>A second look with Great Expectations: the small tables whole, the big ones on a random
-sample (suites in <code>src/flsdb/quality/expectations.py</code>). Full results:
+sample (suites in <code>src/flsdb/quality/expectations.py</code>, run by <code>gx_run.py</code>). Full results:
 <a href="data_docs/index.html">GX Data Docs</a> (offline; unstyled; no submitted value is shown there).</p>
 <table><tr><th>suite</th><th>expectations</th><th>passed</th><th>blocking failures</th><th>warnings</th></tr>
 {% for s in gx_suites %}<tr><td>{{ s.name }}</td><td class="num">{{ s.total }}</td><td class="num">{{ s.passed }}</td>

@@ -291,7 +291,7 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
                                      "`flsdb build` again.",
                            "measured_value": None, "threshold_value": None, "dq_detail": ""})
         if run_gx:
-            from flsdb.quality.expectations import run_suites
+            from flsdb.quality.gx_run import run_suites
             checks += run_suites(con, out_dir / "gx", out_dir / "data_docs", only=gx_suites,
                                  progress=step)
     finally:
