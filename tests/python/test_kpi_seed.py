@@ -1,25 +1,33 @@
-"""The KPI seed (seeds/kpi_definitions.csv) drives every KPI list in models/ and macros/ (issue 13).
+"""The KPI seed (seeds/kpi_definitions.csv) drives every KPI list in models/, macros/ and src/ (issue 13).
 
-- No model, macro or model yml writes out a KPI count, a KPI range or a list of KPI numbers: they
-  loop over macros/kpi_definitions.sql, which reads the seed. The one exception is the flag logic,
-  int_episodes_kpi_flagged, where each KPI's rule is written by hand (its three columns).
+- No model, macro, model yml, Python module or site template writes out a KPI count, a KPI range or
+  a list of KPI numbers: SQL loops over macros/kpi_definitions.sql, which reads the seed, Python
+  and the site read reference.kpi_definitions / publication.published_kpi_definitions. The one
+  exception is the flag logic, int_episodes_kpi_flagged, where each KPI's rule is written by hand
+  (its three columns).
 - The semantic layer is generated from the seed (python -m flsdb.semantic_layer) and must not drift.
-- A new seed row plus its flags reaches the aggregation, the episode mart and the implication test
-  with no other edit (compiled on the in-memory lint target: no warehouse needed).
+- Adding a KPI the documented way (DEVELOPERS.md "Adding or changing a KPI") in a temporary copy of
+  the project: it is built, validated, published and reported, and found at every level, in the
+  quality report and on the site, while the other KPIs' results are unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 
+import tiny_build
 from flsdb import paths, semantic_layer
 
 FLAGS_MODEL = "models/intermediate/int_episodes_kpi_flagged.sql"
@@ -29,12 +37,17 @@ GENERATED = "models/marts/_marts__semantic_models.yml"
 WRITTEN_OUT_KPI_LISTS: dict[str, re.Pattern[str]] = {
     "a KPI range (range(4, 12))": re.compile(r"\brange\(\s*\d+\s*,\s*1[0-3]\s*\)"),
     "kpi_number compared with a literal": re.compile(
-        r"\bkpi_number\s*(?:not\s+)?(?:in\s*\(\s*\d|between\s+\d|(?:=|!=|<>|<=|>=|<|>)\s*\d)", re.IGNORECASE),
-    "a KPI count as a limit (max_value: 11)": re.compile(r"\bmax_value:\s*1[0-2]\b"),
+        r"\bkpi_number[\"'\]]*\s*(?:not\s+)?(?:in\s*[(\[]\s*\d|between\s+\d|\.isin\(\s*[\[(]\s*\d"
+        r"|(?:==|=|!=|<>|<=|>=|<|>)\s*\d)", re.IGNORECASE),
+    "a KPI count as a limit (max_value: 11)": re.compile(r"\bmax_value\s*[:=]\s*1[0-2]\b"),
     "a literal list of KPI numbers": re.compile(r"[\[(]\s*(?:[1-9]|1[0-2])\s*(?:,\s*(?:[1-9]|1[0-2])\s*){2,}[\])]"),
 }
 # Per-KPI columns: only the flags model names them (in SQL; the contract yml documents them).
 PER_KPI_COLUMN = re.compile(r"\bkpi_\d+_(?:in_numerator|in_denominator|reason|numerator|denominator)\b")
+# A site template is words on a page: a KPI number in them ("KPI 2 and 3 ...") is a list by hand.
+KPI_IN_WORDS = re.compile(r"\bKPIs?\s+\d")
+# Python lines where the patterns that need a KPI beside them (a list, a limit) also apply.
+NEEDS_A_KPI_BESIDE = ("a literal list of KPI numbers", "a KPI count as a limit (max_value: 11)")
 
 
 def scanned_files() -> list[Path]:
@@ -42,11 +55,15 @@ def scanned_files() -> list[Path]:
     files = sorted((root / "models").rglob("*.sql")) + sorted((root / "macros").rglob("*.sql"))
     files += [path for path in sorted((root / "models").rglob("*.yml"))
               if path.relative_to(root).as_posix() != GENERATED and "unit_tests" not in path.name]
+    package = root / "src" / "flsdb"
+    files += [path for suffix in ("*.py", "*.sql", "*.html") for path in sorted(package.rglob(suffix))
+              if "__pycache__" not in path.parts]
     return files
 
 
 def code_lines(path: Path) -> list[tuple[int, str]]:
-    """Lines with SQL comments (--) and whole-line Jinja/YAML comments dropped: prose may say "KPIs 4-11"."""
+    """Lines with SQL comments (--) and whole-line Jinja/YAML/Python comments dropped: prose may say
+    "KPIs 4-11". (A Python docstring is kept: the patterns are code shapes, not words.)"""
     lines = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         stripped = line.strip()
@@ -59,25 +76,34 @@ def code_lines(path: Path) -> list[tuple[int, str]]:
 
 
 def written_out_kpi_lists(path: Path, lines: list[tuple[int, str]]) -> list[str]:
-    relative = path.relative_to(paths.PROJECT_DIR).as_posix() if path.is_absolute() else str(path)
+    inside = path.is_absolute() and path.is_relative_to(paths.PROJECT_DIR)
+    relative = path.relative_to(paths.PROJECT_DIR).as_posix() if inside else str(path)
     problems = []
     for number, line in lines:
         for what, pattern in WRITTEN_OUT_KPI_LISTS.items():
             # A list of small numbers is a KPI list only beside a KPI (deciles and quintiles are not).
             if what == "a literal list of KPI numbers" and "kpi" not in line.lower():
                 continue
+            # In Python, max_value=10 is also the length of an NHS number: a KPI limit only beside a KPI.
+            if path.suffix == ".py" and what in NEEDS_A_KPI_BESIDE and "kpi" not in line.lower():
+                continue
             if pattern.search(line):
                 problems.append(f"{relative}:{number}: {what}: {line.strip()}")
-        if path.suffix == ".sql" and relative != FLAGS_MODEL and PER_KPI_COLUMN.search(line):
+        if path.suffix in (".sql", ".py") and relative != FLAGS_MODEL and PER_KPI_COLUMN.search(line):
             problems.append(f"{relative}:{number}: a per-KPI column outside the flags model: {line.strip()}")
+        if path.suffix == ".html" and KPI_IN_WORDS.search(re.sub(r"{[{%#].*?[}%#]}", "", line)):
+            problems.append(f"{relative}:{number}: a KPI number in a page's words: {line.strip()}")
     return problems
 
 
-def test_no_kpi_count_or_range_is_written_out_in_models_or_macros():
+def test_no_kpi_count_or_range_is_written_out_in_models_macros_or_src():
+    files = scanned_files()
+    assert any(path.suffix == ".html" for path in files) and any(path.suffix == ".py" for path in files)
     problems = []
-    for path in scanned_files():
+    for path in files:
         problems += written_out_kpi_lists(path, code_lines(path))
-    assert problems == [], "loop over macros/kpi_definitions.sql instead:\n" + "\n".join(problems)
+    assert problems == [], ("loop over macros/kpi_definitions.sql (SQL) or read the KPI definitions "
+                            "(Python, templates) instead:\n" + "\n".join(problems))
 
 
 @pytest.mark.parametrize("line", [
@@ -94,9 +120,36 @@ def test_the_scan_finds_a_written_out_kpi_list(line):
     assert written_out_kpi_lists(Path("models/marts/example.sql"), [(1, line)])
 
 
+@pytest.mark.parametrize("path, line", [
+    ("src/flsdb/publish/report.py", "    for kpi in range(1, 12):"),
+    ("src/flsdb/publish/site.py", '        ratios = results.loc[results["kpi_number"].isin([2, 3])]'),
+    ("src/flsdb/publish/site.py", '        if row["kpi_number"] == 1:'),
+    ("src/flsdb/quality/expectations.py", 'X.ExpectColumnValuesToBeBetween(column="kpi_number", min_value=1, max_value=11)'),
+    ("src/flsdb/publish/templates/base.html", "(KPI 1 counts fields; for KPI 2 and 3 the numerator rule applies)"),
+])
+def test_the_scan_finds_a_written_out_kpi_list_in_src(path, line):
+    assert written_out_kpi_lists(Path(path), [(1, line)])
+
+
+def test_the_scan_of_src_fails_on_a_planted_copy(tmp_path):
+    """The scan of src/ can fail: a copy of a real template and module with a KPI list planted."""
+    template = paths.PROJECT_DIR / "src/flsdb/publish/templates/base.html"
+    module = paths.PROJECT_DIR / "src/flsdb/publish/site.py"
+    for original, planted_line in [(template, "<p>KPI 2 and 3 can exceed 100%.</p>"),
+                                   (module, "        expected_kpis = [k for k in self.kpis if k in (2, 3, 4)]")]:
+        copy = tmp_path / original.name
+        copy.write_text(original.read_text(encoding="utf-8") + planted_line + "\n", encoding="utf-8")
+        found = written_out_kpi_lists(copy, code_lines(copy))
+        assert len(found) == 1 and planted_line.strip() in found[0]
+        assert written_out_kpi_lists(original, code_lines(original)) == []
+
+
 def test_the_scan_leaves_other_ranges_and_comments_alone():
     for line in ["range(1, 65),", "{%- for group in range(1, 7) %}", "select 1 as field_order"]:
         assert written_out_kpi_lists(Path("macros/cross_engine/example.sql"), [(1, line)]) == []
+    for line in ['column="1.01 NHS Number", min_value=10, max_value=10,', 'mine = register.loc[register["kpi_number"] == kpi]']:
+        assert written_out_kpi_lists(Path("src/flsdb/quality/example.py"), [(1, line)]) == []
+    assert written_out_kpi_lists(Path("src/flsdb/publish/templates/x.html"), [(1, "<h2>KPI {{ f.kpi }}</h2>")]) == []
     assert code_lines_of("-- KPIs 4-11: kpi_number between 4 and 11") == []
 
 
@@ -133,11 +186,29 @@ def test_every_kpi_row_has_a_known_grain_and_one_completeness_kpi():
     assert (kpi_1["key_field_threshold_pct"], kpi_1["max_key_fields_below_threshold"]) == ("80", "4")
 
 
+# ---------------------------------------------------------------------------------------------
+# Adding a KPI, end to end (issue 13): the executable version of DEVELOPERS.md "Adding or changing
+# a KPI". In a temporary copy of the project, a new KPI is added by exactly the documented steps;
+# then a small synthetic landing set is loaded, `flsdb build` (dbt build: seeds, models, unit and
+# data tests), `flsdb validate`, `flsdb publish` and `flsdb report` run on the copy, and the KPI
+# is looked for at every level, in the monthly series, in the published tier, in the quality
+# report and on the site. The project's own models build the same landing set beside it, and the
+# existing KPIs' results must be unchanged by the addition. One build for the whole module.
+# ---------------------------------------------------------------------------------------------
+
+NEW_KPI_NAME = "FLS assessment within 60 days"
+NEW_KPI_SHORT_NAME = "Assessment within 60 days"
+LEVELS = ("national", "country", "region", "fls")
+AUDIT_YEAR = 2024
+RESULT_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown", "breakdown_value"]
+
+
 def _copy_project(destination: Path) -> Path:
+    """The dbt project as a developer would check it out (no tests/python, no warehouse)."""
     root = paths.PROJECT_DIR
     project = destination / "project"
     project.mkdir()
-    for name in ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "analyses"]:
+    for name in ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "analyses", "data"]:
         source = root / name
         if source.is_dir():
             shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("python", "spark", "__pycache__"))
@@ -146,44 +217,253 @@ def _copy_project(destination: Path) -> Path:
     return project
 
 
-def test_a_new_seed_row_and_its_flags_reach_every_kpi_list(tmp_path):
-    """Adding KPI 12 the documented way (seed row + three flag columns) and compiling: the aggregation,
-    the episode mart, the monthly series and the implication test pick it up with no other edit."""
-    project = _copy_project(tmp_path)
+def _insert_after(path: Path, anchor: str | re.Pattern[str], text: str) -> None:
+    content = path.read_text(encoding="utf-8")
+    match = re.search(anchor, content) if isinstance(anchor, re.Pattern) else None
+    end = match.end() if match else content.index(anchor) + len(anchor)
+    path.write_text(content[:end] + text + content[end:], encoding="utf-8")
+
+
+def add_a_kpi(project: Path, env: dict[str, str]) -> int:
+    """DEVELOPERS.md "Adding or changing a KPI", steps 1-5, on the copy: the new KPI's number."""
+    # 1. Its row in the seed: an episode KPI (assessment within 60 days), next number.
     seed = project / "seeds" / "kpi_definitions.csv"
     with seed.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    new_row = dict(next(row for row in rows if row["kpi_number"] == "4"), kpi_number="12",
-                   kpi_name="FLS assessment within 60 days", kpi_short_name="Assessment within 60 days")
+    number = max(int(row["kpi_number"]) for row in rows) + 1
+    model_row = next(row for row in rows if row["kpi_number"] == "4")
+    new_row = dict(model_row, kpi_number=str(number), kpi_name=NEW_KPI_NAME, kpi_short_name=NEW_KPI_SHORT_NAME,
+                   numerator_definition="Assessment dated 0 to 60 days after the fracture",
+                   completeness_lag_days="60", grain="episode")
     with seed.open("a", newline="", encoding="utf-8") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n").writerow(new_row)
-    flags = project / FLAGS_MODEL
-    text = flags.read_text(encoding="utf-8")
-    anchor = "        end as kpi_4_reason,\n"
-    assert anchor in text
-    text = text.replace(anchor, anchor + (
-        "        true as kpi_12_in_denominator,\n"
-        "        coalesce(days_fracture_to_assessment between 0 and 60, false) as kpi_12_in_numerator,\n"
-        "        case when not coalesce(days_fracture_to_assessment between 0 and 60, false)"
-        " then 'not assessed within 60 days' end as kpi_12_reason,\n"), 1)
-    flags.write_text(text, encoding="utf-8")
 
-    env = dict(os.environ, DBT_PROFILES_DIR=str(project), FLSDB_PROJECT_DIR=str(project), DO_NOT_TRACK="1",
-               DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [str(dbt), "compile", "--target", "lint", "--project-dir", str(project),
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-         "--select", "int_kpi_episode_results_aggregated", "fct_episodes", "int_kpi_months_measured",
-         "assert_kpi_numerators_within_denominators"],
-        env=env, cwd=project, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-5000:]
-    compiled = tmp_path / "target" / "compiled" / "flsdb"
-    aggregated = (compiled / "models/intermediate/int_kpi_episode_results_aggregated.sql").read_text()
-    assert "kpi_12_in_numerator" in aggregated and "12 as kpi_number" in aggregated
-    episodes = (compiled / "models/marts/fct_episodes.sql").read_text()
-    assert all(f"kpi_flags.kpi_12_{column}" in episodes for column in ["in_denominator", "in_numerator", "reason"])
-    monthly = (compiled / "models/intermediate/int_kpi_months_measured.sql").read_text()
-    assert "kpi_12_in_numerator" in monthly
-    implication = (compiled / "tests/assert_kpi_numerators_within_denominators.sql").read_text()
-    assert "kpi_12_in_numerator" in implication
+    # 2. Its three columns in the flags model.
+    _insert_after(project / FLAGS_MODEL, "        end as kpi_4_reason,\n", (
+        f"\n        -- KPI {number}: FLS assessment within 60 days.\n"
+        f"        true as kpi_{number}_in_denominator,\n"
+        f"        coalesce(days_fracture_to_assessment between 0 and 60, false) as kpi_{number}_in_numerator,\n"
+        "        case\n"
+        "            when fls_assessment_date is null then 'no FLS assessment date recorded'\n"
+        "            when days_fracture_to_assessment > 60 then 'assessed more than 60 days after the fracture'\n"
+        f"        end as kpi_{number}_reason,\n"))
+
+    # 3. Its unit test: the boundaries of its rule (day 60 counts, day 61 does not).
+    unit_tests = project / "models" / "intermediate" / "_intermediate__unit_tests.yml"
+    given = "is_in_cohort: true, fracture_site: Wrist, fracture_date: 2024-01-01, extract_date: 2025-06-30"
+    with unit_tests.open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n  - name: kpi_{number}_assessment_on_day_60_counts_and_day_61_does_not\n"
+            "    model: int_episodes_kpi_flagged\n"
+            "    given:\n"
+            "      - input: ref('int_episodes_scoped')\n"
+            "        rows:\n"
+            f"          - {{record_id: day-60, {given}, fls_assessment_date: 2024-03-01}}\n"
+            f"          - {{record_id: day-61, {given}, fls_assessment_date: 2024-03-02}}\n"
+            f"          - {{record_id: none, {given}}}\n"
+            "    expect:\n"
+            "      rows:\n"
+            f"        - {{record_id: day-60, kpi_{number}_in_denominator: true, kpi_{number}_in_numerator: true,"
+            f" kpi_{number}_reason: null}}\n"
+            f"        - {{record_id: day-61, kpi_{number}_in_denominator: true, kpi_{number}_in_numerator: false,"
+            f" kpi_{number}_reason: assessed more than 60 days after the fracture}}\n"
+            f"        - {{record_id: none, kpi_{number}_in_denominator: true, kpi_{number}_in_numerator: false,"
+            f" kpi_{number}_reason: no FLS assessment date recorded}}\n")
+
+    # 4. Contract columns: fct_episodes selects every KPI's flags from the seed, and its contract is
+    #    enforced, so the three columns are listed after the last KPI's.
+    last_episode_kpi = max(int(row["kpi_number"]) for row in rows if row["grain"] == "episode")
+    _insert_after(project / "models" / "marts" / "_marts__models.yml",
+                  re.compile(rf"      - name: kpi_{last_episode_kpi}_reason\n(?:        .*\n)+"), "".join(
+                      f"      - name: kpi_{number}_{column}\n        data_type: {data_type}\n"
+                      f"        description: {words}\n"
+                      for column, data_type, words in [
+                          ("in_denominator", "boolean", f"In KPI {number}'s denominator (null outside the cohort)."),
+                          ("in_numerator", "boolean", f"In KPI {number}'s numerator (null outside the cohort)."),
+                          ("reason", "string", f"Why the episode is not in KPI {number}'s numerator; null when "
+                                               "it is in the numerator.")]))
+
+    # 5. The semantic layer, regenerated from the seed (never edited by hand).
+    result = subprocess.run([sys.executable, "-m", "flsdb.semantic_layer"], env=env, cwd=project,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"kpi_{number}_" in (project / GENERATED).read_text(encoding="utf-8")
+    return number
+
+
+def _flsdb(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(Path(sys.executable).with_name("flsdb")), *args], env=env, cwd=cwd,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"flsdb {' '.join(args)} exited {result.returncode}:\n" \
+                                   f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory) -> dict:
+    """The copy with a new KPI, loaded, built, validated, published and reported; and the project's
+    own build of the same landing set (models only, for the comparison of the existing KPIs)."""
+    started = time.monotonic()
+    root = tmp_path_factory.mktemp("add_a_kpi")
+    landing = root / "landing"
+    from flsdb.synthetic import generate
+
+    generate(years=[AUDIT_YEAR], scale=0.02, out_dir=landing, seed=7, clean=False)
+    project = _copy_project(root)
+    warehouse, output = root / "with_new_kpi.duckdb", root / "output"
+    env = tiny_build.dbt_env(warehouse, landing)
+    env.update({"DBT_PROFILES_DIR": str(project), "FLSDB_PROJECT_DIR": str(project),
+                "FLSDB_WAREHOUSE": str(warehouse), "FLSDB_LANDING": str(landing), "FLSDB_OUTPUT": str(output),
+                "FLSDB_HISTORY": str(root / "history.duckdb"), "DBT_TARGET_PATH": str(root / "target"),
+                "DBT_LOG_PATH": str(root / "logs")})
+    number = add_a_kpi(project, env)
+
+    # The project as it is, on the same landing set: models only, beside the copy's build.
+    base = {"landing": landing, "warehouse": root / "without.duckdb", "target": root / "base_target",
+            "logs": root / "base_logs"}
+    _flsdb(["load", "--landing", str(landing), "--warehouse", str(base["warehouse"])],
+           tiny_build.dbt_env(base["warehouse"], landing), paths.PROJECT_DIR)
+    base_build = subprocess.Popen(
+        tiny_build.dbt_command(["build", "--select", "+kpi_results", "--exclude-resource-type", "test",
+                                "unit_test"], base["target"], base["logs"]),
+        env=tiny_build.dbt_env(base["warehouse"], landing), cwd=paths.PROJECT_DIR,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    _flsdb(["load"], env, project)
+    build = subprocess.run([str(Path(sys.executable).with_name("flsdb")), "build"], env=env, cwd=project,
+                           capture_output=True, text=True, timeout=900)
+    base_output, _ = base_build.communicate(timeout=900)
+    assert base_build.returncode == 0, base_output[-4000:]
+    validate = _flsdb(["validate"], env, project)
+    _flsdb(["publish"], env, project)
+    _flsdb(["report"], env, project)
+    return {"number": number, "project": project, "root": root, "warehouse": warehouse, "output": output,
+            "build": build, "validate": validate, "base_warehouse": base["warehouse"],
+            "seconds": time.monotonic() - started}
+
+
+def _rows(database: Path, sql: str, *parameters) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(sql, list(parameters)).fetchall()
+
+
+def test_the_new_kpi_builds_with_every_unit_and_data_test(added):
+    build = added["build"]
+    assert build.returncode == 0, build.stdout[-5000:]
+    results = json.loads((added["root"] / "target" / "run_results.json").read_text())["results"]
+    broken = [(r["unique_id"], r["status"]) for r in results if r["status"] not in ("success", "pass", "warn")]
+    assert broken == [], build.stdout[-5000:]
+    unit_test = f"kpi_{added['number']}_assessment_on_day_60_counts_and_day_61_does_not"
+    assert [r["status"] for r in results if r["unique_id"].endswith("." + unit_test)] == ["pass"]
+    implication = [r["status"] for r in results if ".assert_kpi_numerators_within_denominators" in r["unique_id"]]
+    assert implication == ["pass"]
+    print(f"add-a-KPI build, validate, publish and report: {added['seconds']:.0f} s")
+
+
+def test_the_new_kpi_is_in_kpi_results_at_every_level(added):
+    number = added["number"]
+    levels = _rows(added["warehouse"], """
+        select geography_level, count(*), sum(numerator), sum(denominator)
+        from marts.kpi_results
+        where kpi_number = ? and audit_year = ? and breakdown = 'all'
+        group by geography_level""", number, AUDIT_YEAR)
+    assert {level for level, *_ in levels} == set(LEVELS)
+    # Its denominator is every cohort record, as KPI 4's; its numerator (within 60 days) is part of
+    # KPI 4's (within 90 days), at every geography.
+    compared = _rows(added["warehouse"], """
+        select new.geography_level, new.geography_code, new.numerator, new.denominator,
+               kpi_4.numerator, kpi_4.denominator
+        from marts.kpi_results as new
+        inner join marts.kpi_results as kpi_4
+            on new.audit_year = kpi_4.audit_year and new.geography_code = kpi_4.geography_code
+            and new.geography_level = kpi_4.geography_level and new.breakdown = kpi_4.breakdown
+            and new.breakdown_value = kpi_4.breakdown_value
+        where new.kpi_number = ? and kpi_4.kpi_number = 4 and new.breakdown = 'all'""", number)
+    assert len(compared) == sum(count for _, count, *_ in levels)
+    assert all(den == den_4 and num <= num_4 for _, _, num, den, num_4, den_4 in compared)
+    assert any(num < num_4 for _, _, num, _, num_4, _ in compared if num_4)
+    national = [row for row in compared if row[0] == "national"]
+    assert len(national) == 1 and national[0][3] > 0
+    # and the episode mart carries its flags
+    flagged = _rows(added["warehouse"], f"select count(*) filter (where kpi_{number}_in_numerator) "
+                                        "from marts.fct_episodes where audit_year = ?", AUDIT_YEAR)
+    assert flagged[0][0] == national[0][2]
+
+
+def test_the_new_kpi_has_a_monthly_series_when_the_seed_gives_it_one(added):
+    number = added["number"]
+    with (added["project"] / "seeds" / "kpi_definitions.csv").open(newline="", encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["kpi_number"] == str(number))
+    monthly = row["value_type"] != "completeness"  # macros/kpi_monthly_series.sql
+    assert monthly
+    for table in ["marts.kpi_monthly", "marts.kpi_spc_summary"]:
+        levels = {level for (level,) in _rows(added["warehouse"],
+                                              f"select distinct geography_level from {table} where kpi_number = ?",
+                                              number)}
+        assert levels == set(LEVELS), table
+
+
+def test_the_new_kpi_is_published(added):
+    number = added["number"]
+    published = added["output"] / "published" / "flsdb_published.duckdb"
+    levels = {level for (level,) in _rows(published, "select distinct geography_level from "
+                                                     "publication.published_kpi_results where kpi_number = ?", number)}
+    assert levels == set(LEVELS)
+    names = _rows(published, "select kpi_name from publication.published_kpi_definitions where kpi_number = ?",
+                  number)
+    assert names == [(NEW_KPI_NAME,)]
+    assert _rows(published, "select count(*) from publication.published_kpi_monthly where kpi_number = ?",
+                 number)[0][0] > 0
+
+
+def test_the_new_kpi_is_in_the_quality_report(added):
+    number = added["number"]
+    quality = added["output"] / "quality"
+    validation = json.loads((quality / "validation.json").read_text(encoding="utf-8"))
+    assert validation["verdict"] != "FAIL"
+    checks = {check["name"]: check for check in validation["checks"]}
+    # The check that every KPI of the seed has results at every level (now one more KPI) passed.
+    every_kpi = [c for name, c in checks.items() if name.endswith("kpi_results_every_kpi")]
+    assert [c["status"] for c in every_kpi] == ["pass"]
+    unit_test = f"kpi_{number}_assessment_on_day_60_counts_and_day_61_does_not"
+    mine = [c for name, c in checks.items() if unit_test in name]
+    assert [c["status"] for c in mine] == ["pass"]
+    report = (quality / "report.html").read_text(encoding="utf-8")
+    assert unit_test in report
+    # Great Expectations' KPI list comes from the seed: KPI `number`'s results are of a known KPI.
+    gx_kpis = [c for c in validation["checks"] if c["source"] == "gx" and "kpi_number" in c["name"]
+               and "kpi_results" in (c.get("suite") or "")]
+    assert gx_kpis and all(c["status"] == "pass" for c in gx_kpis)
+
+
+def test_the_new_kpi_is_on_the_site(added):
+    number = added["number"]
+    site = added["output"] / "site"
+    label = f"KPI {number}: {NEW_KPI_SHORT_NAME}"
+    glance = (site / "index.html").read_text(encoding="utf-8")
+    assert f'data-kpi="{number}"' in glance and NEW_KPI_NAME in glance
+    assert label in (site / "national-geography.html").read_text(encoding="utf-8")
+    assert label in (site / "national-trends.html").read_text(encoding="utf-8") or \
+        NEW_KPI_NAME in (site / "national-trends.html").read_text(encoding="utf-8")
+    fls_code = _rows(added["warehouse"], "select min(geography_code) from marts.kpi_results where kpi_number = ? "
+                                         "and geography_level = 'fls' and not is_suppressed", number)[0][0]
+    fls_page = (site / "fls" / f"{fls_code}.html").read_text(encoding="utf-8")
+    assert f'data-kpi="{number}"' in fls_page and NEW_KPI_NAME in fls_page
+    assert f'data-kpi="{number}"' in (site / "monthly" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_existing_kpis_are_unchanged_by_the_addition(added):
+    columns = [column for (column,) in _rows(added["base_warehouse"], """
+        select column_name from information_schema.columns
+        where table_schema = 'marts' and table_name = 'kpi_results' order by ordinal_position""")]
+    order = ", ".join(RESULT_KEY)
+
+    def results(database: Path) -> pd.DataFrame:
+        with duckdb.connect(str(database), read_only=True) as con:
+            return con.execute(f"select {', '.join(columns)} from marts.kpi_results where kpi_number != ? "
+                               f"order by {order}", [added["number"]]).df()
+
+    before, after = results(added["base_warehouse"]), results(added["warehouse"])
+    assert len(before) > 0
+    # Two builds of the same data may differ in the last bit of a sum of doubles (DEVELOPERS.md).
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9)

@@ -41,6 +41,7 @@ from flsdb.atomic import swap_in_folder
 from flsdb.publish import charts as ch
 from flsdb.publish import site_outliers
 from flsdb.publish.history import history_path
+from flsdb.publish.kpi_words import kpi_words
 from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, direction, fmt_ci, fmt_count, fmt_pct,
                                  outlier_text, rating_cell, table, value_with_ci)
 from flsdb.publish.marts import published_db_path, read_manifest
@@ -122,6 +123,9 @@ class SiteBuilder:
         self.kpi_name = {int(k): str(v) for k, v in kpis["kpi_name"].items()}
         self.value_type = {int(k): str(v) for k, v in kpis["value_type"].items()}
         self.proportion_kpis = [k for k in self.kpis if self.value_type[k] == "proportion"]
+        # Sentences about groups of KPIs (KPI 1, KPI 2 and 3, the rating thresholds), from the seed.
+        self.kpi_words = kpi_words(data.kpis)
+        self.completeness_kpis = [k for k in self.kpis if self.value_type[k] == "completeness"]
         results = data.results.copy()
         results["kpi_label"] = [f"KPI {int(k)}: {self.kpi_short[int(k)]}" for k in results["kpi_number"]]
         self.results = results
@@ -142,7 +146,8 @@ class SiteBuilder:
             inline_css=Markup(self.css) if self.standalone else None,
             inline_js=Markup(self.js.replace("</script", "<\\/script")) if self.standalone else None,
             extract_date=self.data.extract_date or "", built_at=self.data.built_at or "",
-            min_den=f"{self.data.limits[0]:g}", max_small=f"{self.data.limits[1]:g}", **context)
+            min_den=f"{self.data.limits[0]:g}", max_small=f"{self.data.limits[1]:g}", kpi_words=self.kpi_words,
+            **context)
         path = self.site_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -193,7 +198,8 @@ class SiteBuilder:
             attrs.append({"data-kpi": kpi, "data-direction": words})
         kpi_table = table(f"National KPI values, {y} against {p}" if p else f"National KPI values, {y}",
                           ["KPI", "name", f"{y}", "change", f"{p}" if p else "previous year", "target",
-                           "FLSs rated green (KPI 1: met)"], rows, {2, 4, 5}, attrs)
+                           "FLSs rated green" + (f" ({self.kpi_words['completeness']}: met)"
+                                                 if self.completeness_kpis else "")], rows, {2, 4, 5}, attrs)
         national = self.rows(audit_year=[y, p] if p else [y], geography_level="national", breakdown="all")
         green_rows = green.reset_index().dropna(subset=["green_share_pct"])
         green_rows["kpi_label"] = [f"KPI {int(k)}: {self.kpi_short[int(k)]}" for k in green_rows["kpi_number"]]
@@ -204,7 +210,9 @@ class SiteBuilder:
                 "fls_rated_green": "green", "fls_rated": "rated"}), ["kpi_label", "kpi_number", "green_share_pct",
                                                                     "green", "rated"])},
                           f"Share of FLSs rated green, {y}",
-                          f"Bar chart of the percentage of FLSs rated green (or meeting KPI 1) on each KPI in {y}.")]
+                          f"Bar chart of the percentage of FLSs rated green"
+                          + (f" (or meeting {self.kpi_words['completeness']})" if self.completeness_kpis else "")
+                          + f" on each KPI in {y}.")]
         rows, attrs = [], []
         for kpi in self.proportion_kpis:
             most = self.one(y, "national", kpi, "deprivation_quintile", breakdown_value="1")
@@ -402,7 +410,7 @@ class SiteBuilder:
         completeness_table, verdict = None, None
         if len(comp):
             first = comp.iloc[0]
-            verdict = (f"KPI 1: {int(first['fields_at_least_80_pct_complete'])} of {int(first['key_fields'])} "
+            verdict = (f"{self.kpi_words['completeness']}: {int(first['fields_at_least_80_pct_complete'])} of {int(first['key_fields'])} "
                        f"key fields at least 80% complete: {'✔ met' if first['fls_meets_kpi_1'] else '✖ not met'}.")
             comp_rows = []
             for r in comp.to_dict("records"):
