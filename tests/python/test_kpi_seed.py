@@ -29,6 +29,7 @@ import pytest
 
 import tiny_build
 from flsdb import paths, semantic_layer
+from flsdb.publish.kpi_words import kpi_words
 
 FLAGS_MODEL = "models/intermediate/int_episodes_kpi_flagged.sql"
 GENERATED = "models/marts/_marts__semantic_models.yml"
@@ -198,9 +199,23 @@ def test_every_kpi_row_has_a_known_grain_and_one_completeness_kpi():
 
 NEW_KPI_NAME = "FLS assessment within 60 days"
 NEW_KPI_SHORT_NAME = "Assessment within 60 days"
+NEW_KPI_THRESHOLDS = ("70", "40")  # green, amber: its own, so the site's rating sentence must name it
 LEVELS = ("national", "country", "region", "fls")
 AUDIT_YEAR = 2024
 RESULT_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown", "breakdown_value"]
+
+
+def test_the_site_words_its_kpi_groups_and_ratings_from_the_kpi_definitions():
+    kpis = pd.read_csv(paths.seeds_dir() / "kpi_definitions.csv")
+    words = kpi_words(kpis)
+    assert (words["completeness"], words["expected"]) == ("KPI 1", "KPI 2 and 3")
+    assert words["ratings"] == "green at 80% or more, amber 50–79%, red below 50%; KPI 7 green at 50% or more"
+    new = dict(kpis.iloc[-1], kpi_number=12, value_type="ratio_to_expected", green_threshold_pct=70.0,
+               amber_threshold_pct=40.0, rating_rule="green_amber_red")
+    words = kpi_words(pd.concat([kpis, pd.DataFrame([new])]))
+    assert words["expected"] == "KPI 2, 3 and 12"
+    assert words["ratings"].endswith("; KPI 7 green at 50% or more; KPI 12 green at 70% or more, amber 40–69%, "
+                                     "red below 40%")
 
 
 def _copy_project(destination: Path) -> Path:
@@ -234,7 +249,8 @@ def add_a_kpi(project: Path, env: dict[str, str]) -> int:
     model_row = next(row for row in rows if row["kpi_number"] == "4")
     new_row = dict(model_row, kpi_number=str(number), kpi_name=NEW_KPI_NAME, kpi_short_name=NEW_KPI_SHORT_NAME,
                    numerator_definition="Assessment dated 0 to 60 days after the fracture",
-                   completeness_lag_days="60", grain="episode")
+                   green_threshold_pct=NEW_KPI_THRESHOLDS[0], amber_threshold_pct=NEW_KPI_THRESHOLDS[1],
+                   target_pct=NEW_KPI_THRESHOLDS[0], completeness_lag_days="60", grain="episode")
     with seed.open("a", newline="", encoding="utf-8") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n").writerow(new_row)
 
@@ -449,6 +465,8 @@ def test_the_new_kpi_is_on_the_site(added):
     assert label in (site / "national-geography.html").read_text(encoding="utf-8")
     assert label in (site / "national-trends.html").read_text(encoding="utf-8") or \
         NEW_KPI_NAME in (site / "national-trends.html").read_text(encoding="utf-8")
+    # The footer's rating sentence is worded from the KPI definitions, the new KPI's thresholds included.
+    assert f"KPI {number} green at 70% or more, amber 40–69%, red below 40%" in glance
     fls_code = _rows(added["warehouse"], "select min(geography_code) from marts.kpi_results where kpi_number = ? "
                                          "and geography_level = 'fls' and not is_suppressed", number)[0][0]
     fls_page = (site / "fls" / f"{fls_code}.html").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ import pandas as pd
 
 
 def kpi_list(numbers) -> str:
-    """[2, 3] -> 'KPI 2 and 3'; [7] -> 'KPI 7'; [4, 5, 6] -> 'KPI 4, 5 and 6'; [] -> ''."""
+    """KPI numbers in words: one is 'KPI 7', two 'KPI 2 and 3', more 'KPI 4, 5 and 6'; none ''."""
     numbers = [str(int(n)) for n in numbers]
     if not numbers:
         return ""
