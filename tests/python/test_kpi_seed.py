@@ -320,6 +320,11 @@ def added(tmp_path_factory) -> dict:
     """The copy with a new KPI, loaded, built, validated, published and reported; and the project's
     own build of the same landing set (models only, for the comparison of the existing KPIs)."""
     started = time.monotonic()
+    stages: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        stages[name] = round(time.monotonic() - started - sum(stages.values()), 1)
+
     root = tmp_path_factory.mktemp("add_a_kpi")
     landing = root / "landing"
     from flsdb.synthetic import generate
@@ -333,6 +338,7 @@ def added(tmp_path_factory) -> dict:
                 "FLSDB_HISTORY": str(root / "history.duckdb"), "DBT_TARGET_PATH": str(root / "target"),
                 "DBT_LOG_PATH": str(root / "logs")})
     number = add_a_kpi(project, env)
+    stage("generate, copy and add the KPI")
 
     # The project as it is, on the same landing set: models only, beside the copy's build.
     base = {"landing": landing, "warehouse": root / "without.duckdb", "target": root / "base_target",
@@ -350,10 +356,14 @@ def added(tmp_path_factory) -> dict:
                            capture_output=True, text=True, timeout=900)
     base_output, _ = base_build.communicate(timeout=900)
     assert base_build.returncode == 0, base_output[-4000:]
+    stage("load both, build the copy (and the project's models beside it)")
     validate = _flsdb(["validate"], env, project)
+    stage("validate")
     _flsdb(["publish"], env, project)
+    stage("publish")
     _flsdb(["report"], env, project)
-    return {"number": number, "project": project, "root": root, "warehouse": warehouse, "output": output,
+    stage("report")
+    return {"stages": stages, "number": number, "project": project, "root": root, "warehouse": warehouse, "output": output,
             "build": build, "validate": validate, "base_warehouse": base["warehouse"],
             "seconds": time.monotonic() - started}
 
@@ -374,7 +384,7 @@ def test_the_new_kpi_builds_with_every_unit_and_data_test(added):
     assert [r["status"] for r in results if r["unique_id"].endswith("." + unit_test)] == ["pass"]
     implication = [r["status"] for r in results if ".assert_kpi_numerators_within_denominators" in r["unique_id"]]
     assert implication == ["pass"]
-    print(f"add-a-KPI build, validate, publish and report: {added['seconds']:.0f} s")
+    print(f"\nadd-a-KPI end to end: {added['seconds']:.0f} s; by stage (s): {added['stages']}")
 
 
 def test_the_new_kpi_is_in_kpi_results_at_every_level(added):
