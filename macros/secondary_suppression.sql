@@ -78,3 +78,35 @@
     ),
 {%- endfor %}
 {%- endmacro %}
+
+{#-
+    The members of the caller's relations in the order a complement is chosen, the `choice_order`
+    that secondary_suppression_passes reads: parts before the total, then the smallest denominator,
+    then the smallest numerator, then the cell's key. One place for that order, used by
+    published_kpi_results and published_kpi_monthly.
+
+    Emits a select (the body of the caller's members CTE) of relation_id, cell_id, choice_order.
+    It reads two CTEs of the caller:
+      relations_cte: relation_id, is_total and the key columns of each member;
+      cells_cte:     cell_id, numerator, denominator and the same key columns;
+    keys: the columns that name a cell in both (the join keys), e.g. ['audit_year', 'kpi_number'].
+-#}
+{% macro secondary_suppression_members(relations_cte, cells_cte, keys) -%}
+    select
+        {{ relations_cte }}.relation_id,
+        {{ cells_cte }}.cell_id,
+        row_number() over (
+            partition by {{ relations_cte }}.relation_id
+            order by
+                case when {{ relations_cte }}.is_total then 1 else 0 end,
+                coalesce({{ cells_cte }}.denominator, 0),
+                coalesce({{ cells_cte }}.numerator, 0),
+                {{ cells_cte }}.cell_id
+        ) as choice_order
+    from {{ relations_cte }}
+    inner join {{ cells_cte }}
+        on
+        {%- for key in keys %}
+            {% if not loop.first %}and {% endif %}{{ relations_cte }}.{{ key }} = {{ cells_cte }}.{{ key }}
+        {%- endfor %}
+{%- endmacro %}

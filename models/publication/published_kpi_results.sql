@@ -54,29 +54,13 @@ cells as (
     from kpi_results
 ),
 
+-- Members in the order a complement is chosen (the macro beside the passes): parts before the
+-- total, then the smallest denominator, then the smallest numerator, then the cell's key.
 members as (
-    -- Members in the order a complement is chosen: parts before the total, then the smallest
-    -- denominator, then the smallest numerator, then the cell's key.
-    select
-        relations.relation_id,
-        cells.cell_id,
-        row_number() over (
-            partition by relations.relation_id
-            order by
-                case when relations.is_total then 1 else 0 end,
-                coalesce(cells.denominator, 0),
-                coalesce(cells.numerator, 0),
-                cells.cell_id
-        ) as choice_order
-    from relations
-    inner join cells
-        on
-            relations.audit_year = cells.audit_year
-            and relations.geography_level = cells.geography_level
-            and relations.geography_code = cells.geography_code
-            and relations.kpi_number = cells.kpi_number
-            and relations.breakdown = cells.breakdown
-            and relations.breakdown_value = cells.breakdown_value
+    {{ secondary_suppression_members(
+        'relations', 'cells',
+        ['audit_year', 'geography_level', 'geography_code', 'kpi_number', 'breakdown', 'breakdown_value']
+    ) }}
 ),
 
 {{ secondary_suppression_passes('cells', 'members', passes, min_cells) }}

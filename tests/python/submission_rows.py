@@ -1,6 +1,6 @@
 """Submission rows for tests that write their own small CSV files: a valid NHS number, a row that
-passes every contract check, and the CSV text of rows (used by ingest/test_load.py,
-ingest/test_hostile_input.py, test_privacy.py and test_quality_problems.py)."""
+passes every contract check, and the CSV text of rows (used by the tests of
+tests/python/ingest/ through ingest_env.py, test_privacy.py and test_quality_problems.py)."""
 
 from __future__ import annotations
 

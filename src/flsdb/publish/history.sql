@@ -13,7 +13,8 @@
 --   dq_problem_history   one row per publication x data-quality problem (INTERNAL: file names)
 -- Views (the latest publication against the one before it, in extract-date order):
 --   latest_two_extracts, result_changes, outlier_changes, dq_problem_changes,
---   changes_since_last_extract (the three, one shape, one plain-English line each)
+--   changes_since_last_extract (the three, one shape, one plain-English line each).
+-- Each change view reads the two publications' rows through one table macro, publication_rows.
 
 
 -- name: create_history
@@ -170,24 +171,36 @@ final as (
 
 select * from final;
 
+-- The rows that a history table (named by a string) holds for one publication of
+-- latest_two_extracts, side 'latest' or 'previous': what every change view compares. Outliers and
+-- problems are compared only when both publications recorded them (else no rows).
+create or replace macro publication_rows(history_table, side) as table
+    select history_rows.*
+    from query_table(history_table) as history_rows  -- noqa: RF02
+    inner join latest_two_extracts as pair
+        on
+            history_rows.publication_id
+            = case side  -- noqa: RF02
+                when 'latest' then pair.latest_publication_id
+                else pair.previous_publication_id
+            end
+    where
+        case history_table  -- noqa: RF02
+            when 'outlier_history' then pair.are_outliers_comparable
+            when 'dq_problem_history' then pair.are_dq_problems_comparable
+            else true
+        end;
+
 -- One row per KPI result restated, added or removed between the two publications.
 create or replace view result_changes as
 with
 
-pair as (
-    select * from latest_two_extracts
-),
-
 latest as (
-    select kpi_result_history.*
-    from kpi_result_history
-    inner join pair on kpi_result_history.publication_id = pair.latest_publication_id
+    select * from publication_rows('kpi_result_history', 'latest')
 ),
 
 previous as (
-    select kpi_result_history.*
-    from kpi_result_history
-    inner join pair on kpi_result_history.publication_id = pair.previous_publication_id
+    select * from publication_rows('kpi_result_history', 'previous')
 ),
 
 compared as (
@@ -271,31 +284,21 @@ select * from final;
 create or replace view outlier_changes as
 with
 
-pair as (
-    select * from latest_two_extracts
-    where are_outliers_comparable
-),
-
 latest as (
-    select outlier_history.*
-    from outlier_history
-    inner join pair on outlier_history.publication_id = pair.latest_publication_id
+    select * from publication_rows('outlier_history', 'latest')
 ),
 
 previous as (
-    select outlier_history.*
-    from outlier_history
-    inner join pair on outlier_history.publication_id = pair.previous_publication_id
+    select * from publication_rows('outlier_history', 'previous')
 ),
 
 latest_fls_results as (
     -- the latest value of a resolved outlier, which is no longer in outlier_history
-    select kpi_result_history.*
-    from kpi_result_history
-    inner join pair on kpi_result_history.publication_id = pair.latest_publication_id
+    select *
+    from publication_rows('kpi_result_history', 'latest')
     where
-        kpi_result_history.geography_level = 'fls'
-        and kpi_result_history.breakdown = 'all'
+        geography_level = 'fls'
+        and breakdown = 'all'
 ),
 
 compared as (
@@ -364,35 +367,28 @@ select * from final;
 create or replace view dq_problem_changes as
 with
 
-pair as (
-    select * from latest_two_extracts
-    where are_dq_problems_comparable
-),
-
 latest as (
     select distinct
-        dq_problem_history.problem_kind,
-        dq_problem_history.problem_code,
-        dq_problem_history.fls_code,
-        dq_problem_history.source_file,
-        dq_problem_history.line_number,
-        dq_problem_history.field_name,
-        dq_problem_history.description
-    from dq_problem_history
-    inner join pair on dq_problem_history.publication_id = pair.latest_publication_id
+        problem_kind,
+        problem_code,
+        fls_code,
+        source_file,
+        line_number,
+        field_name,
+        description
+    from publication_rows('dq_problem_history', 'latest')
 ),
 
 previous as (
     select distinct
-        dq_problem_history.problem_kind,
-        dq_problem_history.problem_code,
-        dq_problem_history.fls_code,
-        dq_problem_history.source_file,
-        dq_problem_history.line_number,
-        dq_problem_history.field_name,
-        dq_problem_history.description
-    from dq_problem_history
-    inner join pair on dq_problem_history.publication_id = pair.previous_publication_id
+        problem_kind,
+        problem_code,
+        fls_code,
+        source_file,
+        line_number,
+        field_name,
+        description
+    from publication_rows('dq_problem_history', 'previous')
 ),
 
 appeared as (
@@ -454,6 +450,8 @@ select * from final;
 -- Every change since the last extract, one shape: section result / outlier / data_quality.
 -- INTERNAL as a whole: data_quality rows name submitted files; result and outlier rows carry
 -- is_suppressed so that a published page can apply small-number suppression.
+-- The sections are put together by name: a column a section does not have is null there (the
+-- result section names the data-quality columns, so that they stay last but one).
 create or replace view changes_since_last_extract as
 with
 
@@ -485,7 +483,7 @@ changes as (
         description
     from result_changes
 
-    union all
+    union all by name
 
     select
         'outlier' as change_section,
@@ -496,39 +494,18 @@ changes as (
         kpi_number,
         'all' as breakdown,
         'all' as breakdown_value,
-        cast(null as double) as previous_numerator,
-        cast(null as double) as latest_numerator,
-        cast(null as double) as previous_denominator,
-        cast(null as double) as latest_denominator,
         previous_value_pct,
         latest_value_pct,
-        cast(null as boolean) as is_value_moved,
-        cast(null as boolean) as is_suppressed,
-        cast(null as varchar) as source_file,
-        cast(null as bigint) as line_number,
-        cast(null as varchar) as field_name,
         description
     from outlier_changes
 
-    union all
+    union all by name
 
     select
         'data_quality' as change_section,
         change_kind,
-        cast(null as integer) as audit_year,
         case when fls_code is not null then 'fls' end as geography_level,
         fls_code as geography_code,
-        cast(null as integer) as kpi_number,
-        cast(null as varchar) as breakdown,
-        cast(null as varchar) as breakdown_value,
-        cast(null as double) as previous_numerator,
-        cast(null as double) as latest_numerator,
-        cast(null as double) as previous_denominator,
-        cast(null as double) as latest_denominator,
-        cast(null as double) as previous_value_pct,
-        cast(null as double) as latest_value_pct,
-        cast(null as boolean) as is_value_moved,
-        cast(null as boolean) as is_suppressed,
         source_file,
         line_number,
         field_name,

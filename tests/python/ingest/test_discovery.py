@@ -1,7 +1,7 @@
 """Hostile input at discovery and reading (src/flsdb/ingest/discovery.py): file names, links out
 of the landing folder, SQL metacharacters in names and values, many files, files that change
 while they are loaded, and (round 2) every file not loaded listed and recorded, names that differ
-only by a newline or a literal backslash-n. Helpers: test_hostile_input.py and test_load.py."""
+only by a newline or a literal backslash-n. Helpers: test_hostile_input.py and ingest_env.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 from flsdb.ingest import discovery, loader
 
-from test_hostile_input import HEADER, all_accounted
-from test_load import (  # noqa: F401  (load_env is a fixture)
+from ingest_env import (  # noqa: F401  (load_env is a fixture)
     assert_counts_balance, csv_line, csv_text, good_row, load_env)
+from test_hostile_input import HEADER, all_accounted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,3 +351,33 @@ def test_file_names_with_newline_and_literal_backslash_n_stay_apart(load_env):
     assert load_env.q("SELECT count(*) FROM raw.submission_records r JOIN raw.load_files f "
                       "ON f.file_sha256 = r._file_sha256 AND f.source_file = r._source_file"
                       ) == [(len(names),)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Names starting with '_' or '.'
+# ---------------------------------------------------------------------------------------------
+
+def test_underscore_and_dot_paths_skipped_and_recorded(load_env):
+    """Names starting with '.' or '_' are not loaded, but every such file is listed and recorded
+    with its reason; only the top-level _reference/ folder (the project's own) is exempt."""
+    load_env.write("_reference/postcodes.csv", "pcd,lsoa\nAB1 2CD,E01\n")
+    load_env.write(".hidden.csv", "junk")
+    load_env.write("sub/_tmp/x.csv", "junk")
+    load_env.write("sub/_reference/not_exempt.csv", "junk")
+    load_env.write("ok.csv", csv_text([good_row(0)]))
+    res = load_env.load()
+    out = {f.source_file: f for f in res.files}
+    assert sorted(out) == [".hidden.csv", "ok.csv", "sub/_reference/not_exempt.csv",
+                           "sub/_tmp/x.csv"]
+    assert out["ok.csv"].status == "loaded"
+    assert out[".hidden.csv"].status == "skipped" and "'.'" in out[".hidden.csv"].reason
+    assert "inside the folder 'sub/_tmp'" in out["sub/_tmp/x.csv"].reason
+    assert load_env.q("SELECT source_file, status, rows_read FROM raw.load_files "
+                      "WHERE status = 'skipped' ORDER BY 1") == [
+        (".hidden.csv", "skipped", 0), ("sub/_reference/not_exempt.csv", "skipped", 0),
+        ("sub/_tmp/x.csv", "skipped", 0)]
+    assert "SKIPPED (not loaded)" in res.summary_table() and "3 skipped" in res.summary_table()
+    before = load_env.snapshot()
+    res = load_env.load()                      # recorded once: a rerun adds nothing
+    assert load_env.snapshot() == before and res.files_skipped == 3
+    assert_counts_balance(load_env)

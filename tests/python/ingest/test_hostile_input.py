@@ -5,9 +5,10 @@ Every case must end in a clear, specific message and lose nothing: for every fil
 rows read = rows accepted + rows rejected, and every file of the landing folder is accounted for
 (loaded, rejected, unchanged or refused) in the load result.
 
-The dataset.md classes themselves are asserted one by one in test_load.py (ROW_CASES and the
-file-level cases); here they are reused to build one mixed corpus, which is loaded in one go (the
-batched, combined staging path) and must give exactly what loading each file alone gives.
+The dataset.md classes themselves are asserted one by one in test_row_checks.py (ROW_CASES, kept
+in ingest_env.py) and test_decoding.py (the file-level cases); here they are reused to build one
+mixed corpus, which is loaded in one go (the batched, combined staging path) and must give exactly
+what loading each file alone gives.
 The 10,000-file and 50 MB cases are marked `slow` but run by default (and in CI).
 
 The other hostile cases are in the test file of the module that handles them: test_discovery.py
@@ -30,7 +31,7 @@ import pytest
 from flsdb import safe_csv
 from flsdb.ingest import discovery, load_landing, loader
 
-from test_load import (  # noqa: F401  (load_env is a fixture)
+from ingest_env import (  # noqa: F401  (load_env is a fixture)
     COLS, ROW_CASES, assert_counts_balance, csv_line, csv_text, good_row, load_env)
 
 SEED = 20250607

@@ -1,6 +1,6 @@
 """Operational failures around a load (round 2 of the hostile input): one line, a documented exit
 code (src/flsdb/failures.py), data intact; the pseudonym key; `flsdb run` never generates into a
-folder that holds anything. Helpers: test_hostile_input.py and test_load.py."""
+folder that holds anything. Helpers: test_hostile_input.py and ingest_env.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from test_load import (  # noqa: F401  (load_env is a fixture)
+from ingest_env import (  # noqa: F401  (load_env is a fixture)
     assert_counts_balance, csv_text, good_row, load_env)
 
 

@@ -1,11 +1,11 @@
 """`flsdb recheck-rejects` (src/flsdb/ingest/recheck.py), round 2: rejects re-checked after the
-registry gains an FLS. Helpers: test_hostile_input.py and test_load.py."""
+registry gains an FLS. Helpers: test_hostile_input.py and ingest_env.py."""
 
 from __future__ import annotations
 
-from test_hostile_input import all_accounted
-from test_load import (  # noqa: F401  (load_env is a fixture)
+from ingest_env import (  # noqa: F401  (load_env is a fixture)
     assert_counts_balance, csv_text, good_row, load_env)
+from test_hostile_input import all_accounted
 
 
 # --- 8. Re-checking rejects after the registry gains an FLS ----------------------------------

@@ -1,7 +1,8 @@
-"""Hostile input at the row checks (src/flsdb/ingest/row_checks.py), round 2: NHS numbers of ASCII
-digits only, dates after the load, coded answers with any whitespace or a documented wording,
-identifier-like tokens in Record IDs and file names. Helpers: test_hostile_input.py and
-test_load.py."""
+"""The row checks (src/flsdb/ingest/row_checks.py): each dataset.md row-level reject with its code,
+column and line number (ROW_CASES, in ingest_env.py), the first rule that fails wins; and hostile
+input, round 2: NHS numbers of ASCII digits only, dates after the load, coded answers with any
+whitespace or a documented wording, identifier-like tokens in Record IDs and file names. Helpers:
+test_hostile_input.py and ingest_env.py."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import pytest
 from flsdb import contract
 from flsdb.ingest import load_landing
 
+from ingest_env import (  # noqa: F401  (load_env is a fixture)
+    COLS, ROW_CASES, assert_counts_balance, csv_line, csv_text, good_row, load_env, nhs)
 from test_hostile_input import all_accounted
-from test_load import COLS, csv_text, good_row, load_env, nhs  # noqa: F401  (load_env: a fixture)
 
 
 def _one_reject(env, name):
@@ -242,3 +244,69 @@ def test_identifier_like_tokens_in_record_ids_and_file_names_warn(load_env):
     assert out["clean.csv"].warnings == []
     stored = load_env.q("SELECT load_warnings FROM raw.load_files WHERE source_file LIKE 'pat%'")
     assert "Record IDs look like they hold an identifier" in stored[0][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Row-level rejects: each code, its column and line number
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("over,code,column,needle", ROW_CASES,
+                         ids=[f"{c[1]}-{i}" for i, c in enumerate(ROW_CASES)])
+def test_row_level_reject(load_env, over, code, column, needle):
+    rows = [good_row(0), good_row(1), good_row(2, **over), good_row(3)]
+    load_env.write("r.csv", csv_text(rows))
+    load_env.load()
+    assert load_env.file_row("r.csv")[:5] == ("loaded", None, 4, 3, 1)
+    rej = load_env.rejects("r.csv")
+    assert len(rej) == 1
+    line, got_code, got_col, reason, raw_line = rej[0]
+    assert (line, got_code, got_col) == (4, code, column)
+    assert needle in reason, reason
+    assert raw_line == csv_line(rows[2])
+    assert load_env.q("SELECT _line_number FROM raw.submission_records ORDER BY 1") == [
+        (2,), (3,), (5,)]
+    assert_counts_balance(load_env)
+
+
+def test_age_exactly_110_and_site_case_insensitive_accepted(load_env):
+    load_env.write("ok.csv", csv_text([
+        good_row(0, **{"1.02 Date of Birth": "1913-06-01"}),   # 111th birthday on fracture day
+        good_row(1, **{"1.02 Date of Birth": "1913-06-02", "1.11 SiteFirstFrac": " wRiSt "}),
+    ]))
+    load_env.load()
+    assert [r[1] for r in load_env.rejects("ok.csv")] == ["age_over_110"]
+    assert load_env.file_row("ok.csv")[:5] == ("loaded", None, 2, 1, 1)
+
+
+def test_nhs_number_privacy_in_reason(load_env):
+    bad = "9434765918"
+    load_env.write("p.csv", csv_text([good_row(0, **{"1.01 NHS Number": bad,
+                                                     "1.02 Date of Birth": "2030-01-01"})]))
+    load_env.load()
+    (_, code, _, reason, raw_line), = load_env.rejects("p.csv")
+    assert code == "invalid_nhs_number"       # first rule wins over birth_after_fracture
+    assert bad not in reason and bad in raw_line
+
+
+def test_first_rule_wins(load_env):
+    row = good_row(0, **{"FLS Code": "NOPE", "1.11 SiteFirstFrac": "Knee",
+                         "1.09 Date Index Frac Diagnosed": "2015-01-01"})
+    load_env.write("f.csv", csv_text([row]))
+    load_env.load()
+    assert [r[1] for r in load_env.rejects("f.csv")] == ["unknown_fls_code"]
+
+
+def test_uk_dates_and_space_timestamp_accepted(load_env):
+    load_env.write("uk.csv", csv_text([good_row(0, **{
+        "1.02 Date of Birth": "15/03/1948", "1.09 Date Index Frac Diagnosed": "01/06/2024",
+        "Last Updated": "2024-12-01 10:00:00", "1.01 NHS Number": " 943 476-5919 "})]))
+    load_env.load()
+    assert load_env.file_row("uk.csv")[:5] == ("loaded", None, 1, 1, 0)
+
+
+def test_fls_code_matched_case_insensitively_after_trimming(load_env):
+    code = good_row(0)["FLS Code"]
+    load_env.write("codes.csv", csv_text([good_row(0, **{"FLS Code": f" {code.lower()} "})]))
+    load_env.load()
+    assert load_env.rejects("codes.csv") == []
+    assert load_env.file_row("codes.csv")[:5] == ("loaded", None, 1, 1, 0)
