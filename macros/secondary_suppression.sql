@@ -19,7 +19,7 @@
     CTE). `min_cells` 2 is the plain rule "never exactly one".
 -#}
 {% macro secondary_suppression_passes(cells_cte, members_cte, passes, min_cells=2) -%}
-    suppressed_after_pass_0 as (
+    suppressed_after_pass_0 as {{ materialized_cte() }} (
         select
             cell_id,
             is_primary_suppressed as is_suppressed
@@ -29,8 +29,10 @@
     {%- set previous = 'suppressed_after_pass_' ~ pass_number %}
 
     -- Each pass reads the one before exactly once, so the plan grows linearly with the passes
-    -- (Spark inlines CTEs: reading it twice doubled the plan at every pass).
-    suppressed_after_pass_{{ pass_number + 1 }} as (
+    -- (Spark inlines CTEs: reading it twice doubled the plan at every pass), and each is
+    -- materialised where the engine can (DuckDB's planning time otherwise grew about tenfold every
+    -- two passes: macros/cross_engine/materialized_cte.sql).
+    suppressed_after_pass_{{ pass_number + 1 }} as {{ materialized_cte() }} (
         select
             cell_id,
             max(case when is_suppressed or is_chosen then 1 else 0 end) = 1 as is_suppressed

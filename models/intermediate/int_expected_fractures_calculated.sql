@@ -139,14 +139,11 @@ final as (
         incidence_rates.fracture_site = 'Spine' as is_spine,
         catchment_population.sex,
         catchment_population.age_band,
-        -- The ten-year bands that KPI results are broken down by.
-        case
-            when catchment_population.age_band in ('50-54', '55-59') then '50-59'
-            when catchment_population.age_band in ('60-64', '65-69') then '60-69'
-            when catchment_population.age_band in ('70-74', '75-79') then '70-79'
-            when catchment_population.age_band in ('80-84', '85-89') then '80-89'
-            when catchment_population.age_band = '90+' then '90+'
-        end as breakdown_age_band,
+        -- The ten-year band that KPI results are broken down by, of the five-year band's lowest age
+        -- (its first two characters: '50-54' -> 50, '90+' -> 90), by the episodes' own macro.
+        {{ breakdown_age_band(
+            "cast(substring(catchment_population.age_band, 1, 2) as " ~ dbt.type_int() ~ ")"
+        ) }} as breakdown_age_band,
         catchment_population.catchment_population,
         incidence_rates.rate_per_10000_person_years,
         catchment_population.catchment_population
