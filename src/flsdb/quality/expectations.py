@@ -180,7 +180,7 @@ class Context:
     kpi_numbers: tuple[int, ...]
     ratio_kpis: tuple[int, ...]          # KPI value is a ratio to an expected count: not <= 100%
     fls_codes: tuple[str, ...]
-    # KPI 1's key_field_threshold_pct as a share (0.8): the GX null-rate check on its raw key fields
+    # KPI 1's key_field_threshold_pct as a share: the GX null-rate check on its raw key fields
     key_field_share: float | None = None
     sample_rows: int = SAMPLE_ROWS
 
