@@ -5,21 +5,23 @@
       - the pseudonym key, through the keyed pseudonym of a fixed text (which tells no more about
         the key than any stored pseudonym does);
       - the postcode lookup's contents (row count and a sum of row hashes);
-      - the staging model's own code, its field list (macros/submission_fields.sql) and the
-        code lists, wordings and whitespace rule in dbt_project.yml;
+      - the staging model's own code, its field list (seeds/submission_fields.csv through
+        macros/submission_fields.sql), and the code lists, wordings, whitespace rule and date
+        formats in dbt_project.yml;
       - the number of rows `flsdb recheck-rejects` moved from rejected to accepted.
     Every staged row carries the fingerprint it was staged under. Before each incremental run,
     `delete_rows_staged_under_other_inputs` deletes the rows whose fingerprint differs from the
     current one (all of them, when anything changed), and the run stages them again: rotating the
     key or loading a new postcode lookup restages everything without a --full-refresh to remember.
-    Not seen: edits to the staging macros' rules themselves (macros/cross_engine/*, the checks in
-    macros/submission_fields.sql); after those run `dbt build --full-refresh`, as for any dbt
+    Not seen: edits to the staging macros' rules themselves (macros/cross_engine/*, how a check
+    is applied in macros/submission_fields.sql); after those run `dbt build --full-refresh`, as for any dbt
     incremental model (DEVELOPERS.md, "Performance").
 -#}
 {% macro staging_inputs_fingerprint() %}
     {%- set code = model.raw_code ~ tojson(submission_fields()) ~ tojson(var('submission_code_lists'))
         ~ tojson(var('submission_code_wordings', {})) ~ tojson(var('named_drug_wording_suffixes', {}))
-        ~ var('code_whitespace_pattern') %}
+        ~ var('code_whitespace_pattern')
+        ~ tojson(var('submission_date_formats')) ~ tojson(var('submission_timestamp_formats')) %}
     (
         select
             {{ dbt.hash(dbt.concat([

@@ -1,59 +1,72 @@
 {#-
-    The optional clinical fields of a submission (dataset.md), as one list that staging loops over.
-    Each entry: the raw column name, the staged column name, and how it is checked:
+    The raw submission contract of dataset.md, read from its one home, the seed
+    seeds/submission_fields.csv (DEVELOPERS.md, "The submission contract"): one row per raw column,
+    in dataset.md's order. flsdb/contract.py reads the same file for Python.
+
+    submission_contract() returns the seed's rows as dicts ordered by field_number, the `is_*`
+    columns as booleans and empty cells none. It refs the seed, so every model that calls it (or a
+    macro below) depends on the seed, and reads the rows through read_seed_rows (on DuckDB the CSV
+    file itself, also under unit tests and sqlfluff's lint target). At parse time it returns no rows.
+-#}
+{% macro submission_contract() %}
+    {%- set seed_relation = ref('submission_fields') -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set table = read_seed_rows('submission_fields') -%}
+    {%- set fields = [] -%}
+    {%- for row in table.rows -%}
+        {%- set field = {} -%}
+        {%- for column_name in table.column_names -%}
+            {%- set value = row[column_name] -%}
+            {%- if value is none or (value | string | trim) == '' -%}
+                {%- set value = none -%}
+            {%- elif column_name.startswith('is_') -%}
+                {%- set value = (value | string | lower) == 'true' -%}
+            {%- elif column_name == 'field_number' -%}
+                {%- set value = value | int -%}
+            {%- else -%}
+                {%- set value = value | string -%}
+            {%- endif -%}
+            {%- do field.update({column_name: value}) -%}
+        {%- endfor -%}
+        {%- do fields.append(field) -%}
+    {%- endfor -%}
+    {{ return(fields | sort(attribute='field_number')) }}
+{% endmacro %}
+
+
+{#-
+    The optional clinical fields of a submission, as one list that staging loops over: every
+    contract column that is neither required nor an identifier (those are staged by hand in the
+    model). Each entry: the raw column name, the staged column name, and how it is checked:
       code:<list>       a coded answer, matched trimmed and case-insensitively against
                         var('submission_code_lists')[list] and stored in its listed spelling;
-      number:<min>:<max> a number in a range;
+      number:<min>:<max> a number in a range (kinds number and integer);
       date_after_fracture:<max days>  a date that may not fall before the fracture (nor, when
                         max days is given, more than that many days after it);
-      date_of_death     a date that may not fall before the fracture;
       date              a date with no rule relative to the fracture.
     A value that breaks its rule is a warning: the field is set to not recorded and the reason kept.
-    The identifiers (1.01, 1.02, 1.04) and required fields are staged by hand in the model.
 -#}
 {% macro submission_fields() %}
-    {{ return([
-        {'column': '1.03 Gender', 'name': 'sex', 'check': 'code:gender'},
-        {'column': '1.05 CareRes', 'name': 'lived_in_care_home', 'check': 'code:yes_no_not_known'},
-        {'column': '1.06 DateFLSContact', 'name': 'fls_contact_date', 'check': 'date'},
-        {'column': '1.07 DateFLSAssess', 'name': 'fls_assessment_date', 'check': 'date_after_fracture:'},
-        {'column': '1.08 AdmitHosp', 'name': 'admitted_overnight', 'check': 'code:yes_no_not_known'},
-        {'column': '1.10 TypeOfFracture', 'name': 'fracture_presentation', 'check': 'code:fracture_type'},
-        {'column': '1.12 SiteSecFrac', 'name': 'second_fracture_site', 'check': 'code:fracture_site'},
-        {'column': '1.13 SiteThirdFrac', 'name': 'third_fracture_site', 'check': 'code:fracture_site'},
-        {'column': '2.01 Height', 'name': 'height_cm', 'check': 'number:100:230'},
-        {'column': '2.02 Weight', 'name': 'weight_kg', 'check': 'number:25:250'},
-        {'column': '2.03 PrevFracHist', 'name': 'previous_fragility_fracture', 'check': 'code:yes_no_not_known'},
-        {'column': '2.04 FamHipFracHist', 'name': 'parental_hip_fracture', 'check': 'code:yes_no_not_known'},
-        {'column': '2.05 Smoker', 'name': 'current_smoker', 'check': 'code:yes_no_not_known'},
-        {'column': '2.06 BoneSpareTherapy', 'name': 'on_bone_therapy_at_fracture', 'check': 'code:yes_no_not_known'},
-        {'column': '3.01 DXA', 'name': 'dxa_status', 'check': 'code:dxa'},
-        {'column': '3.02 DXANotOrdered', 'name': 'dxa_not_ordered_reason', 'check': 'code:dxa_not_ordered'},
-        {'column': '3.03 DateofDXA', 'name': 'dxa_date', 'check': 'date_after_fracture:'},
-        {'column': '3.04 TScore', 'name': 'lowest_t_score', 'check': 'number:-6:4'},
-        {'column': '3.05 RiskOfFracture', 'name': 'frax_major_fracture_probability_pct', 'check': 'number:0:100'},
-        {'column': '4.01 BoneTherapy', 'name': 'bone_therapy_recommended', 'check': 'code:bone_therapy_recommended'},
-        {'column': '4.02 CalciumVitDRec', 'name': 'calcium_vitamin_d_recommended', 'check': 'code:yes_no_not_known'},
-        {'column': '5.01 RiskAssesByFLS', 'name': 'falls_risk_assessed_by_fls', 'check': 'code:yes_no'},
-        {'column': '5.02 TwoFalls', 'name': 'two_or_more_falls', 'check': 'code:yes_no_not_known'},
-        {'column': '5.03 FearOfFalling', 'name': 'fear_of_falling', 'check': 'code:yes_no_not_known'},
-        {'column': '5.04 MedsIncRiskFall', 'name': 'medicines_increasing_falls_risk', 'check': 'code:yes_no_not_known'},
-        {'column': '5.05 PreFracMob', 'name': 'impaired_mobility_before_fracture', 'check': 'code:yes_no_not_known'},
-        {'column': '5.06 Vision', 'name': 'impaired_vision', 'check': 'code:yes_no_not_known'},
-        {'column': '5.07 Toileting', 'name': 'toileting_problems', 'check': 'code:yes_no_not_known'},
-        {'column': '5.08 AbnormalCardAssess', 'name': 'abnormal_cardiovascular_assessment', 'check': 'code:yes_no_not_known'},
-        {'column': '5.09 CognitiveImpairment', 'name': 'cognitive_impairment', 'check': 'code:yes_no_not_known'},
-        {'column': '5.10 Referrals', 'name': 'onward_referral', 'check': 'code:referrals'},
-        {'column': '6.01 FollowUp12_16', 'name': 'follow_up_16_weeks', 'check': 'code:follow_up'},
-        {'column': '6.02 Dateof16WeekAss', 'name': 'follow_up_16_weeks_date', 'check': 'date_after_fracture:730'},
-        {'column': '6.05 BoneTherapy1216', 'name': 'bone_therapy_at_16_weeks', 'check': 'code:bone_therapy_16_weeks'},
-        {'column': '6.06 StartStrenBalExe', 'name': 'started_strength_and_balance', 'check': 'code:strength_and_balance'},
-        {'column': '7.01 FollowUp48_56', 'name': 'follow_up_52_weeks', 'check': 'code:follow_up'},
-        {'column': '7.02 Dateof52WeekAss', 'name': 'follow_up_52_weeks_date', 'check': 'date_after_fracture:730'},
-        {'column': '7.05 BoneTherapy4856', 'name': 'bone_therapy_at_52_weeks', 'check': 'code:bone_therapy_52_weeks'},
-        {'column': '7.06 NumReFracSinceIndex', 'name': 'fractures_since_index', 'check': 'number:0:20'},
-        {'column': 'Date of Death', 'name': 'death_date', 'check': 'date_after_fracture:'},
-    ]) }}
+    {%- set fields = [] -%}
+    {%- for field in submission_contract() if not field.is_required and not field.is_identifier -%}
+        {%- if field.kind == 'code' -%}
+            {%- set check = 'code:' ~ field.code_list -%}
+        {%- elif field.kind in ('number', 'integer') -%}
+            {%- set check = 'number:' ~ field.min_value ~ ':' ~ field.max_value -%}
+        {%- elif field.kind == 'date' and field.date_rule == 'not_before_fracture' -%}
+            {%- set check = 'date_after_fracture:' ~ (field.max_days_after_fracture or '') -%}
+        {%- elif field.kind == 'date' and field.date_rule is none -%}
+            {%- set check = 'date' -%}
+        {%- else -%}
+            {{ exceptions.raise_compiler_error(
+                "seeds/submission_fields.csv: no staging rule for optional field '" ~ field.column_name
+                ~ "' of kind " ~ field.kind ~ " (date rule " ~ field.date_rule ~ ")") }}
+        {%- endif -%}
+        {%- do fields.append({'column': field.column_name, 'name': field.staged_name, 'check': check}) -%}
+    {%- endfor -%}
+    {{ return(fields) }}
 {% endmacro %}
 
 

@@ -7,7 +7,7 @@
     - spark: `python -m flsdb.spark_export` writes each raw table as Parquet to
       <raw_path>/<table>/; this registers each folder as the external table raw.<table> (dropping
       any previous definition; the files are never copied or deleted). raw_path defaults to var
-      `spark_raw_path`, else $FLSDB_SPARK_RAW, else warehouse/spark/raw (relative paths are
+      `spark_raw_path` (dbt_project.yml: $FLSDB_SPARK_RAW, else warehouse/spark/raw; relative paths are
       relative to the dbt project directory). Run it after each export and before `dbt build`.
 -#}
 {% macro register_external_sources(raw_path=none) %}
@@ -20,7 +20,7 @@
 {% endmacro %}
 
 {% macro spark__register_external_sources(raw_path=none) %}
-    {%- set root = raw_path or var('spark_raw_path', env_var('FLSDB_SPARK_RAW', 'warehouse/spark/raw')) -%}
+    {%- set root = raw_path or var('spark_raw_path') -%}
     {%- set root = spark_absolute_path(root).rstrip('/') -%}
     {%- set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'fls_db') | list -%}
     {%- for node in tables | sort(attribute='name') %}

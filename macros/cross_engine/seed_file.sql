@@ -12,10 +12,17 @@
     {{ exceptions.raise_compiler_error("Seed " ~ seed_name ~ " is not loaded: run `dbt seed` first.") }}
 {%- endmacro %}
 
+{#- A unit test compiles with an empty `graph`: there the seed is seeds/<name>.csv of the project
+    directory (--project-dir, else the working directory, where dbt then runs). -#}
 {% macro duckdb__seed_file(seed_name) -%}
-    {%- set node = graph.nodes.values()
+    {%- set node = graph.get('nodes', {}).values()
         | selectattr('resource_type', 'equalto', 'seed')
         | selectattr('name', 'equalto', seed_name)
         | first -%}
-    {{ return("read_csv('" ~ node.root_path ~ "/" ~ node.original_file_path ~ "', header = true, all_varchar = true)") }}
+    {%- if node -%}
+        {%- set path = node.root_path ~ "/" ~ node.original_file_path -%}
+    {%- else -%}
+        {%- set path = (invocation_args_dict.get('project_dir') or '.') ~ "/seeds/" ~ seed_name ~ ".csv" -%}
+    {%- endif -%}
+    {{ return("read_csv('" ~ path ~ "', header = true, all_varchar = true)") }}
 {%- endmacro %}

@@ -3,6 +3,7 @@
 -- This is the only place where a KPI's episode-level rule is written down.
 
 {%- set drugs = var('named_drugs') %}
+{%- set due_days = var('follow_up_due_days') %}
 
 with
 
@@ -56,8 +57,9 @@ timed as (
             as days_fracture_to_dxa,
         {{ dbt.datediff('fracture_date', 'follow_up_16_weeks_date', 'day') }}
             as days_fracture_to_16_week_contact,
-        {{ dbt.dateadd('day', 112, 'fracture_date') }} <= extract_date as is_due_at_16_weeks,
-        {{ dbt.dateadd('day', 392, 'fracture_date') }} <= extract_date as is_due_at_52_weeks,
+        -- var follow_up_due_days: also what KPI 1's follow-up key fields are measured over
+        {{ dbt.dateadd('day', due_days['is_due_at_16_weeks'], 'fracture_date') }} <= extract_date as is_due_at_16_weeks,
+        {{ dbt.dateadd('day', due_days['is_due_at_52_weeks'], 'fracture_date') }} <= extract_date as is_due_at_52_weeks,
         coalesce(death_date <= {{ dbt.dateadd('day', 112, 'fracture_date') }}, false)
         or coalesce(follow_up_16_weeks = 'Patient died', false) as died_by_16_weeks,
         coalesce(death_date <= {{ dbt.dateadd('day', 364, 'fracture_date') }}, false)

@@ -2,6 +2,8 @@
 -- over, how many have it recorded, and whether it reaches the completeness threshold (80%, the
 -- completeness KPI's key_field_threshold_pct in the kpi_definitions seed).
 
+-- depends_on: {{ ref('int_episodes_kpi_flagged') }}
+-- (the key fields, and so the refs below, are read from seeds/submission_fields.csv at compile time)
 {%- set completeness = completeness_kpi() %}
 
 with

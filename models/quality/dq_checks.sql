@@ -4,6 +4,13 @@
 -- Why: every data-quality fact of `flsdb validate` is computed here, once, in SQL; validate only
 -- collects these rows (with the dbt test results and the GX suites) into the report and the gate.
 -- `error` checks block publication, `warn` checks are reported.
+-- A description may name KPI 1's rule as {key_field_threshold_pct} and
+-- {fewest_key_fields_below_threshold_not_met}: they are filled in from the KPI seed, so that the
+-- seed of checks never writes the rule out.
+
+{%- set kpi_1 = completeness_kpi() %}
+{%- set key_field_pct = '%g' % kpi_1.key_field_threshold_pct if kpi_1 else '' %}
+{%- set fewest_below = kpi_1.max_key_fields_below_threshold + 1 if kpi_1 else '' %}
 
 with
 
@@ -192,7 +199,10 @@ measures as (
 final as (
     select
         thresholds.check_name,
-        thresholds.description,
+        replace(
+            replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
+            '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
+        ) as description,
         measures.measured_value,
         thresholds.threshold_value,
         thresholds.severity,

@@ -1,13 +1,24 @@
 """The raw submission contract of ../shared/fls-db/dataset.md, as data.
 
-One place for the column names and their kinds, so that the generator, the loader and the tests
-agree with each other. The code lists themselves live once, in the vars of dbt_project.yml,
-which the staging models read too.
+The contract is held once, in files the SQL reads too, so that the generator, the loader, the
+staging models and the GX suites cannot disagree (DEVELOPERS.md, "The submission contract"):
+
+- the field list (raw name, staged name, kind, check, required, identifier, KPI 1 key field, when
+  it counts as recorded and what it is measured over): the seed seeds/submission_fields.csv, which
+  the staging macros read at compile time (macros/submission_fields.sql);
+- the code lists, the date formats, the earliest fracture date, the age limits and the KPI 1
+  follow-up due days: the vars of dbt_project.yml.
+
+This module only reads them; `tests/python/test_submission_contract.py` fails when a copy of
+any of them is written out elsewhere.
 """
 
 from __future__ import annotations
 
+import csv
 import re
+from dataclasses import dataclass
+
 
 def _dbt_vars() -> dict:
     """The project vars of dbt_project.yml, where the code lists live once for SQL and Python."""
@@ -19,68 +30,71 @@ def _dbt_vars() -> dict:
         return yaml.safe_load(handle)["vars"]
 
 
+@dataclass(frozen=True)
+class Field:
+    """One raw column of the contract: a row of seeds/submission_fields.csv."""
+    number: int
+    column_name: str
+    staged_name: str
+    kind: str                 # text, timestamp, date, nhs_number, postcode, code, number, integer
+    code_list: str | None
+    min_value: str | None     # as written in the seed (numbers and integers)
+    max_value: str | None
+    date_rule: str | None     # not_before_fracture, or none
+    max_days_after_fracture: int | None
+    is_required: bool
+    is_identifier: bool
+    is_kpi_1_key_field: bool
+    kpi_1_recorded_when: str | None   # SQL over the staged columns
+    kpi_1_measured_over: str | None   # a flag of int_episodes_kpi_flagged, or none: every record
+
+    @property
+    def contract_kind(self) -> str:
+        """The kind as one word: text, timestamp, date, nhs_number, postcode, code:<list>,
+        number:<min>:<max> or integer:<min>:<max>."""
+        if self.kind == "code":
+            return f"code:{self.code_list}"
+        if self.kind in ("number", "integer"):
+            return f"{self.kind}:{self.min_value}:{self.max_value}"
+        return self.kind
+
+
+def _read_fields() -> tuple[Field, ...]:
+    from flsdb.paths import PROJECT_DIR
+
+    with open(PROJECT_DIR / "seeds" / "submission_fields.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def text(value: str) -> str | None:
+        return value.strip() or None
+
+    fields = [Field(
+        number=int(row["field_number"]), column_name=row["column_name"],
+        staged_name=row["staged_name"], kind=row["kind"], code_list=text(row["code_list"]),
+        min_value=text(row["min_value"]), max_value=text(row["max_value"]),
+        date_rule=text(row["date_rule"]),
+        max_days_after_fracture=int(row["max_days_after_fracture"]) if text(row["max_days_after_fracture"]) else None,
+        is_required=row["is_required"] == "true", is_identifier=row["is_identifier"] == "true",
+        is_kpi_1_key_field=row["is_kpi_1_key_field"] == "true",
+        kpi_1_recorded_when=text(row["kpi_1_recorded_when"]),
+        kpi_1_measured_over=text(row["kpi_1_measured_over"]),
+    ) for row in rows]
+    return tuple(sorted(fields, key=lambda field: field.number))
+
+
 _VARS = _dbt_vars()
+FIELDS: tuple[Field, ...] = _read_fields()
 DRUGS: tuple[str, ...] = tuple(_VARS["named_drugs"])
-YES_NO_NK = ("Yes", "No", "Not known")
+YES_NO_NK: tuple[str, ...] = tuple(_VARS["submission_code_lists"]["yes_no_not_known"])
 SITES: tuple[str, ...] = tuple(_VARS["submission_code_lists"]["fracture_site"])
 
-# Column name -> contract kind. Kinds: text, timestamp, date, nhs_number, postcode, code:<list>,
-# number:<min>:<max>, integer:<min>:<max>.
-COLUMNS: dict[str, str] = {
-    "FLS Code": "text",
-    "Record ID": "text",
-    "Last Updated": "timestamp",
-    "1.01 NHS Number": "nhs_number",
-    "1.02 Date of Birth": "date",
-    "1.03 Gender": "code:gender",
-    "1.04 Post Code": "postcode",
-    "1.05 CareRes": "code:yes_no_not_known",
-    "1.06 DateFLSContact": "date",
-    "1.07 DateFLSAssess": "date",
-    "1.08 AdmitHosp": "code:yes_no_not_known",
-    "1.09 Date Index Frac Diagnosed": "date",
-    "1.10 TypeOfFracture": "code:fracture_type",
-    "1.11 SiteFirstFrac": "code:fracture_site",
-    "1.12 SiteSecFrac": "code:fracture_site",
-    "1.13 SiteThirdFrac": "code:fracture_site",
-    "2.01 Height": "number:100:230",
-    "2.02 Weight": "number:25:250",
-    "2.03 PrevFracHist": "code:yes_no_not_known",
-    "2.04 FamHipFracHist": "code:yes_no_not_known",
-    "2.05 Smoker": "code:yes_no_not_known",
-    "2.06 BoneSpareTherapy": "code:yes_no_not_known",
-    "3.01 DXA": "code:dxa",
-    "3.02 DXANotOrdered": "code:dxa_not_ordered",
-    "3.03 DateofDXA": "date",
-    "3.04 TScore": "number:-6:4",
-    "3.05 RiskOfFracture": "number:0:100",
-    "4.01 BoneTherapy": "code:bone_therapy_recommended",
-    "4.02 CalciumVitDRec": "code:yes_no_not_known",
-    "5.01 RiskAssesByFLS": "code:yes_no",
-    "5.02 TwoFalls": "code:yes_no_not_known",
-    "5.03 FearOfFalling": "code:yes_no_not_known",
-    "5.04 MedsIncRiskFall": "code:yes_no_not_known",
-    "5.05 PreFracMob": "code:yes_no_not_known",
-    "5.06 Vision": "code:yes_no_not_known",
-    "5.07 Toileting": "code:yes_no_not_known",
-    "5.08 AbnormalCardAssess": "code:yes_no_not_known",
-    "5.09 CognitiveImpairment": "code:yes_no_not_known",
-    "5.10 Referrals": "code:referrals",
-    "6.01 FollowUp12_16": "code:follow_up",
-    "6.02 Dateof16WeekAss": "date",
-    "6.05 BoneTherapy1216": "code:bone_therapy_16_weeks",
-    "6.06 StartStrenBalExe": "code:strength_and_balance",
-    "7.01 FollowUp48_56": "code:follow_up",
-    "7.02 Dateof52WeekAss": "date",
-    "7.05 BoneTherapy4856": "code:bone_therapy_52_weeks",
-    "7.06 NumReFracSinceIndex": "integer:0:20",
-    "Date of Death": "date",
-}
-
-REQUIRED_COLUMNS = (
-    "FLS Code", "Record ID", "Last Updated", "1.01 NHS Number", "1.02 Date of Birth",
-    "1.09 Date Index Frac Diagnosed", "1.11 SiteFirstFrac",
-)
+# Column name -> contract kind (Field.contract_kind), in dataset.md's order.
+COLUMNS: dict[str, str] = {field.column_name: field.contract_kind for field in FIELDS}
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(f.column_name for f in FIELDS if f.is_required)
+KPI_1_KEY_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_kpi_1_key_field)
+# A follow-up flag of int_episodes_kpi_flagged -> days after the fracture from which a record
+# is due (var follow_up_due_days: 16 weeks, and 56 weeks, the end of the 48-56 week window).
+FOLLOW_UP_DUE_DAYS: dict[str, int] = {name: int(days) for name, days in _VARS["follow_up_due_days"].items()}
 
 CODE_LISTS: dict[str, tuple[str, ...]] = {
     name: tuple(codes) for name, codes in _VARS["submission_code_lists"].items()
@@ -104,10 +118,48 @@ def code_wordings(list_name: str) -> dict[str, str]:
     return wordings
 
 
-# Earliest index fracture date the audit accepts.
-EARLIEST_FRACTURE_DATE = "2016-01-01"
-MAX_AGE_YEARS = 110
-MIN_AGE_YEARS = 50
+# Earliest index fracture date the audit accepts, and the age limits (vars of dbt_project.yml).
+EARLIEST_FRACTURE_DATE: str = str(_VARS["earliest_fracture_date"])
+MAX_AGE_YEARS: int = int(_VARS["maximum_age"])
+MIN_AGE_YEARS: int = int(_VARS["minimum_age"])
+
+
+# The date and timestamp formats of dataset.md, as strftime codes (vars submission_date_formats
+# and submission_timestamp_formats). DuckDB's strptime parses them; the staging macros
+# (macros/cross_engine/parse_submission_date.sql) and the GX suites use them as they are. The
+# loader accepts each in its written, zero-padded form only (strict_format_regex): a four-digit
+# year not starting with 0, two-digit month, day, hour, minute and second.
+DATE_FORMATS: tuple[str, ...] = tuple(_VARS["submission_date_formats"])
+TIMESTAMP_FORMATS: tuple[str, ...] = tuple(_VARS["submission_timestamp_formats"])
+
+_STRICT_CODES = {"Y": r"[1-9]\d{3}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}", "M": r"\d{2}",
+                 "S": r"\d{2}"}
+_CODE_WORDS = {"Y": "YYYY", "m": "MM", "d": "DD", "H": "HH", "M": "MM", "S": "SS"}
+_REGEX_SPECIAL = set(r".^$*+?()[]{}|\\")
+
+
+def _translate(fmt: str, codes: dict[str, str], literal) -> str:
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            if fmt[i + 1 : i + 2] not in codes:
+                raise ValueError(f"date format {fmt!r}: %{fmt[i + 1 : i + 2]} is not supported")
+            out.append(codes[fmt[i + 1]])
+            i += 2
+        else:
+            out.append(literal(fmt[i]))
+            i += 1
+    return "".join(out)
+
+
+def strict_format_regex(fmt: str) -> str:
+    """The RE2/Python regex (to match the whole text) of fmt as the loader accepts it."""
+    return _translate(fmt, _STRICT_CODES, lambda c: "\\" + c if c in _REGEX_SPECIAL else c)
+
+
+def format_wording(formats: tuple[str, ...]) -> str:
+    """formats as a reader writes them: 'YYYY-MM-DD or DD/MM/YYYY'."""
+    return " or ".join(_translate(fmt, _CODE_WORDS, lambda c: c) for fmt in formats)
 
 
 # NHS number normalisation (docs/reliability.md): whitespace of any kind and hyphens are removed;

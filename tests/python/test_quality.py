@@ -80,9 +80,21 @@ def test_default_data_passes_with_warnings(validated):
     failed = {c["name"] for c in data["checks"] if c["status"] == "fail"}
     assert {"dq.rows_rejected", "dq.field_warnings", "dq.excluded_duplicate_episode",
             "dq.excluded_under_50"} <= failed
-    # each dq check says what the seed says it checks
+    # each dq check says what the seed says it checks, KPI 1's rule filled in from the KPI seed
+    kpi_1 = [k for k in read_csv(paths.PROJECT_DIR / "seeds" / "kpi_definitions.csv")
+             if k["grain"] == "completeness"][0]
+    rule = {"{key_field_threshold_pct}": f"{float(kpi_1['key_field_threshold_pct']):g}",
+            "{fewest_key_fields_below_threshold_not_met}": str(int(kpi_1["max_key_fields_below_threshold"]) + 1)}
+
+    def filled(text: str) -> str:
+        for placeholder, value in rule.items():
+            text = text.replace(placeholder, value)
+        return text
+
     described = {c["name"]: c["description"] for c in data["checks"] if c["source"] == "dq"}
-    assert described == {f"dq.{row['check_name']}": row["description"] for row in seed}
+    assert described == {f"dq.{row['check_name']}": filled(row["description"]) for row in seed}
+    assert "{" not in "".join(described.values())
+    assert f"less than {rule['{key_field_threshold_pct}']}%" in described["dq.kpi_1_not_met"]
     # the GX raw suite finds the injected warning defects on its own
     assert any(n.startswith("gx.raw_submissions.expect_column_values_to_match_regex[1.04 Post Code")
                for n in failed)
@@ -363,10 +375,23 @@ def test_gx_suites_read_the_kpi_list_from_the_kpi_seed(built_warehouse):
     assert ctx.kpi_numbers == tuple(int(r["kpi_number"]) for r in seed)
     assert ctx.ratio_kpis == tuple(int(r["kpi_number"]) for r in seed
                                    if r["value_type"] == "ratio_to_expected")
+    # the null-rate check on KPI 1's raw key fields uses KPI 1's threshold from the seed
+    assert [ctx.key_field_share] == [float(r["key_field_threshold_pct"]) / 100 for r in seed
+                                     if r["grain"] == "completeness"]
+    raw_suite = expectations._suite_raw_submissions(gx_module(), ctx)
+    key_checks = [e for e in raw_suite if type(e).__name__ == "ExpectColumnValuesToNotBeNull"
+                  and getattr(e, "mostly", 1) != 1]
+    assert len(key_checks) == len(expectations.KPI_1_KEY_FIELDS)
+    assert {e.mostly for e in key_checks} == {ctx.key_field_share}
     import great_expectations as gx
     suite = expectations._suite_kpi_results(gx, ctx)
     in_set = next(e for e in suite if getattr(e, "column", None) == "kpi_number")
     assert sorted(in_set.value_set) == sorted(ctx.kpi_numbers)
+
+
+def gx_module():
+    import great_expectations as gx
+    return gx
 
 
 def test_no_kpi_count_threshold_or_quality_fact_is_written_in_python():

@@ -84,10 +84,13 @@ Interpretations
 - Coded answers (FLS code, 1.11) are read as staging reads them: whitespace of any kind trimmed
   and collapsed, documented wordings accepted (the coded-answer vars of dbt_project.yml). A row whose index
   fracture date is after it is rejected as ``fracture_after_extract``.
-- Dates must be ISO ``YYYY-MM-DD`` or UK ``DD/MM/YYYY`` (two-digit day and month, four-digit year
-  from 1000); ``Last Updated`` must be ``YYYY-MM-DDTHH:MM:SS`` or ``YYYY-MM-DD HH:MM:SS``. Values
-  are trimmed before parsing. Only the required date columns (Last Updated, 1.02, 1.09) are
-  checked here; optional dates are left to staging, which warns.
+- Dates must be in one of the formats of var ``submission_date_formats`` (ISO ``YYYY-MM-DD`` or UK
+  ``DD/MM/YYYY``), ``Last Updated`` of var ``submission_timestamp_formats``
+  (``YYYY-MM-DDTHH:MM:SS`` or ``YYYY-MM-DD HH:MM:SS``), written in full: two-digit day, month,
+  hour, minute and second, four-digit year from 1000 (``contract.strict_format_regex``). Values
+  are trimmed before parsing. A date that is not blank and cannot be parsed, or does not exist,
+  rejects the row whichever date column it is in (dataset.md); staging then checks the optional
+  dates against the fracture date and warns.
 - Age at the fracture is in completed years; over 110 means 111 or more.
 - FLS codes are matched against ``fls_code`` of the registry after trimming (any whitespace),
   case-insensitively.

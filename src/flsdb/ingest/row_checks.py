@@ -19,19 +19,21 @@ REJECT_CODES = (
 )
 
 
-ISO_DATE = r"[1-9]\d{3}-\d{2}-\d{2}"
-UK_DATE = r"\d{2}/\d{2}/[1-9]\d{3}"
-ISO_TS = r"[1-9]\d{3}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
 NHS_LIKE = r"\d{3}[ \-]?\d{3}[ \-]?\d{4}"
 
+
+def _parse_macro(name: str, formats: tuple[str, ...], cast: str) -> str:
+    """A temp macro parsing a trimmed text in any of `formats` (contract.DATE_FORMATS or
+    TIMESTAMP_FORMATS), written in full: each format's strict regex, then strptime."""
+    whens = " ".join(
+        f"WHEN regexp_full_match(trim(v), {_lit(contract.strict_format_regex(fmt))}) "
+        f"THEN try_strptime(trim(v), {_lit(fmt)}){cast}" for fmt in formats)
+    return f"CREATE OR REPLACE TEMP MACRO {name}(v) AS CASE {whens} END"
+
+
 MACROS = [
-    f"""CREATE OR REPLACE TEMP MACRO _parse_date(v) AS CASE
-        WHEN regexp_full_match(trim(v), '{ISO_DATE}') THEN try_strptime(trim(v), '%Y-%m-%d')::DATE
-        WHEN regexp_full_match(trim(v), '{UK_DATE}') THEN try_strptime(trim(v), '%d/%m/%Y')::DATE
-        END""",
-    f"""CREATE OR REPLACE TEMP MACRO _parse_ts(v) AS CASE
-        WHEN regexp_full_match(trim(v), '{ISO_TS}')
-        THEN try_strptime(replace(trim(v), 'T', ' '), '%Y-%m-%d %H:%M:%S') END""",
+    _parse_macro("_parse_date", contract.DATE_FORMATS, "::DATE"),
+    _parse_macro("_parse_ts", contract.TIMESTAMP_FORMATS, ""),
     "CREATE OR REPLACE TEMP MACRO _blank(v) AS (v IS NULL OR trim(v) = '')",
     # A coded answer as staging reads it (macros/submission_fields.sql normalise_code_text):
     # whitespace of any kind removed around it, runs inside made one space.
@@ -62,11 +64,11 @@ def _check_sql() -> tuple[str, str, str, str]:
     for c in contract.REQUIRED_COLUMNS:
         rules.append((f"_blank({q(c)})", "missing_required_value", c,
                       msg(f"Required value '{c}' is missing (blank).")))
-    date_fmt = "a date YYYY-MM-DD or DD/MM/YYYY"
+    date_fmt = f"a date {contract.format_wording(contract.DATE_FORMATS)}"
     rules.append(("_lu IS NULL", "invalid_date", LAST_UPDATED,
                   msg(f"'{LAST_UPDATED}' value ", f"_show({q(LAST_UPDATED)})",
-                      " is not a valid existing timestamp, expected YYYY-MM-DDTHH:MM:SS or "
-                      "YYYY-MM-DD HH:MM:SS.")))
+                      " is not a valid existing timestamp, expected "
+                      f"{contract.format_wording(contract.TIMESTAMP_FORMATS)}.")))
     rules.append(("_dob IS NULL", "invalid_date", BIRTH,
                   msg(f"'{BIRTH}' is not a valid existing date, expected {date_fmt} "
                       f"{IDENTIFIER_NOTE}.")))

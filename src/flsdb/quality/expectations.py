@@ -38,47 +38,32 @@ import pandas as pd
 from flsdb import contract
 
 CRITICAL, WARNING = "critical", "warning"
-KPI_1_DUE_DAYS = {"6.01 FollowUp12_16": 112, "6.06 StartStrenBalExe": 112, "7.01 FollowUp48_56": 392}
-KPI_1_NULL_RATE_MOSTLY = 0.80  # a KPI 1 key field must be recorded in at least 80% of rows
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("+-").isdigit() else float(text)
 
-KPI_1_KEY_FIELDS = (
-    "1.02 Date of Birth", "1.03 Gender", "1.04 Post Code", "1.05 CareRes", "1.06 DateFLSContact",
-    "1.07 DateFLSAssess", "1.08 AdmitHosp", "1.09 Date Index Frac Diagnosed", "1.11 SiteFirstFrac",
-    "2.03 PrevFracHist", "3.01 DXA", "4.01 BoneTherapy", "4.02 CalciumVitDRec",
-    "5.01 RiskAssesByFLS", "6.01 FollowUp12_16", "6.06 StartStrenBalExe", "7.01 FollowUp48_56",
-)
-REQUIRED = ("FLS Code", "Record ID", "Last Updated", "1.01 NHS Number", "1.02 Date of Birth",
-            "1.09 Date Index Frac Diagnosed", "1.11 SiteFirstFrac")
-# Coded columns -> code list (dbt_project.yml vars, read by flsdb.contract).
-CODED = {
-    "1.03 Gender": "gender", "1.05 CareRes": "yes_no_not_known", "1.08 AdmitHosp": "yes_no_not_known",
-    "1.10 TypeOfFracture": "fracture_type", "1.11 SiteFirstFrac": "fracture_site",
-    "1.12 SiteSecFrac": "fracture_site", "1.13 SiteThirdFrac": "fracture_site",
-    "2.03 PrevFracHist": "yes_no_not_known", "2.04 FamHipFracHist": "yes_no_not_known",
-    "2.05 Smoker": "yes_no_not_known", "2.06 BoneSpareTherapy": "yes_no_not_known",
-    "3.01 DXA": "dxa", "3.02 DXANotOrdered": "dxa_not_ordered",
-    "4.01 BoneTherapy": "bone_therapy_recommended", "4.02 CalciumVitDRec": "yes_no_not_known",
-    "5.01 RiskAssesByFLS": "yes_no", "5.02 TwoFalls": "yes_no_not_known",
-    "5.03 FearOfFalling": "yes_no_not_known", "5.04 MedsIncRiskFall": "yes_no_not_known",
-    "5.05 PreFracMob": "yes_no_not_known", "5.06 Vision": "yes_no_not_known",
-    "5.07 Toileting": "yes_no_not_known", "5.08 AbnormalCardAssess": "yes_no_not_known",
-    "5.09 CognitiveImpairment": "yes_no_not_known", "5.10 Referrals": "referrals",
-    "6.01 FollowUp12_16": "follow_up", "6.05 BoneTherapy1216": "bone_therapy_16_weeks",
-    "6.06 StartStrenBalExe": "strength_and_balance", "7.01 FollowUp48_56": "follow_up",
-    "7.05 BoneTherapy4856": "bone_therapy_52_weeks",
-}
-NUMBERS = {"2.01 Height": (100, 230), "2.02 Weight": (25, 250), "3.04 TScore": (-6, 4),
-           "3.05 RiskOfFracture": (0, 100), "7.06 NumReFracSinceIndex": (0, 20)}
+
+# The raw contract, read from its one home (flsdb.contract: seeds/submission_fields.csv and the
+# vars of dbt_project.yml), shaped as the suites use it.
+REQUIRED = contract.REQUIRED_COLUMNS
+CODED = {f.column_name: f.code_list for f in contract.FIELDS if f.kind == "code"}
+NUMBERS = {f.column_name: (_number(f.min_value), _number(f.max_value)) for f in contract.FIELDS
+           if f.kind in ("number", "integer")}
 # Dates checked against the fracture date: (may not be before it, at most this many days after).
-DATES_AFTER_FRACTURE = {"1.07 DateFLSAssess": None, "3.03 DateofDXA": None,
-                        "6.02 Dateof16WeekAss": 730, "7.02 Dateof52WeekAss": 730,
-                        "Date of Death": None}
-OTHER_DATES = ("1.06 DateFLSContact",)
+DATES_AFTER_FRACTURE = {f.column_name: f.max_days_after_fracture for f in contract.FIELDS
+                        if f.date_rule == "not_before_fracture"}
+OTHER_DATES = tuple(f.column_name for f in contract.FIELDS if f.kind == "date" and not f.date_rule
+                    and not f.is_required)
+KPI_1_KEY_FIELDS = tuple(f.column_name for f in contract.KPI_1_KEY_FIELDS)
+# KPI 1's follow-up key fields are measured over the records due: field -> days after the fracture.
+KPI_1_DUE_DAYS = {f.column_name: contract.FOLLOW_UP_DUE_DAYS[f.kpi_1_measured_over]
+                  for f in contract.KPI_1_KEY_FIELDS if f.kpi_1_measured_over}
 LINEAGE = ("_file_sha256", "_source_file", "_line_number", "_load_order", "_loaded_at")
-EARLIEST_FRACTURE = dt.date(2016, 1, 1)
+EARLIEST_FRACTURE = dt.date.fromisoformat(contract.EARLIEST_FRACTURE_DATE)
 NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 POSTCODE_PATTERN = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
-DATE_PATTERN = r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$"
+# A date as the loader accepts it (every accepted row's dates match; the suite checks it again).
+DATE_PATTERN = "^(?:" + "|".join(contract.strict_format_regex(f) for f in contract.DATE_FORMATS) + ")$"
+DATE_WORDING = contract.format_wording(contract.DATE_FORMATS)
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """Run `sql` into pandas, with text as categorical columns: GX filters the whole frame for
@@ -99,8 +84,8 @@ def _q(name: str) -> str:
 
 def _parse_date(expr: str) -> str:
     text = f"nullif(trim({expr}), '')"
-    return (f"coalesce(try_strptime({text}, '%Y-%m-%d'), try_strptime({text}, '%d/%m/%Y'))"
-            "::date")
+    return ("coalesce(" + ", ".join(f"try_strptime({text}, '{fmt}')" for fmt in contract.DATE_FORMATS)
+            + ")::date")
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,8 +123,8 @@ def raw_submissions_frame(con: duckdb.DuckDBPyConnection, sample_rows: int) -> p
         elif column == "FLS Code":
             expr = f"nullif(upper(trim({c})), '')"
         elif column == "Last Updated":
-            expr = (f"coalesce(try_strptime(trim({c}), '%Y-%m-%dT%H:%M:%S'), "
-                    f"try_strptime(trim({c}), '%Y-%m-%d %H:%M:%S'))")
+            expr = ("coalesce(" + ", ".join(f"try_strptime(trim({c}), '{fmt}')"
+                                             for fmt in contract.TIMESTAMP_FORMATS) + ")")
         elif column == "1.09 Date Index Frac Diagnosed":
             expr = fracture
         elif column in CODED:
@@ -195,16 +180,20 @@ class Context:
     kpi_numbers: tuple[int, ...]
     ratio_kpis: tuple[int, ...]          # KPI value is a ratio to an expected count: not <= 100%
     fls_codes: tuple[str, ...]
+    # KPI 1's key_field_threshold_pct as a share: the GX null-rate check on its raw key fields
+    key_field_share: float | None = None
     sample_rows: int = SAMPLE_ROWS
 
 
 def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int = SAMPLE_ROWS) -> Context:
-    kpis = con.execute("select kpi_number, value_type from reference.kpi_definitions "
-                       "order by kpi_number").fetchall()
+    kpis = con.execute("select kpi_number, value_type, key_field_threshold_pct "
+                       "from reference.kpi_definitions order by kpi_number").fetchall()
+    thresholds = [pct for _, kind, pct in kpis if kind == "completeness" and pct is not None]
     return Context(
         extract_date=extract_date(con),
-        kpi_numbers=tuple(int(k) for k, _ in kpis),
-        ratio_kpis=tuple(int(k) for k, kind in kpis if kind == "ratio_to_expected"),
+        kpi_numbers=tuple(int(k) for k, _, _ in kpis),
+        ratio_kpis=tuple(int(k) for k, kind, _ in kpis if kind == "ratio_to_expected"),
+        key_field_share=float(thresholds[0]) / 100 if thresholds else None,
         fls_codes=tuple(r[0] for r in con.execute(
             "select fls_code from reference.fls_registry order by 1").fetchall()),
         sample_rows=sample_rows)
@@ -292,7 +281,7 @@ def _suite_raw_submissions(gx, c: Context) -> list:
     for column, max_days in DATES_AFTER_FRACTURE.items():
         out.append(_said(X.ExpectColumnValuesToMatchRegex(column=column, regex=DATE_PATTERN,
                                                           severity=WARNING),
-                         f"'{column}' is a date written YYYY-MM-DD or DD/MM/YYYY."))
+                         f"'{column}' is a date written {DATE_WORDING}."))
         out.append(_said(X.ExpectColumnValuesToBeBetween(
             column=column + " (days after fracture)", min_value=0, max_value=max_days,
             severity=WARNING),
@@ -301,13 +290,13 @@ def _suite_raw_submissions(gx, c: Context) -> list:
     for column in OTHER_DATES:
         out.append(_said(X.ExpectColumnValuesToMatchRegex(column=column, regex=DATE_PATTERN,
                                                           severity=WARNING),
-                         f"'{column}' is a date written YYYY-MM-DD or DD/MM/YYYY."))
+                         f"'{column}' is a date written {DATE_WORDING}."))
     for column in KPI_1_KEY_FIELDS:
         # As kpi-spec.md: 6.01 and 6.06 over records due at 16 weeks, 7.01 at 52 weeks.
         out.append(_said(X.ExpectColumnValuesToNotBeNull(
             column=column + " (when due)" if column in KPI_1_DUE_DAYS else column,
-            mostly=KPI_1_NULL_RATE_MOSTLY, severity=WARNING),
-            f"KPI 1 key field '{column}' is recorded in at least {KPI_1_NULL_RATE_MOSTLY:.0%} of rows"
+            mostly=c.key_field_share, severity=WARNING),
+            f"KPI 1 key field '{column}' is recorded in at least {c.key_field_share:.0%} of rows"
             + (" (of the records due)." if column in KPI_1_DUE_DAYS else ".")))
     return out
 

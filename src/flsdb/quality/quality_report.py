@@ -96,8 +96,8 @@ against {{ f.latest_year - 1 if f.latest_year else "" }}; a fall of more than {{
 
 <h2 id="kpi-1">KPI 1 data completeness ({{ f.latest_year }})</h2>
 <p class="small">Share of cohort records with each key field recorded (6.01 and 6.06 over records due at 16
-weeks, 7.01 at 52 weeks). Red below 80%. An FLS meets KPI 1 when fewer than 5 fields are below 80%.</p>
-<table class="heat"><tr><th>FLS</th>{% for name in heat.fields %}<th class="rot">{{ name }}</th>{% endfor %}<th>fields &ge; 80%</th><th>KPI 1</th></tr>
+weeks, 7.01 at 52 weeks). Red below {{ heat.pct }}%. An FLS meets KPI 1 when fewer than {{ heat.fewer_than }} fields are below {{ heat.pct }}%.</p>
+<table class="heat"><tr><th>FLS</th>{% for name in heat.fields %}<th class="rot">{{ name }}</th>{% endfor %}<th>fields &ge; {{ heat.pct }}%</th><th>KPI 1</th></tr>
 {% for row in heat.rows %}<tr><th>{{ row.fls_code }}</th>{% for cell in row.cells %}<td style="background:{{ cell.colour }}" title="{{ cell.title }}">{{ cell.text }}</td>{% endfor %}
 <td class="num">{{ row.fields_ok }}/{{ row.key_fields }}</td><td class="{{ 'pass' if row.meets else 'fail-warn' }}">{{ 'met' if row.meets else 'not met' }}</td></tr>{% endfor %}
 </table>
@@ -136,15 +136,15 @@ validation.json holds every check.</p>
 """
 
 
-def _colour(pct: float | None, complete_enough: bool | None) -> str:
+def _colour(pct: float | None, complete_enough: bool | None, threshold: float) -> str:
     """Green when the field is complete enough for KPI 1 (the mart's flag), red, darker the
-    lower, when it is not."""
+    lower, when it is not. `threshold` is KPI 1's key_field_threshold_pct (the KPI seed)."""
     if pct is None:
         return "#eeeeee"
     if not complete_enough:
-        strength = min(1.0, max(0.0, (80 - pct) / 40))
+        strength = min(1.0, max(0.0, (threshold - pct) / (threshold / 2)))
         return f"rgb({255}, {int(205 - 90 * strength)}, {int(205 - 90 * strength)})"
-    strength = min(1.0, max(0.0, (pct - 80) / 20))
+    strength = min(1.0, max(0.0, (pct - threshold) / max(100 - threshold, 1)))
     return f"rgb({int(230 - 60 * strength)}, {int(245 - 15 * strength)}, {int(225 - 50 * strength)})"
 
 
@@ -227,6 +227,9 @@ def render(v) -> str:
 
     heat_fields: list[str] = []
     heat_rows: dict = {}
+    kpi_1 = f.get("kpi_1") or {}
+    threshold = float(kpi_1.get("key_field_threshold_pct") or 0)
+    max_below = kpi_1.get("max_key_fields_below_threshold")
     for r in f["completeness"]:
         if r["field_name"] not in heat_fields:
             heat_fields.append(r["field_name"])
@@ -235,7 +238,7 @@ def render(v) -> str:
                                                    "key_fields": r["key_fields"],
                                                    "meets": r["fls_meets_kpi_1"]})
         pct = r["completeness_pct"]
-        row["cells"].append({"colour": _colour(pct, r["is_at_least_80_pct_complete"]),
+        row["cells"].append({"colour": _colour(pct, r["is_at_least_80_pct_complete"], threshold),
                              "text": "" if pct is None else f"{pct:.0f}",
                              "title": f"{r['fls_code']} {r['field_name']}: "
                                       + ("nothing to measure" if pct is None else
@@ -277,7 +280,8 @@ def render(v) -> str:
         warnings=[{**c, "found": _found(c)} for c in v.warnings],
         sources=_summaries(v.checks, "source"), fls_rows=fls_rows, dq_rows=dq_rows,
         drop_limit=_share(drop_limit),
-        heat={"fields": heat_fields, "rows": [heat_rows[k] for k in sorted(heat_rows)]},
+        heat={"fields": heat_fields, "rows": [heat_rows[k] for k in sorted(heat_rows)],
+              "pct": f"{threshold:g}", "fewer_than": "" if max_below is None else int(max_below) + 1},
         dbt_checks=dbt_checks, dbt_failed=dbt_failed, dbt_summary=dbt_summary,
         gx_suites=_summaries(gx_checks, "suite") if gx_checks else [],
         gx_failed=gx_failed,

@@ -239,6 +239,10 @@ def read_facts(con) -> dict:
         [facts["latest_year"]])
     facts["thresholds"] = {r["check_name"]: r["threshold_value"] for r in _rows(
         con, "select check_name, threshold_value from quality.dq_checks")}
+    # KPI 1's rule, from the KPI seed (the heat map's legend and colours say it)
+    kpi_1 = _rows(con, "select key_field_threshold_pct, max_key_fields_below_threshold "
+                       "from reference.kpi_definitions where grain = 'completeness'")
+    facts["kpi_1"] = kpi_1[0] if kpi_1 else None
     return facts
 
 
@@ -281,7 +285,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
             # The marts or quality models were not built (a failing test upstream skips them in
             # a first build): say so as a blocking check and still write the report.
             facts = {"extract_date": None, "synthetic": False, "years": [], "latest_year": None,
-                     "fls": [], "volumes": [], "completeness": [], "thresholds": {}, "problems": []}
+                     "fls": [], "volumes": [], "completeness": [], "thresholds": {}, "problems": [],
+                     "kpi_1": None}
             checks.append({"name": "dq.models_built", "source": "dq", "severity": "error",
                            "status": "fail",
                            "description": "The data-quality models (models/quality/) and the marts "
