@@ -19,7 +19,9 @@ final as (
         rating_rule,
         cast(green_threshold_pct as double) as green_threshold_pct,
         cast(amber_threshold_pct as double) as amber_threshold_pct,
-        cast(target_pct as double) as target_pct
+        cast(target_pct as double) as target_pct,
+        -- KPI 1: a key field counts as complete at or above this share of records (the site words it).
+        cast(key_field_threshold_pct as double) as key_field_threshold_pct
     from kpi_definitions
 )
 

@@ -209,6 +209,8 @@ def test_the_site_words_its_kpi_groups_and_ratings_from_the_kpi_definitions():
     kpis = pd.read_csv(paths.seeds_dir() / "kpi_definitions.csv")
     words = kpi_words(kpis)
     assert (words["completeness"], words["expected"]) == ("KPI 1", "KPI 2 and 3")
+    assert words["key_field_threshold"] == "80%"
+    assert kpi_words(kpis.assign(key_field_threshold_pct=75.0))["key_field_threshold"] == "75%"
     assert words["ratings"] == "green at 80% or more, amber 50–79%, red below 50%; KPI 7 green at 50% or more"
     new = dict(kpis.iloc[-1], kpi_number=12, value_type="ratio_to_expected", green_threshold_pct=70.0,
                amber_threshold_pct=40.0, rating_rule="green_amber_red")

@@ -7,6 +7,7 @@ with no edit here.
   from small-number suppression);
 - `expected`: the KPIs measured against an expected count (value_type `ratio_to_expected`: KPI 2
   and 3, which can exceed 100% and take the numerator rule only);
+- `key_field_threshold`: the completeness KPI's key-field threshold ("80%"), '' when there is none;
 - `ratings`: the rating thresholds, the commonest first without KPI numbers, then the KPIs that
   differ ("green at 80% or more, amber 50–79%, red below 50%; KPI 7 green at 50% or more").
 """
@@ -54,8 +55,13 @@ def rating_words(kpis: pd.DataFrame) -> str:
 
 
 def kpi_words(kpis: pd.DataFrame) -> dict[str, str]:
-    """{completeness, expected, ratings}: see the module docstring. Plain text (the templates escape it)."""
+    """{completeness, expected, key_field_threshold, ratings}: see the module docstring. Plain text
+    (the templates escape it)."""
     def of(value_type: str) -> str:
         return kpi_list(sorted(int(k) for k in kpis.loc[kpis["value_type"] == value_type, "kpi_number"]))
 
-    return {"completeness": of("completeness"), "expected": of("ratio_to_expected"), "ratings": rating_words(kpis)}
+    thresholds = kpis.loc[kpis["value_type"] == "completeness", "key_field_threshold_pct"].dropna() \
+        if "key_field_threshold_pct" in kpis else []
+    return {"completeness": of("completeness"), "expected": of("ratio_to_expected"),
+            "key_field_threshold": _pct(thresholds.iloc[0]) if len(thresholds) else "",
+            "ratings": rating_words(kpis)}

@@ -411,7 +411,7 @@ class SiteBuilder:
         if len(comp):
             first = comp.iloc[0]
             verdict = (f"{self.kpi_words['completeness']}: {int(first['fields_at_least_80_pct_complete'])} of {int(first['key_fields'])} "
-                       f"key fields at least 80% complete: {'✔ met' if first['fls_meets_kpi_1'] else '✖ not met'}.")
+                       f"key fields at least {self.kpi_words['key_field_threshold']} complete: {'✔ met' if first['fls_meets_kpi_1'] else '✖ not met'}.")
             comp_rows = []
             for r in comp.to_dict("records"):
                 s = bool(r["is_suppressed"])
@@ -420,7 +420,7 @@ class SiteBuilder:
                                   SUPPRESSED if s else f"{fmt_count(r['records_recorded'])} of {fmt_count(r['records_measured'])}",
                                   SUPPRESSED if s else ("✔ yes" if ok else "✖ no")])
             completeness_table = table(f"{name}: completeness of the {len(comp)} key fields, {y}",
-                                       ["field", "complete", "records", "at least 80%"], comp_rows, {1, 2})
+                                       ["field", "complete", "records", f"at least {self.kpi_words['key_field_threshold']}"], comp_rows, {1, 2})
         points, curve, national_v = self.funnel(FLS_PAGE_FUNNEL_KPI, y)
         funnel_chart = None
         if national_v is not None and code in set(points["geography_code"]):
