@@ -13,8 +13,16 @@
     {{ return(adapter.dispatch('read_seed_rows', 'flsdb')(seed_name)) }}
 {%- endmacro %}
 
+{#- In a unit test, ref() names the test's fixture, a CTE of the test's own query that cannot be
+    selected from alone; the loaded seed is read instead (`dbt build` loads a model's seeds before
+    its unit tests), from the schema dbt_project.yml gives seeds (`+schema: reference`). -#}
 {% macro default__read_seed_rows(seed_name) -%}
-    {{ return(run_query('select * from ' ~ ref(seed_name))) }}
+    {%- set relation = ref(seed_name) -%}
+    {%- if (relation | string).startswith('__dbt__cte__') -%}
+        {%- set relation = api.Relation.create(
+            schema=generate_schema_name('reference', none), identifier=seed_name) -%}
+    {%- endif -%}
+    {{ return(run_query('select * from ' ~ relation)) }}
 {%- endmacro %}
 
 {#- The file is read through seed_file (macros/cross_engine/seed_file.sql). -#}
