@@ -3,40 +3,12 @@
     that no model or macro counts the KPIs by hand: a new seed row is a new KPI everywhere that loops
     over these macros (DEVELOPERS.md, "Adding or changing a KPI").
 
-    kpi_definitions() returns the seed's rows as dicts, ordered by kpi_number: `kpi_number`,
-    `max_key_fields_below_threshold` and every `*_days` column an integer, every `*_pct` column a
-    float, empty cells none, the rest text. It refs the seed, so every model that calls it depends on the seed (lineage
-    and build order), and reads the rows through the dispatch macro read_seed_rows (on DuckDB the CSV
-    file itself, so it also works in unit tests and under sqlfluff's in-memory lint target). At parse
-    time (`execute` false) it returns no rows.
+    kpi_definitions() returns the seed's rows as dicts, ordered by kpi_number, typed by seed_records
+    (macros/seed_records.sql): `kpi_number`, `max_key_fields_below_threshold` and every `*_days`
+    column an integer, every `*_pct` column a float, empty cells none, the rest text.
 -#}
 {% macro kpi_definitions() %}
-    {%- set seed_relation = ref('kpi_definitions') -%}
-    {%- if not execute -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {%- set table = read_seed_rows('kpi_definitions') -%}
-    {%- set kpis = [] -%}
-    {%- for row in table.rows -%}
-        {%- set kpi = {} -%}
-        {%- for column_name in table.column_names -%}
-            {%- set value = row[column_name] -%}
-            {%- if value is not none and (value | string | trim) == '' -%}
-                {%- set value = none -%}
-            {%- endif -%}
-            {%- if value is not none and column_name.endswith('_pct') -%}
-                {%- set value = value | float -%}
-            {%- elif value is not none and (column_name in ('kpi_number', 'max_key_fields_below_threshold')
-                                             or column_name.endswith('_days')) -%}
-                {%- set value = value | int -%}
-            {%- elif value is not none -%}
-                {%- set value = value | string -%}
-            {%- endif -%}
-            {%- do kpi.update({column_name: value}) -%}
-        {%- endfor -%}
-        {%- do kpis.append(kpi) -%}
-    {%- endfor -%}
-    {{ return(kpis | sort(attribute='kpi_number')) }}
+    {{ return(seed_records('kpi_definitions', 'kpi_number', integer_columns=['max_key_fields_below_threshold'])) }}
 {% endmacro %}
 
 {#- The seed rows of one grain (`episode`, `expected_caseload` or `completeness`), or all. -#}

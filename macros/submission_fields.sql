@@ -3,36 +3,12 @@
     seeds/submission_fields.csv (DEVELOPERS.md, "The submission contract"): one row per raw column,
     in dataset.md's order. flsdb/contract.py reads the same file for Python.
 
-    submission_contract() returns the seed's rows as dicts ordered by field_number, the `is_*`
-    columns as booleans and empty cells none. It refs the seed, so every model that calls it (or a
-    macro below) depends on the seed, and reads the rows through read_seed_rows (on DuckDB the CSV
-    file itself, also under unit tests and sqlfluff's lint target). At parse time it returns no rows.
+    submission_contract() returns the seed's rows as dicts ordered by field_number, typed by
+    seed_records (macros/seed_records.sql): `is_*` columns booleans, `field_number` and
+    `max_days_after_fracture` integers, empty cells none, the rest text (min and max as written).
 -#}
 {% macro submission_contract() %}
-    {%- set seed_relation = ref('submission_fields') -%}
-    {%- if not execute -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {%- set table = read_seed_rows('submission_fields') -%}
-    {%- set fields = [] -%}
-    {%- for row in table.rows -%}
-        {%- set field = {} -%}
-        {%- for column_name in table.column_names -%}
-            {%- set value = row[column_name] -%}
-            {%- if value is none or (value | string | trim) == '' -%}
-                {%- set value = none -%}
-            {%- elif column_name.startswith('is_') -%}
-                {%- set value = (value | string | lower) == 'true' -%}
-            {%- elif column_name == 'field_number' -%}
-                {%- set value = value | int -%}
-            {%- else -%}
-                {%- set value = value | string -%}
-            {%- endif -%}
-            {%- do field.update({column_name: value}) -%}
-        {%- endfor -%}
-        {%- do fields.append(field) -%}
-    {%- endfor -%}
-    {{ return(fields | sort(attribute='field_number')) }}
+    {{ return(seed_records('submission_fields', 'field_number')) }}
 {% endmacro %}
 
 
