@@ -82,8 +82,16 @@ LOAD_FILES_COLUMNS = [
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in DDL:
-        con.execute(stmt)
+    # One transaction: a process killed while creating the schema leaves all of it or none
+    # (never raw.load_files without raw.submission_rejects).
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for stmt in DDL:
+            con.execute(stmt)
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'raw' AND table_name = 'load_files'").fetchall()}

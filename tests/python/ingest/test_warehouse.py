@@ -37,3 +37,31 @@ def test_locked_warehouse_clear_error(load_env):
 def test_missing_registry_is_clear_error(load_env, tmp_path):
     with pytest.raises(ingest.LoadError, match="registry"):
         load_landing(load_env.landing, load_env.warehouse, registry_path=tmp_path / "none.csv")
+
+
+# ---------------------------------------------------------------------------------------------
+# Creating the raw schema
+# ---------------------------------------------------------------------------------------------
+
+def test_schema_is_created_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A failure (or a kill) part-way through creating the raw schema leaves no table behind:
+    never raw.load_files without raw.submission_rejects (found by the SIGKILL fault test)."""
+    import duckdb
+
+    from flsdb.ingest import warehouse
+
+    failing = warehouse.DDL[:3] + ["CREATE TABLE raw.broken (x NOT_A_TYPE)"] + warehouse.DDL[3:]
+    monkeypatch.setattr(warehouse, "DDL", failing)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        with pytest.raises(duckdb.Error):
+            warehouse.ensure_schema(con)
+        assert con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_schema = 'raw'").fetchone()[0] == 0
+        monkeypatch.setattr(warehouse, "DDL", failing[:3] + failing[4:])
+        warehouse.ensure_schema(con)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'raw'").fetchall()}
+        assert {"load_files", "submission_records", "submission_rejects"} <= tables
+    finally:
+        con.close()
