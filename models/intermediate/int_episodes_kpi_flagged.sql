@@ -4,6 +4,10 @@
 
 {%- set drugs = var('named_drugs') %}
 {%- set due_days = var('follow_up_due_days') %}
+{#- kpi-spec.md's windows, in days after the fracture: died by 16 weeks (also KPI 9's contact
+    window) and died by 52 weeks. When a record is due is the var above. #}
+{%- set days_in_16_weeks = 112 %}
+{%- set days_in_52_weeks = 364 %}
 
 with
 
@@ -60,9 +64,9 @@ timed as (
         -- var follow_up_due_days: also what KPI 1's follow-up key fields are measured over
         {{ dbt.dateadd('day', due_days['is_due_at_16_weeks'], 'fracture_date') }} <= extract_date as is_due_at_16_weeks,
         {{ dbt.dateadd('day', due_days['is_due_at_52_weeks'], 'fracture_date') }} <= extract_date as is_due_at_52_weeks,
-        coalesce(death_date <= {{ dbt.dateadd('day', 112, 'fracture_date') }}, false)
+        coalesce(death_date <= {{ dbt.dateadd('day', days_in_16_weeks, 'fracture_date') }}, false)
         or coalesce(follow_up_16_weeks = 'Patient died', false) as died_by_16_weeks,
-        coalesce(death_date <= {{ dbt.dateadd('day', 364, 'fracture_date') }}, false)
+        coalesce(death_date <= {{ dbt.dateadd('day', days_in_52_weeks, 'fracture_date') }}, false)
         or coalesce(follow_up_16_weeks = 'Patient died', false)
         or coalesce(follow_up_52_weeks = 'Patient died', false) as died_by_52_weeks,
         coalesce(bone_therapy_recommended in ({{ quoted_list(drugs) }}), false) as is_bone_therapy_recommended
@@ -137,14 +141,15 @@ flagged as (
         -- KPI 9: monitoring contact by 16 weeks.
         is_due_at_16_weeks and not died_by_16_weeks as kpi_9_in_denominator,
         is_due_at_16_weeks and not died_by_16_weeks
-        and coalesce(follow_up_16_weeks = 'Yes' and days_fracture_to_16_week_contact <= 112, false)
+        and coalesce(follow_up_16_weeks = 'Yes' and days_fracture_to_16_week_contact <= {{ days_in_16_weeks }}, false)
             as kpi_9_in_numerator,
         case
             when not is_due_at_16_weeks then 'not yet due at 16 weeks on the extract date'
             when died_by_16_weeks then 'died by 16 weeks'
             when not coalesce(follow_up_16_weeks = 'Yes', false) then 'no 16-week follow-up contact'
             when follow_up_16_weeks_date is null then '16-week contact with no date recorded'
-            when days_fracture_to_16_week_contact > 112 then '16-week contact after 112 days'
+            when days_fracture_to_16_week_contact > {{ days_in_16_weeks }}
+                then '16-week contact after {{ days_in_16_weeks }} days'
         end as kpi_9_reason,
 
         -- KPI 10: bone therapy started by 16 weeks, among those recommended it.
