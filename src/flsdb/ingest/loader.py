@@ -31,7 +31,7 @@ from flsdb.ingest.row_checks import (EXTRACTS_SQL, IDENTIFIER_TOKENS, IDENTIFIER
                                      name_warnings, uk_now)
 from flsdb.ingest.staging import _Pending, _Stager
 from flsdb.ingest.warehouse import (LOAD_FILES_INSERT, LOCK_TIMEOUT_ENV, LoadError, _connect,
-                                    _read_registry, _rollback, ensure_schema)
+                                    _read_registry, ensure_schema, transaction)
 
 # Test hook: called (with the connection and source file) after a file's records are inserted
 # and before its transaction commits. Used by the tests to simulate a crash mid-file.
@@ -223,8 +223,7 @@ class _Loader(_Stager):
                                       for f in files], type=pa.string()),
         })
         cols = ", ".join("f." + _q(c) for c in CONTRACT_COLUMNS)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if loaded:
                 con.register("_lineage", lineage)
                 try:
@@ -259,10 +258,6 @@ class _Loader(_Stager):
                 con.execute(LOAD_FILES_INSERT, [loaded_at])
             finally:
                 con.unregister("_load_files_df")
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            raise
         self.next_order += len(files)
         for f in files:
             p = f["p"]

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from flsdb.ingest.discovery import _escaped
-from flsdb.ingest.warehouse import LOAD_FILES_INSERT, _rollback
+from flsdb.ingest.warehouse import LOAD_FILES_INSERT, transaction
 
 
 @dataclass
@@ -159,14 +159,9 @@ def _record_not_loaded(con: duckdb.DuckDBPyConnection, outcomes: list[FileOutcom
         "column_order": pa.array([None] * len(rows), type=pa.string()),
     })
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.register("_load_files_df", table)
         try:
             con.execute(LOAD_FILES_INSERT, [loaded_at])
         finally:
             con.unregister("_load_files_df")
-        con.execute("COMMIT")
-    except BaseException:
-        _rollback(con)
-        raise

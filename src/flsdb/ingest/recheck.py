@@ -21,7 +21,7 @@ from flsdb.ingest.decoding import CR_PLACEHOLDER
 from flsdb.ingest.loader import _Loader
 from flsdb.ingest.row_checks import _CODES_SQL, _COLUMNS_SQL, _REASON_SQL, _final_sql
 from flsdb.ingest.warehouse import (LOCK_TIMEOUT_ENV, LoadError, _connect, _read_registry,
-                                    _rollback, ensure_schema)
+                                    ensure_schema, transaction)
 
 
 @dataclass
@@ -120,8 +120,7 @@ def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None
             finally:
                 con.unregister("_linemap")
             cols = ", ".join("f." + _q(c) for c in CONTRACT_COLUMNS)
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.execute(f"""
                     INSERT INTO raw.submission_records
                     SELECT {cols}, r._file_sha256, r._source_file, r._line_number, r._load_order,
@@ -154,10 +153,6 @@ def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None
                         "rows_rejected = rows_rejected - ?, rows_accepted_on_recheck = "
                         "coalesce(rows_accepted_on_recheck, 0) + ? WHERE file_sha256 = ?",
                         [n, n, n, sha])
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
             result.moved = sum(moved.values())
             result.files = len({k[0] for k in keys})
         con.execute("CHECKPOINT")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -84,14 +86,9 @@ LOAD_FILES_COLUMNS = [
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     # One transaction: a process killed while creating the schema leaves all of it or none
     # (never raw.load_files without raw.submission_rejects).
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for stmt in DDL:
             con.execute(stmt)
-        con.execute("COMMIT")
-    except BaseException:
-        _rollback(con)
-        raise
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'raw' AND table_name = 'load_files'").fetchall()}
@@ -146,10 +143,18 @@ LOAD_FILES_INSERT = (
     + " FROM _load_files_df")
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back after a failed commit, keeping the original error: after a fatal I/O error (a
-    full disk) DuckDB has often ended the transaction itself, and ROLLBACK would raise anew."""
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block as one transaction: commit at its end; on any error (an interrupt too) roll
+    back and re-raise the original error. After a fatal I/O error (a full disk) DuckDB has often
+    ended the transaction itself, and ROLLBACK would raise anew, hiding the cause."""
+    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
