@@ -48,6 +48,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def _unreadable(history: Path, exc: Exception) -> str:
+    return f"the extract history {history} could not be read ({' '.join(str(exc).split())})"
+
+
 def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -64,7 +68,7 @@ def since_last_approved(warehouse: Path, history: Path | None = None) -> Changes
         try:
             con.execute(f"attach {_literal(history)} as history (read_only)")
         except duckdb.Error as exc:
-            changes.unavailable = " ".join(str(exc).split())
+            changes.unavailable = _unreadable(history, exc)
             return changes
         (has_extracts,) = con.execute(
             "select count(*) from information_schema.tables where table_catalog = 'history' "
@@ -85,7 +89,7 @@ def since_last_approved(warehouse: Path, history: Path | None = None) -> Changes
         return changes
     except duckdb.Error as exc:
         changes.approved = None
-        changes.unavailable = " ".join(str(exc).split())
+        changes.unavailable = _unreadable(history, exc)
         return changes
     finally:
         con.close()

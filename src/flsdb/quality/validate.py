@@ -387,7 +387,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     facts["run_results"] = str(run_results)
     step("comparing with the last approved extract (extract history, read-only)")
     facts["changes"] = (changes.since_last_approved(warehouse, history) if models_built
-                        else changes.Changes(history=str(history or "")))
+                        else changes.Changes(history=str(history or ""),
+                                             unavailable="the marts and quality models were not built"))
     step("writing validation.json, problems.csv, the report and the feedback files")
     (out_dir / "validation.json").write_text(json.dumps(validation.as_json(), indent=2, default=str)
                                              + "\n", encoding="utf-8")
