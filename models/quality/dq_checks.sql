@@ -92,8 +92,9 @@ kpi_1_not_met as (
 ),
 
 volume_drop as (
+    -- nothing to measure (no volumes) is one row with no value, which passes
     select
-        'cohort_volume_drop_share' as check_name,
+        thresholds.check_name,
         -- a fall is a negative change: measured as a positive share of the year before
         max(-volumes.cohort_change_share) as measured_value,
         cast(null as double) as national_share,
@@ -106,9 +107,10 @@ volume_drop as (
             ~ ") || ' ' || cast(round(100 * volumes.cohort_change_share, 1) as "
             ~ dbt.type_string() ~ ") || '%' end", ', ',
             'volumes.audit_year') }} as detail
-    from volumes
-    cross join thresholds
+    from thresholds
+    left join volumes on true
     where thresholds.check_name = 'cohort_volume_drop_share'
+    group by thresholds.check_name
 ),
 
 kpis_per_level as (

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import run_dbt
 from flsdb.publish.history import record_published_extract
 from flsdb.quality import changes as quality_changes
 from flsdb.quality.validate import validate
@@ -218,7 +219,7 @@ def test_changes_since_last_approved_list_a_new_and_a_resolved_problem_and_a_vol
                'SYN002_resolved_planted.csv', 41, '2.01 Height', 'not a number', 'PLANTED RESOLVED'
         from extracts""")
     # a volume jump: SYN003's cohort (its episode KPIs' denominators) was half of today's
-    con.execute("update kpi_result_history set denominator = denominator / 2 "
+    con.execute("update kpi_result_history set denominator = denominator / 2, value_pct = 2 * value_pct "
                 "where geography_level = 'fls' and geography_code = 'SYN003' and breakdown = 'all'")
     con.close()
 
@@ -271,6 +272,10 @@ def test_each_feedback_file_holds_only_its_own_services_rows(built_warehouse, tm
                'Date that is not a real date', 'Correct the date and send the record again.'
         from marts.dim_fls""")
     con.close()
+    # the models that count the problems, on the planted ones
+    counted = run_dbt(["run", "--select", "dq_check_services", "dq_checks"], copy,
+                      built_warehouse["landing"], tmp_path / "target")
+    assert counted.returncode == 0, counted.stdout[-3000:]
     out = tmp_path / "quality"
     validate(copy, out, built_warehouse["target"] / "run_results.json", run_gx=False,
              progress=quiet, history=tmp_path / "no-history.duckdb")
@@ -302,14 +307,21 @@ def test_each_feedback_file_holds_only_its_own_services_rows(built_warehouse, tm
     assert all(f'href="feedback/{code}.html"' in main for code in written)
 
 
-def test_feedback_of_a_service_with_no_problem_says_so(report):
+def test_feedback_of_a_service_with_no_problem_says_so_and_old_files_go(report, tmp_path):
+    from dataclasses import replace
+
     from flsdb.quality import feedback
 
     validation = report["validation"]
-    codes = feedback.service_codes(validation.facts)
-    with_problems = {p["fls_code"] for p in validation.facts["problems"]}
-    clean = [c for c in codes if c not in with_problems]
-    if not clean:
-        pytest.skip("every service of the default data has a problem")
-    html = (report["out"] / "feedback" / f"{clean[0]}.html").read_text(encoding="utf-8")
+    code = sorted(p["fls_code"] for p in validation.facts["problems"] if p["fls_code"])[0]
+    folder = tmp_path / "feedback"
+    folder.mkdir()
+    (folder / "SYN999.html").write_text("last month's file", encoding="utf-8")
+    resolved = replace(validation, facts={**validation.facts, "problems": [
+        p for p in validation.facts["problems"] if p["fls_code"] != code]})
+    written = feedback.write(resolved, folder)
+    html = (folder / f"{code}.html").read_text(encoding="utf-8")
     assert "No problem was found in your records." in html
+    with (folder / f"{code}.csv").open(newline="", encoding="utf-8") as handle:
+        assert list(csv.DictReader(handle)) == []
+    assert not (folder / "SYN999.html").exists() and folder / f"{code}.html" in written

@@ -40,6 +40,7 @@ def environment() -> jinja2.Environment:
     env.filters["count"] = count
     env.filters["anchor"] = anchor
     env.globals["threshold_words"] = threshold_words
+    env.globals["measured_words"] = measured_words
     return env
 
 
@@ -58,6 +59,16 @@ def count(value) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def measured_words(check: dict) -> str:
+    """A data-quality check's measured value: a share as a percentage, a count as a count."""
+    value = check.get("measured_value")
+    if value is None:
+        return "nothing to measure"
+    if (check.get("measured_as") or "").startswith("service share") or not float(value).is_integer():
+        return share(value)
+    return count(value)
+
+
 def threshold_words(check: dict) -> str:
     """A check's threshold in words, in the unit it is measured in."""
     value, measured = check.get("threshold_value"), check.get("measured_as") or ""
@@ -73,7 +84,9 @@ def threshold_words(check: dict) -> str:
     if measured.startswith("service share of "):
         unit = measured.removeprefix("service share of ").replace("rows", "rows submitted")
         return f"above {share(value)} of a service's {unit}"
-    if measured == "problems" or value == 0 or value >= 1:
+    if value == 0:
+        return "any"
+    if measured == "problems" or value >= 1:
         return f"above {count(value)}"
     return f"above {share(value)}"
 
@@ -119,8 +132,13 @@ def impact(check: dict, by_check_service: dict) -> dict:
                 "text": f"not so in {share(part)} of the rows{sample} ({count(check['unexpected_count'])} of "
                         f"{count(check.get('element_count') or 0)})"}
     failing = check.get("failures")
-    return {"share": None, "services": services,
-            "text": f"{count(failing)} failing rows" if failing else "failed"}
+    if str(check.get("unique_id", "")).startswith("unit_test."):
+        text = "the unit test failed: the model no longer computes its pinned example"
+    elif failing:
+        text = f"{count(failing)} row{'s' if failing != 1 else ''} break it"
+    else:
+        text = "failed"
+    return {"share": None, "services": services, "text": text}
 
 
 def ranked(checks: list[dict], by_check_service: dict) -> list[dict]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -143,7 +144,8 @@ def dbt_checks(run_results: Path) -> list[dict]:
         kind = uid.split(".")[0]
         status = result.get("status")
         node = nodes.get(uid, {})
-        message = (result.get("message") or "").strip()
+        # dbt colours its unit-test diffs for a terminal: the report shows text
+        message = re.sub(r"\x1b\[[0-9;]*m", "", result.get("message") or "").strip()
         if kind in ("test", "unit_test"):
             configured = str((node.get("config") or {}).get("severity") or "error").lower()
             severity = "warn" if status == "warn" or configured == "warn" else "error"
@@ -299,8 +301,6 @@ def read_facts(con) -> dict:
                is_at_least_80_pct_complete, fields_at_least_80_pct_complete, key_fields, fls_meets_kpi_1
         from marts.kpi_data_completeness where audit_year = ? order by fls_code, field_order""",
         [facts["latest_year"]])
-    facts["thresholds"] = {r["check_name"]: r["threshold_value"] for r in _rows(
-        con, "select check_name, threshold_value from quality.dq_checks")}
     facts["check_services"] = _rows(con, """
         select check_services.*, checks.short_label, checks.severity, checks.threshold_value,
                checks.measured_as
@@ -358,7 +358,7 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
             # a first build): say so as a blocking check and still write the report.
             models_built = False
             facts = {"extract_date": None, "synthetic": False, "years": [], "latest_year": None,
-                     "fls": [], "volumes": [], "completeness": [], "thresholds": {}, "problems": [],
+                     "fls": [], "volumes": [], "completeness": [], "problems": [],
                      "kpi_1": None, "check_services": []}
             checks.append({"name": "dq.models_built", "source": "dq", "severity": "error",
                            "status": "fail",
