@@ -57,40 +57,46 @@ approved_problems as (
     where approved.has_problems
 ),
 
-new_problems as (
+identified as (
+    -- a problem's identity, written once (nulls as empty: no part of it is ever empty text)
     select
-        'new' as change,
-        current_problems.*
-    from current_problems
-    anti join approved_problems
-        on
-            current_problems.problem_kind = approved_problems.problem_kind
-            and current_problems.problem_code is not distinct from approved_problems.problem_code
-            and current_problems.fls_code is not distinct from approved_problems.fls_code
-            and current_problems.source_file is not distinct from approved_problems.source_file
-            and current_problems.line_number is not distinct from approved_problems.line_number
-            and current_problems.field_name is not distinct from approved_problems.field_name
+        problems.*,
+        concat_ws(
+            chr(31), problem_kind, coalesce(problem_code, ''), coalesce(fls_code, ''),
+            coalesce(source_file, ''), coalesce(cast(line_number as varchar), ''),
+            coalesce(field_name, '')
+        ) as problem_identity
+    from (
+        select 'current' as side, * from current_problems
+        union all
+        select 'approved' as side, * from approved_problems
+    ) as problems
+),
+
+current_identities as (
+    select * from identified where side = 'current'
+),
+
+approved_identities as (
+    select * from identified where side = 'approved'
+),
+
+new_problems as (
+    select 'new' as change, current_identities.*
+    from current_identities
+    anti join approved_identities using (problem_identity)
     where (select has_problems from approved)
 ),
 
 resolved_problems as (
-    select
-        'resolved' as change,
-        approved_problems.*
-    from approved_problems
-    anti join current_problems
-        on
-            approved_problems.problem_kind = current_problems.problem_kind
-            and approved_problems.problem_code is not distinct from current_problems.problem_code
-            and approved_problems.fls_code is not distinct from current_problems.fls_code
-            and approved_problems.source_file is not distinct from current_problems.source_file
-            and approved_problems.line_number is not distinct from current_problems.line_number
-            and approved_problems.field_name is not distinct from current_problems.field_name
+    select 'resolved' as change, approved_identities.*
+    from approved_identities
+    anti join current_identities using (problem_identity)
 )
 
-select * from new_problems
+select * exclude (side, problem_identity) from new_problems
 union all
-select * from resolved_problems;
+select * exclude (side, problem_identity) from resolved_problems;
 
 
 -- name: problem_changes_by_service

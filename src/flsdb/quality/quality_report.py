@@ -128,9 +128,10 @@ def impact(check: dict, by_check_service: dict) -> dict:
     if check["source"] == "gx" and check.get("unexpected_count"):
         part = check["unexpected_count"] / (check.get("element_count") or 1)
         sample = " of a random sample" if check.get("sampled") else ""
+        failed = "missing" if ".expect_column_values_to_not_be_null[" in check["name"] else "not so"
         return {"share": part, "services": services,
-                "text": f"not so in {share(part)} of the rows{sample} ({count(check['unexpected_count'])} of "
-                        f"{count(check.get('element_count') or 0)})"}
+                "text": f"{failed} in {share(part)} of the rows{sample} ({count(check['unexpected_count'])} "
+                        f"of {count(check.get('element_count') or 0)})"}
     failing = check.get("failures")
     if str(check.get("unique_id", "")).startswith("unit_test."):
         text = "the unit test failed: the model no longer computes its pinned example"
