@@ -121,10 +121,11 @@ def impact(check: dict, by_check_service: dict) -> dict:
             text += f" ({share(national, 2)} of all services' rows)"
         return {"share": national, "text": text, "services": services}
     if check["source"] == "dq":
+        # a measure of its own: its value, and what the model says is behind it
         value = check.get("measured_value")
         is_share = value is not None and 0 < value <= 1 and not float(value).is_integer()
-        return {"share": value if is_share else None,
-                "text": share(value) if is_share else count(value), "services": services}
+        text = measured_words(check) + (f": {check['dq_detail']}" if check.get("dq_detail") else "")
+        return {"share": value if is_share else None, "text": text, "services": services}
     if check["source"] == "gx" and check.get("unexpected_count"):
         part = check["unexpected_count"] / (check.get("element_count") or 1)
         sample = " of a random sample" if check.get("sampled") else ""
@@ -155,7 +156,7 @@ def ranked(checks: list[dict], by_check_service: dict) -> list[dict]:
 
 def problem_columns(facts: dict) -> list[dict]:
     """The checks that count problems at services, with any problem at any service: the columns of
-    the main page's table of problems by service, in the seed's order."""
+    the main page's table of problems by service, warnings before information."""
     seen: dict = {}
     for row in facts.get("check_services", []):
         if row["fls_code"] is None:
