@@ -2,8 +2,9 @@
 -- version rejected, a value warned, a record excluded, or a cohort record of unknown deprivation,
 -- with the FLS, file and line (and field) it traces to and a plain-English description.
 -- Why: the data-quality report and problems.csv list every problem where an audit lead can find
--- it in the file the FLS sent; dq_checks counts them. No raw row content: the loader's reasons
--- name no identifier, and the rejected row as sent stays in the raw schema.
+-- it in the file the FLS sent; dq_checks counts them; each service's feedback file lists its own,
+-- with a title and what to do (seeds/dq_problem_actions.csv). No raw row content: the loader's
+-- reasons name no identifier, and the rejected row as sent stays in the raw schema.
 
 with
 
@@ -21,6 +22,10 @@ warnings as (
 
 registry as (
     select fls_code from {{ ref('fls_registry') }}
+),
+
+actions as (
+    select * from {{ ref('dq_problem_actions') }}
 ),
 
 files_with_rejects as (
@@ -207,7 +212,7 @@ unknown_deprivation as (
     where is_in_cohort and deprivation_quintile = 'unknown'
 ),
 
-final as (
+every_problem as (
     select * from refused_files
     union all
     select * from rejected_rows
@@ -219,6 +224,49 @@ final as (
     select * from exclusions
     union all
     select * from unknown_deprivation
+),
+
+numbered as (
+    select
+        *,
+        row_number() over (
+            order by problem_kind, source_file, line_number, field_name, problem_code
+        ) as problem_number
+    from every_problem
+),
+
+actions_matched as (
+    -- each problem's title and action: the seed row of its kind whose code pattern matches it, the
+    -- most specific (longest pattern) first; each kind has a catch-all row ('%')
+    select
+        numbered.*,
+        actions.problem_title,
+        actions.action,
+        row_number() over (
+            partition by numbered.problem_number
+            order by length(actions.problem_code) desc, actions.problem_code asc
+        ) as match_rank
+    from numbered
+    left join actions
+        on
+            numbered.problem_kind = actions.problem_kind
+            and numbered.problem_code like actions.problem_code
+),
+
+final as (
+    select
+        problem_kind,
+        problem_code,
+        fls_code,
+        source_file,
+        line_number,
+        field_name,
+        reason,
+        description,
+        problem_title,
+        action
+    from actions_matched
+    where match_rank = 1
 )
 
 select * from final

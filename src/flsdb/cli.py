@@ -194,13 +194,13 @@ def _validate(warehouse, out_dir, run_results, no_gx) -> str:
 
     out_dir = out_dir or output_dir()
     result = run_validate(warehouse or paths.warehouse_path(), out_dir, run_results, run_gx=not no_gx)
-    click.echo(f"Verdict: {result.verdict} ({len(result.checks)} checks, "
-               f"{len(result.blocking_failures)} blocking failures, {len(result.warnings)} warnings)")
+    click.echo(f"Verdict: {result.summary()}")
     for check in result.blocking_failures:
         click.echo(f"  BLOCKING {check['name']}: {check['detail'][:300]}", err=True)
-    click.echo(f"  report        {out_dir / 'report.html'}\n"
+    click.echo(f"  report        {out_dir / 'report.html'} (every check: checks.html beside it)\n"
                f"  validation    {out_dir / 'validation.json'}\n"
                f"  problems      {out_dir / 'problems.csv'}\n"
+               f"  feedback      {out_dir / 'feedback'} (one file per service, to send back)\n"
                f"  GX Data Docs  {out_dir / 'data_docs' / 'index.html'}")
     return result.verdict
 
