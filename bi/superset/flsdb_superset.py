@@ -1,0 +1,371 @@
+"""Apache Superset over the published tier: `make bi` (docs/bi.md). Runs in .venv-bi, never .venv.
+
+    python bi/superset/flsdb_superset.py setup    build Superset's metadata database from scratch
+                                                  and import the shipped bundle (bundle/)
+    python bi/superset/flsdb_superset.py serve    serve it on 127.0.0.1:8088 until Ctrl-C
+    python bi/superset/flsdb_superset.py export   write the dashboard as it now is back to bundle/
+
+The bundle (bundle/: a Superset export, readable YAML) is the dashboard's source. At import,
+`setup` fills in the absolute path of the published DuckDB file (the database's URI holds
+PUBLISHED_DUCKDB in its place) and the datasets' descriptions, from the dbt docs that
+`flsdb publish` writes into the published file as comments (flsdb.publish.comments): a physical
+dataset takes its table's comment, and every column the bundle leaves undescribed takes the comment
+of the same column in the first publication table its dataset reads. `export` takes both out again.
+
+Settings (environment):
+    FLSDB_BI_HOME      Superset's state: metadata database, secret key, logs [default: .bi/]
+    FLSDB_BI_PUBLISHED the published DuckDB file [default: $FLSDB_OUTPUT/published/flsdb_published.duckdb,
+                       FLSDB_OUTPUT defaulting to output/]
+    FLSDB_BI_PASSWORD  the password of the user `admin` [default: flsdb-local, loopback only]
+    FLSDB_BI_HOST, FLSDB_BI_PORT   where to serve [default: 127.0.0.1, 8088]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+PROJECT_DIR = HERE.parents[1]
+BUNDLE_DIR = HERE / "bundle"
+CONFIG_PATH = HERE / "superset_config.py"
+PATH_TOKEN = "PUBLISHED_DUCKDB"
+ADMIN_USER = "admin"
+#: Without FLSDB_BI_PASSWORD: documented in docs/bi.md, and only ever served on loopback.
+DEFAULT_PASSWORD = "flsdb-local"
+SCHEMA = "publication"
+EXIT_USAGE = 2
+
+
+class BiError(Exception):
+    """An operational failure: one `Error:` line, exit 1 (exit 2 for a refused setting)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- settings --------------------------------------------------------------------------------
+
+def _project_path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def bi_home() -> Path:
+    return _project_path(os.environ.get("FLSDB_BI_HOME", ".bi"))
+
+
+def published_path() -> Path:
+    if os.environ.get("FLSDB_BI_PUBLISHED"):
+        return _project_path(os.environ["FLSDB_BI_PUBLISHED"]).resolve()
+    output = _project_path(os.environ.get("FLSDB_OUTPUT", "output"))
+    return (output / "published" / "flsdb_published.duckdb").resolve()
+
+
+def password() -> tuple[str, bool]:
+    """(password, whether it is the local default)."""
+    chosen = os.environ.get("FLSDB_BI_PASSWORD", "")
+    return (chosen, False) if chosen else (DEFAULT_PASSWORD, True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def superset_environment() -> None:
+    """Point Superset at our configuration and state before it is imported."""
+    home = bi_home()
+    home.mkdir(parents=True, exist_ok=True)
+    key = home / "secret_key"
+    if not key.exists():   # generated once per install, never committed (docs/bi.md)
+        key.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+        key.chmod(0o600)
+    os.environ["FLSDB_BI_HOME"] = str(home)
+    os.environ["SUPERSET_CONFIG_PATH"] = str(CONFIG_PATH)
+    os.environ.setdefault("FLASK_APP", "superset")
+    os.environ["SUPERSET_LOAD_EXAMPLES"] = "no"
+
+
+# --- the bundle ------------------------------------------------------------------------------
+
+def published_comments(db_path: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """{table: (comment, {column: comment})} of the publication schema of the published file."""
+    import duckdb
+
+    if not db_path.exists():
+        raise BiError(f"no published tier at {db_path}: run `make run` first "
+                      "(or set FLSDB_BI_PUBLISHED to a published flsdb_published.duckdb)")
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        raise BiError(f"cannot open the published tier {db_path} read-only: {exc}") from exc
+    try:
+        tables = dict(con.execute("select table_name, coalesce(comment, '') from duckdb_tables() "
+                                  "where schema_name = ?", [SCHEMA]).fetchall())
+        docs = {table: (comment, {}) for table, comment in tables.items()}
+        for table, column, comment in con.execute(
+                "select table_name, column_name, coalesce(comment, '') from duckdb_columns() "
+                "where schema_name = ?", [SCHEMA]).fetchall():
+            docs[table][1][column] = comment
+    finally:
+        con.close()
+    if not docs:
+        raise BiError(f"{db_path} holds no schema {SCHEMA}: is it a published tier?")
+    return docs
+
+
+def read_tables(dataset: dict) -> list[str]:
+    """The publication tables a dataset reads, in order: its table, or those its SQL names."""
+    if not dataset.get("sql"):
+        return [dataset["table_name"]]
+    return list(dict.fromkeys(re.findall(rf"\b{SCHEMA}\.(\w+)", dataset["sql"])))
+
+
+def derived_descriptions(dataset: dict, docs: dict) -> tuple[str | None, dict[str, str]]:
+    """(dataset description, {column: description}) that the dbt docs give a dataset."""
+    tables = [t for t in read_tables(dataset) if t in docs]
+    if dataset.get("sql"):
+        table_description = None
+    else:
+        if dataset["table_name"] not in docs:
+            raise BiError(f"the published tier has no table {SCHEMA}.{dataset['table_name']}, "
+                          "which the bundle's dataset of that name reads")
+        table_description = docs[dataset["table_name"]][0] or None
+    columns = {}
+    for column in dataset.get("columns", []):
+        if column.get("expression"):
+            continue
+        for table in tables:
+            comment = docs[table][1].get(column["column_name"])
+            if comment:
+                columns[column["column_name"]] = comment
+                break
+    return table_description, columns
+
+
+def fill_dataset(dataset: dict, docs: dict) -> dict:
+    table_description, columns = derived_descriptions(dataset, docs)
+    if table_description:
+        dataset["description"] = table_description
+    for column in dataset.get("columns", []):
+        if not column.get("description") and column["column_name"] in columns:
+            column["description"] = columns[column["column_name"]]
+    return dataset
+
+
+def bundle_contents(db_path: Path, bundle_dir: Path = BUNDLE_DIR) -> dict[str, str]:
+    """The bundle as Superset's importer takes it ({path: YAML}), filled in for db_path."""
+    docs = published_comments(db_path)
+    contents = {}
+    for path in sorted(bundle_dir.rglob("*.yaml")):
+        name = path.relative_to(bundle_dir).as_posix()
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if name.startswith("databases/"):
+            if PATH_TOKEN not in config["sqlalchemy_uri"]:
+                raise BiError(f"{path}: sqlalchemy_uri must hold {PATH_TOKEN} in place of the path")
+            config["sqlalchemy_uri"] = config["sqlalchemy_uri"].replace(PATH_TOKEN, str(db_path))
+        elif name.startswith("datasets/"):
+            config = fill_dataset(config, docs)
+        elif name == "metadata.yaml":
+            config["type"] = "assets"
+        contents[name] = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    return contents
+
+
+# --- Superset, in this process ---------------------------------------------------------------
+
+def _app():
+    superset_environment()
+    from superset.app import create_app
+
+    return create_app()
+
+
+@contextlib.contextmanager
+def output_to(log: Path):
+    """Superset's own output (migrations, warnings) goes to the log file, not the terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in zip((1, 2), saved):
+            os.dup2(original, fd)
+            os.close(original)
+
+
+def rescope_native_filters(dashboard) -> None:
+    """chartsInScope of each native filter from its scope, with the ids the import gave the
+    charts (the importer renumbers `scope.excluded` but leaves chartsInScope as exported)."""
+    metadata = json.loads(dashboard.json_metadata or "{}")
+    chart_ids = sorted(chart.id for chart in dashboard.slices)
+    for native_filter in metadata.get("native_filter_configuration", []):
+        excluded = set(native_filter.get("scope", {}).get("excluded", []))
+        native_filter["chartsInScope"] = [i for i in chart_ids if i not in excluded]
+    dashboard.json_metadata = json.dumps(metadata)
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Superset's metadata database from scratch, the admin user, the bundle imported."""
+    db_path = published_path()
+    contents = bundle_contents(db_path)   # before anything is deleted: fails on a bad tier
+    home = bi_home()
+    home.mkdir(parents=True, exist_ok=True)
+    for stale in ("superset.db", "superset.db-journal", "setup.log"):
+        (home / stale).unlink(missing_ok=True)
+    log = home / "setup.log"
+    try:
+        with output_to(log):
+            _build_metadata(contents)
+    except BiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Superset's failures, reported in one line
+        raise BiError(f"Superset set-up failed ({type(exc).__name__}: {str(exc)[:300]}); "
+                      f"see {log}") from exc
+    print(f"Superset metadata database built from scratch: {home / 'superset.db'}\n"
+          f"  dashboard bundle  {BUNDLE_DIR.relative_to(PROJECT_DIR)}/ "
+          f"({sum(n.startswith('charts/') for n in contents)} charts, "
+          f"{sum(n.startswith('datasets/') for n in contents)} datasets)\n"
+          f"  published tier    {db_path} (read-only)\n"
+          f"  set-up log        {log}")
+
+
+def _build_metadata(contents: dict[str, str]) -> None:
+    app = _app()
+    with app.app_context():
+        from flask_migrate import upgrade
+        import superset
+        from superset import appbuilder, security_manager
+        from superset.commands.importers.v1.assets import ImportAssetsCommand
+        from superset.extensions import db
+        from superset.models.dashboard import Dashboard
+        from superset.utils.core import override_user
+
+        upgrade(directory=str(Path(superset.__file__).parent / "migrations"))
+        appbuilder.add_permissions(update_perms=True)   # `superset init`
+        security_manager.sync_role_definitions()
+        secret, _ = password()
+        admin = security_manager.add_user(ADMIN_USER, "FLS-DB", "analyst", "admin@localhost",
+                                          security_manager.find_role("Admin"), password=secret)
+        if not admin:
+            raise BiError("could not create the Superset user admin")
+        with override_user(admin):
+            ImportAssetsCommand(contents, overwrite=True).run()
+        for dashboard in db.session.query(Dashboard).all():
+            rescope_native_filters(dashboard)
+        db.session.commit()
+
+
+def serve(args: argparse.Namespace) -> None:
+    host = os.environ.get("FLSDB_BI_HOST", "127.0.0.1")
+    port = int(os.environ.get("FLSDB_BI_PORT", "8088"))
+    _, is_default = password()
+    if is_default and not is_loopback(host):
+        raise BiError(f"refusing to serve on {host}: without FLSDB_BI_PASSWORD the admin password "
+                      f"is the documented local default, so Superset binds to loopback only",
+                      EXIT_USAGE)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BiError(f"cannot serve on {host}:{port}: {exc.strerror} "
+                          "(is `make bi` already running? set FLSDB_BI_PORT for another port)") from exc
+    if not (bi_home() / "superset.db").exists():
+        raise BiError(f"no Superset metadata database in {bi_home()}: run the setup first (make bi)")
+    superset_environment()
+    shown = "localhost" if is_loopback(host) else host
+    login = "the password in FLSDB_BI_PASSWORD" if not is_default else \
+        f"password {DEFAULT_PASSWORD} (local default; set FLSDB_BI_PASSWORD to choose one)"
+    print(f"\nSuperset: http://{shown}:{port}/superset/dashboard/fls-db/\n"
+          f"  log in as {ADMIN_USER}, {login}\n"
+          f"  stop with Ctrl-C\n", flush=True)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    os.execv(str(gunicorn), [str(gunicorn), "--bind", f"{host}:{port}", "--workers", "1",
+                             "--threads", "4", "--timeout", "120", "--graceful-timeout", "5",
+                             "--access-logfile", str(bi_home() / "access.log"),
+                             "--error-logfile", "-", "--log-level", "warning",
+                             "superset.app:create_app()"])
+
+
+def export(args: argparse.Namespace) -> None:
+    """Write every database, dataset, chart and dashboard of the metadata database to bundle/,
+    without the published file's path and the descriptions the dbt docs give."""
+    db_path = published_path()
+    docs = published_comments(db_path)
+    app = _app()
+    with app.app_context():
+        from superset import security_manager
+        from superset.commands.export.assets import ExportAssetsCommand
+        from superset.utils.core import override_user
+
+        with override_user(security_manager.find_user(username=ADMIN_USER)):
+            files = {name: content() if callable(content) else content
+                     for name, content in ExportAssetsCommand().run()}
+    target = Path(args.to) if args.to else BUNDLE_DIR
+    staging = target.with_name(f".{target.name}.export")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, text in files.items():
+        config = yaml.safe_load(text)
+        if name.startswith("databases/"):
+            config["sqlalchemy_uri"] = config["sqlalchemy_uri"].replace(str(db_path), PATH_TOKEN)
+        elif name.startswith("datasets/"):
+            table_description, columns = derived_descriptions(config, docs)
+            if table_description and config.get("description") == table_description:
+                config["description"] = None
+            for column in config.get("columns", []):
+                if column.get("description") and column["description"] == columns.get(column["column_name"]):
+                    column["description"] = None
+        elif name.startswith("queries/"):
+            continue
+        path = staging / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100),
+                        encoding="utf-8")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    print(f"Exported {len(files)} files to {target}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("setup", help=setup.__doc__).set_defaults(run=setup)
+    commands.add_parser("serve", help="serve on FLSDB_BI_HOST:FLSDB_BI_PORT").set_defaults(run=serve)
+    exporter = commands.add_parser("export", help=export.__doc__)
+    exporter.add_argument("--to", help="folder to write [default: bi/superset/bundle]")
+    exporter.set_defaults(run=export)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except BiError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
