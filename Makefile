@@ -75,7 +75,7 @@ test-spark: $(STAMP) $(SPARK_STAMP)
 # requirements-bi.lock (.venv-bi), so .venv stays untouched. `make bi` needs a published tier
 # (`make run` first), builds Superset's metadata database from scratch in .bi/, imports the
 # dashboard of bi/superset/bundle/ and serves it on 127.0.0.1:8088 until Ctrl-C.
-.PHONY: bi test-bi
+.PHONY: bi bi-export test-bi
 BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed
 
@@ -90,6 +90,10 @@ $(BI_STAMP): requirements-bi.lock
 bi: $(BI_STAMP)
 	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py setup
 	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py serve
+
+# The dashboard as changed in Superset, back to bi/superset/bundle/ (docs/bi.md).
+bi-export: $(BI_STAMP)
+	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py export
 
 # Builds its own small published tier (or copies output/published), starts Superset on a free
 # port and opens the dashboard in headless Chromium: a few minutes (tests/bi/).

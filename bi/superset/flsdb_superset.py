@@ -89,6 +89,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def address() -> tuple[str, int]:
+    return os.environ.get("FLSDB_BI_HOST", "127.0.0.1"), int(os.environ.get("FLSDB_BI_PORT", "8088"))
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse when something already listens there (a running `make bi` uses this metadata
+    database: rebuilding it under the server would break the server)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BiError(f"{host}:{port} is in use ({exc.strerror}): is `make bi` already running? "
+                          "Stop it with Ctrl-C, or set FLSDB_BI_PORT to another port") from exc
+
+
 def superset_environment() -> None:
     """Point Superset at our configuration and state before it is imported."""
     home = bi_home()
@@ -105,8 +121,9 @@ def superset_environment() -> None:
 
 # --- the bundle ------------------------------------------------------------------------------
 
-def published_comments(db_path: Path) -> dict[str, tuple[str, dict[str, str]]]:
-    """{table: (comment, {column: comment})} of the publication schema of the published file."""
+def published_comments(db_path: Path) -> dict[str, tuple[str, dict[str, str], dict[str, str]]]:
+    """{table: (comment, {column: comment}, {column: type})} of the publication schema of the
+    published file, columns in their order."""
     import duckdb
 
     if not db_path.exists():
@@ -119,11 +136,12 @@ def published_comments(db_path: Path) -> dict[str, tuple[str, dict[str, str]]]:
     try:
         tables = dict(con.execute("select table_name, coalesce(comment, '') from duckdb_tables() "
                                   "where schema_name = ?", [SCHEMA]).fetchall())
-        docs = {table: (comment, {}) for table, comment in tables.items()}
-        for table, column, comment in con.execute(
-                "select table_name, column_name, coalesce(comment, '') from duckdb_columns() "
-                "where schema_name = ?", [SCHEMA]).fetchall():
+        docs = {table: (comment, {}, {}) for table, comment in tables.items()}
+        for table, column, comment, kind in con.execute(
+                "select table_name, column_name, coalesce(comment, ''), data_type from duckdb_columns() "
+                "where schema_name = ? order by table_name, column_index", [SCHEMA]).fetchall():
             docs[table][1][column] = comment
+            docs[table][2][column] = kind
     finally:
         con.close()
     if not docs:
@@ -160,7 +178,26 @@ def derived_descriptions(dataset: dict, docs: dict) -> tuple[str | None, dict[st
     return table_description, columns
 
 
+def new_column(name: str, kind: str) -> dict:
+    return {"column_name": name, "verbose_name": None, "is_dttm": kind.startswith(("DATE", "TIMESTAMP")),
+            "is_active": True, "type": kind, "advanced_data_type": None, "groupby": True,
+            "filterable": True, "expression": None, "description": None, "python_date_format": None,
+            "datetime_format": None, "extra": {}}
+
+
+def sync_physical_columns(dataset: dict, docs: dict) -> None:
+    """A physical dataset has its table's columns as published: one the bundle does not list yet
+    is added, one the table no longer has is left out (an export then records the change)."""
+    if dataset.get("sql") or dataset["table_name"] not in docs:
+        return
+    kinds = docs[dataset["table_name"]][2]
+    listed = [c for c in dataset.get("columns", []) if c.get("expression") or c["column_name"] in kinds]
+    names = {c["column_name"] for c in listed}
+    dataset["columns"] = listed + [new_column(n, k) for n, k in kinds.items() if n not in names]
+
+
 def fill_dataset(dataset: dict, docs: dict) -> dict:
+    sync_physical_columns(dataset, docs)
     table_description, columns = derived_descriptions(dataset, docs)
     if table_description:
         dataset["description"] = table_description
@@ -232,6 +269,7 @@ def setup(args: argparse.Namespace) -> None:
     """Superset's metadata database from scratch, the admin user, the bundle imported."""
     db_path = published_path()
     contents = bundle_contents(db_path)   # before anything is deleted: fails on a bad tier
+    check_port_free(*address())
     home = bi_home()
     home.mkdir(parents=True, exist_ok=True)
     for stale in ("superset.db", "superset.db-journal", "setup.log"):
@@ -280,20 +318,13 @@ def _build_metadata(contents: dict[str, str]) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    host = os.environ.get("FLSDB_BI_HOST", "127.0.0.1")
-    port = int(os.environ.get("FLSDB_BI_PORT", "8088"))
+    host, port = address()
     _, is_default = password()
     if is_default and not is_loopback(host):
         raise BiError(f"refusing to serve on {host}: without FLSDB_BI_PASSWORD the admin password "
                       f"is the documented local default, so Superset binds to loopback only",
                       EXIT_USAGE)
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise BiError(f"cannot serve on {host}:{port}: {exc.strerror} "
-                          "(is `make bi` already running? set FLSDB_BI_PORT for another port)") from exc
+    check_port_free(host, port)
     if not (bi_home() / "superset.db").exists():
         raise BiError(f"no Superset metadata database in {bi_home()}: run the setup first (make bi)")
     superset_environment()
@@ -312,24 +343,27 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    """Write every database, dataset, chart and dashboard of the metadata database to bundle/,
-    without the published file's path and the descriptions the dbt docs give."""
+    """Write every database, dataset, chart and dashboard of the metadata database to bundle/
+    (or --to), without the published file's path and the descriptions the dbt docs give."""
     db_path = published_path()
     docs = published_comments(db_path)
-    app = _app()
-    with app.app_context():
-        from superset import security_manager
-        from superset.commands.export.assets import ExportAssetsCommand
-        from superset.utils.core import override_user
-
-        with override_user(security_manager.find_user(username=ADMIN_USER)):
-            files = {name: content() if callable(content) else content
-                     for name, content in ExportAssetsCommand().run()}
-    target = Path(args.to) if args.to else BUNDLE_DIR
+    home = bi_home()
+    if not (home / "superset.db").exists():
+        raise BiError(f"no Superset metadata database in {home}: run `make bi` first")
+    try:
+        with output_to(home / "export.log"):
+            files = _export_files()
+    except Exception as exc:  # noqa: BLE001 - Superset's failures, reported in one line
+        raise BiError(f"Superset export failed ({type(exc).__name__}: {str(exc)[:300]}); "
+                      f"see {home / 'export.log'}") from exc
+    target = Path(args.to).resolve() if args.to else BUNDLE_DIR
     staging = target.with_name(f".{target.name}.export")
     shutil.rmtree(staging, ignore_errors=True)
-    for name, text in files.items():
+    written = set()
+    for name, text in sorted(files.items()):
         config = yaml.safe_load(text)
+        if name.startswith("queries/"):
+            continue   # SQL Lab's saved queries are not part of the dashboard
         if name.startswith("databases/"):
             config["sqlalchemy_uri"] = config["sqlalchemy_uri"].replace(str(db_path), PATH_TOKEN)
         elif name.startswith("datasets/"):
@@ -339,15 +373,72 @@ def export(args: argparse.Namespace) -> None:
             for column in config.get("columns", []):
                 if column.get("description") and column["description"] == columns.get(column["column_name"]):
                     column["description"] = None
-        elif name.startswith("queries/"):
-            continue
+        elif name == "metadata.yaml":
+            config.pop("timestamp", None)   # not needed to import; a new one each export
+        elif name.startswith("charts/"):
+            canonical_chart(config)
+        elif name.startswith("dashboards/"):
+            canonical_dashboard(config)
+        # Superset names files <name>_<id>.yaml; ids change with every set-up, names do not.
+        stable = re.sub(r"_\d+\.yaml$", ".yaml", name)
+        name = stable if stable not in written else name
+        written.add(name)
         path = staging / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100),
                         encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    print(f"Exported {len(files)} files to {target}")
+    print(f"Exported {len(written)} files to {target} (review with `git diff`)")
+
+
+def canonical_chart(config: dict) -> None:
+    """Without the ids of this metadata database (the importer sets them again): a re-export of
+    an unchanged dashboard is byte for byte the bundle."""
+    for key in ("slice_id", "datasource", "dashboards"):
+        config["params"].pop(key, None)
+    config["query_context"] = None   # saved by the chart editor, full of ids; not needed to render
+
+
+def canonical_dashboard(config: dict) -> None:
+    """Chart ids numbered 1, 2, ... in the order of the charts' uuids, everywhere they appear."""
+    charts = [node for node in config["position"].values()
+              if isinstance(node, dict) and node.get("type") == "CHART"]
+    renumber = {node["meta"]["chartId"]: n
+                for n, node in enumerate(sorted(charts, key=lambda node: node["meta"]["uuid"]), 1)}
+    for node in charts:
+        node["meta"]["chartId"] = renumber[node["meta"]["chartId"]]
+
+    def ids(values):
+        return sorted(renumber[v] for v in values if v in renumber)
+
+    metadata = config.get("metadata", {})
+    for item in [*metadata.get("native_filter_configuration", []),
+                 metadata.get("global_chart_configuration") or {},
+                 *(c.get("crossFilters") or {} for c in (metadata.get("chart_configuration") or {}).values())]:
+        if "chartsInScope" in item:
+            item["chartsInScope"] = ids(item["chartsInScope"])
+        if item.get("scope", {}).get("excluded"):
+            item["scope"]["excluded"] = ids(item["scope"]["excluded"])
+    if metadata.get("chart_configuration"):
+        metadata["chart_configuration"] = {
+            str(renumber[int(k)]): {**v, "id": renumber[int(k)]}
+            for k, v in metadata["chart_configuration"].items() if int(k) in renumber}
+    for key in ("timed_refresh_immune_slices",):
+        if metadata.get(key):
+            metadata[key] = ids(metadata[key])
+
+
+def _export_files() -> dict[str, str]:
+    app = _app()
+    with app.app_context():
+        from superset import security_manager
+        from superset.commands.export.assets import ExportAssetsCommand
+        from superset.utils.core import override_user
+
+        with override_user(security_manager.find_user(username=ADMIN_USER)):
+            return {name: content() if callable(content) else content
+                    for name, content in ExportAssetsCommand().run()}
 
 
 def main(argv: list[str] | None = None) -> int:

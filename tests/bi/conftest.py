@@ -260,8 +260,11 @@ def dashboard(superset, published):
         if os.environ.get("FLSDB_BI_SCREENSHOT"):
             shutil.copy2(screenshot, os.environ["FLSDB_BI_SCREENSHOT"])
         requested = browser.requests("")
+        blocked = {e["params"]["requestId"]: e["params"].get("blockedReason")
+                   for e in browser.events if e.get("method") == "Network.loadingFailed"}
         yield {"charts": charts, "screenshot": screenshot,
-               "urls": [r["url"] for r in requested],
+               "urls": [(e["params"]["request"]["url"], blocked.get(e["params"]["requestId"]))
+                        for e in browser.events if e.get("method") == "Network.requestWillBeSent"],
                "chart_data": [json.loads(r["postData"]) for r in requested
                               if "/api/v1/chart/data" in r["url"] and r.get("postData")]}
     finally:

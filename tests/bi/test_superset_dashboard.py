@@ -369,6 +369,8 @@ def test_datasets_and_columns_carry_the_dbt_docs(api, dashboard, published):
             list(dict.fromkeys(re.findall(r"publication\.(\w+)", dataset["sql"])))
         if not dataset["sql"]:
             assert dataset["description"] == comments[dataset["table_name"]][0]
+            # every column of the published table, also one the bundle does not list yet
+            assert {c["column_name"] for c in dataset["columns"]} == set(comments[dataset["table_name"]][1])
         for column in dataset["columns"]:
             assert column["description"], (dataset["table_name"], column["column_name"])
             documented = [comments[t][1][column["column_name"]] for t in sources
@@ -381,8 +383,26 @@ def test_datasets_and_columns_carry_the_dbt_docs(api, dashboard, published):
 
 
 def test_the_dashboard_requests_nothing_beyond_the_server(dashboard, superset):
-    outside = [u for u in dashboard["urls"] if not u.startswith((superset["url"], "data:", "blob:", "about:"))]
-    assert outside == []
+    """Superset 6.1's page footer holds a usage pixel (apachesuperset.gateway.scarf.sh) that its
+    configuration cannot turn off: our Content-Security-Policy (bi/superset/superset_config.py)
+    blocks it in the browser, so nothing leaves the machine."""
+    local = (superset["url"], "data:", "blob:", "about:")
+    outside = [(url, blocked) for url, blocked in dashboard["urls"] if not url.startswith(local)]
+    assert all(blocked == "csp" for _, blocked in outside), outside
+
+
+def test_exporting_the_dashboard_gives_back_the_shipped_bundle(superset, tmp_path):
+    """`flsdb_superset.py export` (docs/bi.md: how to change the dashboard) writes what it
+    imported: the published file's path and the dbt docs taken out again, ids made canonical."""
+    exported = tmp_path / "bundle"
+    done = subprocess.run([str(BI_PYTHON), str(BI_SCRIPT), "export", "--to", str(exported)],
+                          env=superset["env"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shipped = BI_SCRIPT.parent / "bundle"
+    names = sorted(p.relative_to(shipped).as_posix() for p in shipped.rglob("*.yaml"))
+    assert sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*.yaml")) == names
+    for name in names:
+        assert (exported / name).read_text() == (shipped / name).read_text(), name
 
 
 def test_serve_refuses_to_bind_beyond_loopback_with_the_default_password(published, tmp_path):
