@@ -31,7 +31,10 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -331,15 +334,46 @@ def serve(args: argparse.Namespace) -> None:
     shown = "localhost" if is_loopback(host) else host
     login = "the password in FLSDB_BI_PASSWORD" if not is_default else \
         f"password {DEFAULT_PASSWORD} (local default; set FLSDB_BI_PASSWORD to choose one)"
-    print(f"\nSuperset: http://{shown}:{port}/superset/dashboard/fls-db/\n"
-          f"  log in as {ADMIN_USER}, {login}\n"
-          f"  stop with Ctrl-C\n", flush=True)
+    print(f"Starting Superset on {host}:{port} ...", flush=True)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    os.execv(str(gunicorn), [str(gunicorn), "--bind", f"{host}:{port}", "--workers", "1",
-                             "--threads", "4", "--timeout", "120", "--graceful-timeout", "5",
-                             "--access-logfile", str(bi_home() / "access.log"),
-                             "--error-logfile", "-", "--log-level", "warning",
-                             "superset.app:create_app()"])
+    log = open(bi_home() / "server.log", "ab")
+    server = subprocess.Popen([str(gunicorn), "--bind", f"{host}:{port}", "--workers", "1",
+                               "--threads", "4", "--timeout", "120", "--graceful-timeout", "5",
+                               "--access-logfile", str(bi_home() / "access.log"), "--log-level", "warning",
+                               "superset.app:create_app()"], stdout=log, stderr=log)
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host
+    health = f"http://{'[' + local + ']' if ':' in local else local}:{port}/health"
+    try:
+        deadline = time.monotonic() + 600
+        while not healthy(health):
+            if server.poll() is not None:
+                raise BiError(f"Superset stopped while starting (exit {server.returncode}); "
+                              f"see {bi_home() / 'server.log'}")
+            if time.monotonic() > deadline:
+                server.terminate()
+                raise BiError(f"Superset did not answer within 10 minutes; see {bi_home() / 'server.log'}")
+            time.sleep(1)
+        print(f"\nSuperset is serving the FLS-DB dashboard over {published_path()}:\n"
+              f"  http://{shown}:{port}/superset/dashboard/fls-db/\n"
+              f"  log in as {ADMIN_USER}, {login}\n"
+              f"  stop it with Ctrl-C\n", flush=True)
+        server.wait()
+    except KeyboardInterrupt:   # gunicorn got the same SIGINT and stops
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        print("Superset stopped.")
+    finally:
+        log.close()
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except (OSError, ValueError):
+        return False
 
 
 def export(args: argparse.Namespace) -> None:
