@@ -419,11 +419,22 @@ def export(args: argparse.Namespace) -> None:
         written.add(name)
         path = staging / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100),
-                        encoding="utf-8")
+        path.write_text(yaml.dump(config, Dumper=BundleDumper, sort_keys=False, allow_unicode=True,
+                                  width=100), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     print(f"Exported {len(written)} files to {target} (review with `git diff`)")
+
+
+class BundleDumper(yaml.SafeDumper):
+    """Multi-line text (a virtual dataset's SQL, a Markdown block) as a YAML block, readable."""
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+BundleDumper.add_representer(str, _text)
 
 
 def canonical_chart(config: dict) -> None:
