@@ -47,6 +47,8 @@ PATH_TOKEN = "PUBLISHED_DUCKDB"
 ADMIN_USER = "admin"
 #: Without FLSDB_BI_PASSWORD: documented in docs/bi.md, and only ever served on loopback.
 DEFAULT_PASSWORD = "flsdb-local"
+#: In FLSDB_BI_HOME when `setup` gave admin the default password: `serve` then stays on loopback.
+DEFAULT_PASSWORD_MARK = "admin-has-the-default-password"
 SCHEMA = "publication"
 EXIT_USAGE = 2
 
@@ -93,7 +95,10 @@ def is_loopback(host: str) -> bool:
 
 
 def address() -> tuple[str, int]:
-    return os.environ.get("FLSDB_BI_HOST", "127.0.0.1"), int(os.environ.get("FLSDB_BI_PORT", "8088"))
+    port = os.environ.get("FLSDB_BI_PORT", "8088")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise BiError(f"FLSDB_BI_PORT={port!r} is not a port number", EXIT_USAGE)
+    return os.environ.get("FLSDB_BI_HOST", "127.0.0.1"), int(port)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -114,12 +119,12 @@ def superset_environment() -> None:
     home.mkdir(parents=True, exist_ok=True)
     key = home / "secret_key"
     if not key.exists():   # generated once per install, never committed (docs/bi.md)
-        key.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
-        key.chmod(0o600)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
     os.environ["FLSDB_BI_HOME"] = str(home)
     os.environ["SUPERSET_CONFIG_PATH"] = str(CONFIG_PATH)
     os.environ.setdefault("FLASK_APP", "superset")
-    os.environ["SUPERSET_LOAD_EXAMPLES"] = "no"
 
 
 # --- the bundle ------------------------------------------------------------------------------
@@ -308,7 +313,12 @@ def _build_metadata(contents: dict[str, str]) -> None:
         upgrade(directory=str(Path(superset.__file__).parent / "migrations"))
         appbuilder.add_permissions(update_perms=True)   # `superset init`
         security_manager.sync_role_definitions()
-        secret, _ = password()
+        secret, is_default = password()
+        mark = bi_home() / DEFAULT_PASSWORD_MARK
+        if is_default:
+            mark.touch()
+        else:
+            mark.unlink(missing_ok=True)
         admin = security_manager.add_user(ADMIN_USER, "FLS-DB", "analyst", "admin@localhost",
                                           security_manager.find_role("Admin"), password=secret)
         if not admin:
@@ -323,6 +333,8 @@ def _build_metadata(contents: dict[str, str]) -> None:
 def serve(args: argparse.Namespace) -> None:
     host, port = address()
     _, is_default = password()
+    # the password the metadata database holds is the one `setup` was given
+    is_default = is_default or (bi_home() / DEFAULT_PASSWORD_MARK).exists()
     if is_default and not is_loopback(host):
         raise BiError(f"refusing to serve on {host}: without FLSDB_BI_PASSWORD the admin password "
                       f"is the documented local default, so Superset binds to loopback only",

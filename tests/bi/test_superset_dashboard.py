@@ -413,6 +413,11 @@ def test_serve_refuses_to_bind_beyond_loopback_with_the_default_password(publish
     assert refused.returncode == 2
     assert refused.stderr.startswith("Error: refusing to serve on 0.0.0.0"), refused.stderr
     assert "Traceback" not in refused.stderr
+    # a password given now does not count when the metadata database was set up without one
+    (tmp_path / "admin-has-the-default-password").touch()
+    env["FLSDB_BI_PASSWORD"] = "chosen-later"
+    refused = subprocess.run([str(BI_PYTHON), str(BI_SCRIPT), "serve"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.startswith("Error: refusing"), refused.stderr
 
 
 def test_setup_without_a_published_tier_says_to_run_make_run(tmp_path):
