@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -346,6 +347,8 @@ def serve(args: argparse.Namespace) -> None:
     shown = "localhost" if is_loopback(host) else host
     login = "the password in FLSDB_BI_PASSWORD" if not is_default else \
         f"password {DEFAULT_PASSWORD} (local default; set FLSDB_BI_PASSWORD to choose one)"
+    # a SIGTERM (kill, a CI runner) stops gunicorn as Ctrl-C does
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"Starting Superset on {host}:{port} ...", flush=True)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = open(bi_home() / "server.log", "ab")
@@ -370,14 +373,22 @@ def serve(args: argparse.Namespace) -> None:
               f"  log in as {ADMIN_USER}, {login}\n"
               f"  stop it with Ctrl-C\n", flush=True)
         server.wait()
-    except KeyboardInterrupt:   # gunicorn got the same SIGINT and stops
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        print("Superset stopped.")
+    except KeyboardInterrupt:
+        print("Stopping Superset ...", flush=True)
     finally:
+        if server.poll() is None:   # Ctrl-C reaches gunicorn too; a SIGTERM to us does not
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         log.close()
+    print("Superset stopped.")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def healthy(url: str) -> bool:
