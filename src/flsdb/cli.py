@@ -21,6 +21,10 @@ class FlsdbGroup(click.Group):
     (flsdb.failures.EXIT_CODES, docs/reliability.md); so does any other unexpected error.
     FLSDB_DEBUG=1 shows the traceback instead."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["flsdb.help_asked"] = bool({"--help", "-h"} & set(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         from flsdb import failures
 
@@ -39,8 +43,14 @@ class FlsdbGroup(click.Group):
 
 @click.group(cls=FlsdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flsdb")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """flsdb: the FLS-DB analytics warehouse (DuckDB + dbt)."""
+    # Every setting is checked once, here, before any subcommand does anything (exit 8 and one
+    # line naming the setting: flsdb/settings.py). Help is shown whatever the settings.
+    if not ctx.meta.get("flsdb.help_asked"):
+        from flsdb import settings
+        settings.check_all()
 
 
 @main.command()
@@ -77,8 +87,11 @@ def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: b
               help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
 def load(landing: Path | None, warehouse: Path | None) -> None:
     """Land every submission file in the DuckDB raw schema, with lineage and rejects."""
+    from flsdb import settings
     from flsdb.ingest import load_landing
 
+    if landing or warehouse:
+        settings.check_paths(landing=landing, warehouse=warehouse)
     result = load_landing(landing or paths.landing_dir(), warehouse or paths.warehouse_path())
     click.echo(result.summary_table())
     warned = [f for f in result.files if f.warnings]
@@ -97,7 +110,11 @@ def load(landing: Path | None, warehouse: Path | None) -> None:
 
 
 def dbt_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           # an empty setting means its default (flsdb/settings.py); profiles.yml's env_var()
+           # would read it as '' instead
+           if not (name.startswith("FLSDB_") and value.strip() == "")}
+    env.setdefault("FLSDB_PROJECT_DIR", str(paths.PROJECT_DIR))
     env.setdefault("DBT_PROFILES_DIR", str(paths.PROJECT_DIR))
     env.setdefault("FLSDB_WAREHOUSE", str(paths.warehouse_path()))
     env.setdefault("FLSDB_POSTCODE_LOOKUP", str(paths.postcode_lookup_path()))
@@ -170,8 +187,7 @@ def _run_results_path() -> Path:
 
 
 def _output_root() -> Path:
-    from flsdb.quality.validate import output_dir
-    return output_dir().parent
+    return paths.output_dir()
 
 
 @main.command()
@@ -214,9 +230,12 @@ def _validate(warehouse, out_dir, run_results, no_gx) -> str:
               help="Warehouse to publish [default: the one validation.json names].")
 def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path | None) -> None:
     """Refuse when a blocking check failed; otherwise approve the extract and publish the marts."""
+    from flsdb import settings
     from flsdb.quality import gate
     from flsdb.quality.validate import output_dir
 
+    if out_dir:
+        settings.check_paths(output=out_dir)
     out_dir = out_dir or _output_root()
     approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
@@ -241,8 +260,11 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
               help="Inline the Vega JavaScript into every page (each page works alone; larger site).")
 def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     """Build the static offline site (output/site/) from the published marts of an approved extract."""
+    from flsdb import settings
     from flsdb.publish.site import ReportError, build_site
 
+    if out_dir:
+        settings.check_paths(output=out_dir)
     try:
         index = build_site(out_dir or _output_root(), year=year, standalone=standalone)
     except ReportError as exc:
@@ -315,6 +337,9 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
     from flsdb.publish.history import (HistoryError, changes_since_last_extract, history_path,
                                        list_extracts)
 
+    if history_file:
+        from flsdb import settings
+        settings.check_paths(history=history_file)
     history_file = history_file or history_path()
     try:
         extracts = list_extracts(history_file)

@@ -15,8 +15,8 @@ import duckdb
 
 from flsdb.ingest.columns import CONTRACT_COLUMNS, _lit, _q
 
-# Seconds to wait for a busy warehouse before giving up (0: fail at once). Overridden by the
-# lock_timeout argument of load_landing.
+# Seconds to wait for a busy warehouse before giving up (0: fail at once), read by
+# flsdb.settings.lock_timeout. Overridden by the lock_timeout argument of load_landing.
 LOCK_TIMEOUT_ENV = "FLSDB_LOCK_TIMEOUT"
 
 

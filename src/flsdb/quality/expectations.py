@@ -28,14 +28,13 @@ ones are reported (`warn`).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Callable
 
 import duckdb
 import pandas as pd
 
-from flsdb import contract
+from flsdb import contract, settings
 
 CRITICAL, WARNING = "critical", "warning"
 def _number(text: str) -> int | float:
@@ -167,7 +166,6 @@ BREAKDOWNS = ("all", "deprivation_quintile", "sex", "age_band", "fracture_site",
 PROBLEM_KINDS = ("file refused", "row rejected", "newer version rejected", "warning", "exclusion",
                  "unknown deprivation")
 # Rows of a big table GX validates: a repeatable random sample (see the module docstring).
-SAMPLE_ROWS = int(os.environ.get("FLSDB_GX_SAMPLE_ROWS", "50000"))
 SAMPLE_SEED = 20240101
 # GX metrics results with no examples of unexpected values: nothing of a submission is rendered.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -182,10 +180,11 @@ class Context:
     fls_codes: tuple[str, ...]
     # KPI 1's key_field_threshold_pct as a share: the GX null-rate check on its raw key fields
     key_field_share: float | None = None
-    sample_rows: int = SAMPLE_ROWS
+    sample_rows: int = 50_000
 
 
-def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int = SAMPLE_ROWS) -> Context:
+def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int | None = None) -> Context:
+    """The suites' parameters; sample_rows defaults to FLSDB_GX_SAMPLE_ROWS (flsdb.settings)."""
     kpis = con.execute("select kpi_number, value_type, key_field_threshold_pct "
                        "from reference.kpi_definitions order by kpi_number").fetchall()
     thresholds = [pct for _, kind, pct in kpis if kind == "completeness" and pct is not None]
@@ -196,7 +195,7 @@ def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int = SAMPLE_ROWS)
         key_field_share=float(thresholds[0]) / 100 if thresholds else None,
         fls_codes=tuple(r[0] for r in con.execute(
             "select fls_code from reference.fls_registry order by 1").fetchall()),
-        sample_rows=sample_rows)
+        sample_rows=sample_rows if sample_rows is not None else settings.gx_sample_rows())
 
 
 def _sample(table: str, rows: int) -> str:

@@ -42,8 +42,7 @@ PROBLEM_COLUMNS = ("kind", "code", "field", "reason", "description", "fls_code",
 
 def output_dir() -> Path:
     """The quality outputs folder: $FLSDB_OUTPUT/quality (default output/quality)."""
-    base = Path(os.environ.get("FLSDB_OUTPUT", "output"))
-    return (base if base.is_absolute() else paths.PROJECT_DIR / base) / "quality"
+    return paths.output_dir() / "quality"
 
 
 def default_run_results() -> Path:
