@@ -65,6 +65,8 @@ problems_classified as (
                 then 'excluded_duplicate_episode'
             when problem_kind = 'exclusion' and problem_code = 'fracture after the extract date'
                 then 'excluded_fracture_after_extract'
+            when problem_kind = 'withdrawn' then 'withdrawals'
+            when problem_kind = 'file missing from landing' then 'files_missing_from_landing'
         end as check_name
     from problem_counts
 ),
@@ -87,7 +89,9 @@ problem_measures as (
             'field_warnings',
             'excluded_under_50',
             'excluded_duplicate_episode',
-            'excluded_fracture_after_extract'
+            'excluded_fracture_after_extract',
+            'withdrawals',
+            'files_missing_from_landing'
         )
     group by thresholds.check_name
 ),

@@ -107,6 +107,10 @@ def load(landing: Path | None, warehouse: Path | None) -> None:
     if result.files_skipped:
         click.echo(f"{result.files_skipped} file(s) skipped by rule (a name starting with '.' or "
                    "'_'): recorded in raw.load_files with the reason.", err=True)
+    if result.missing:
+        click.echo(f"{len(result.missing)} file(s) loaded earlier are no longer in the landing "
+                   "folder (listed above; raw.load_files.missing_since): their rows still count "
+                   "until withdrawn with flsdb withdraw --file.", err=True)
 
 
 def dbt_env() -> dict[str, str]:
@@ -401,6 +405,58 @@ def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
 
     result = run_recheck(warehouse or paths.warehouse_path(), registry)
     click.echo(result.summary())
+
+
+# --- Withdrawing data (issue 19): src/flsdb/ingest/withdraw.py -----------------------------------
+@main.command()
+@click.option("--file", "file_spec", metavar="PATH|sha256:HEX", default=None,
+              help="Withdraw this file's content: a path (read to find its content), the name it "
+                   "was loaded under (relative to the landing folder), or sha256:<hex prefix>.")
+@click.option("--record", "record_spec", metavar="FLS_CODE:RECORD_ID", default=None,
+              help="Withdraw every row of this record, in every file, now and later.")
+@click.option("--by", "by", metavar="NAME", default=None, help="Who withdraws (or revokes) it.")
+@click.option("--reason", metavar="TEXT", default=None,
+              help="Why (no patient identifier: it is shown in the data-quality report).")
+@click.option("--list", "show_list", is_flag=True, help="List every withdrawal and the rows it covers.")
+@click.option("--revoke", "revoke_id", type=int, metavar="ID", default=None,
+              help="Revoke withdrawal ID (its rows come back with the next build).")
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None,
+              help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
+@click.option("--landing", type=click.Path(path_type=Path), default=None,
+              help="Landing folder --file names are relative to [default: $FLSDB_LANDING or landing/].")
+def withdraw(file_spec: str | None, record_spec: str | None, by: str | None, reason: str | None,
+             show_list: bool, revoke_id: int | None, warehouse: Path | None,
+             landing: Path | None) -> None:
+    """Withdraw a file or a record from the audit (a wrong file, a patient's objection), recorded
+    with who, when and why in raw.withdrawals; the next refresh leaves its rows out of every
+    extract. Idempotent; --list shows every withdrawal, --revoke ID undoes one."""
+    from flsdb import settings
+    from flsdb.ingest import withdraw as withdrawals
+
+    warehouse = warehouse or paths.warehouse_path()
+    chosen = [name for name, given in (("--file", file_spec), ("--record", record_spec),
+                                       ("--list", show_list), ("--revoke", revoke_id is not None))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError("Give exactly one of --file, --record, --list or --revoke.")
+    if show_list:
+        click.echo(withdrawals.format_list(withdrawals.list_withdrawals(warehouse)))
+        return
+    for option, value in (("--by", by), ("--reason", reason)):
+        if not value:
+            raise click.UsageError(f"{option} is required: a withdrawal records who made it and "
+                                   "why.")
+    try:
+        if revoke_id is not None:
+            outcome = withdrawals.revoke(warehouse, revoke_id, by=by, reason=reason,
+                                         lock_timeout=settings.lock_timeout())
+        else:
+            outcome = withdrawals.withdraw(warehouse, by=by, reason=reason, file=file_spec,
+                                           record=record_spec, landing=landing,
+                                           lock_timeout=settings.lock_timeout())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(str(outcome))
 
 
 # --- the monthly cycle (issue 14 part 6) ----------------------------------------------------------

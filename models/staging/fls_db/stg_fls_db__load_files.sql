@@ -2,6 +2,8 @@
 -- loaded, refused whole, unreadable or skipped by rule.
 -- Why: the data-quality models (models/quality/) count refused files and rows read, accepted and
 -- rejected per file; they read the loader's bookkeeping through this model, never raw directly.
+-- A loaded file no longer in the landing folder is noticed by the next load (missing_since); a
+-- file withdrawn by `flsdb withdraw` is flagged (is_withdrawn).
 -- Lineage and counts only: no row content.
 
 with
@@ -22,7 +24,9 @@ final as (
         file_extract_date,
         load_order,
         loaded_at,
-        status = 'loaded' as is_loaded
+        missing_since as missing_from_landing_since,
+        status = 'loaded' as is_loaded,
+        {{ is_withdrawn('load_files.file_sha256', 'null', 'null') }} as is_withdrawn
     from load_files
 )
 

@@ -25,7 +25,8 @@ from flsdb.ingest.decoding import (CR_PLACEHOLDER, FileRejected, _even_line_ends
                                    check_header, decode)
 from flsdb.ingest.discovery import (FileRefused, _escaped, _printable, changed_since,
                                     discover_all, read_stable)
-from flsdb.ingest.outcomes import FileOutcome, LoadResult, _record_not_loaded
+from flsdb.ingest.outcomes import (FileOutcome, LoadResult, _record_not_loaded,
+                                   note_missing_from_landing)
 from flsdb.ingest.row_checks import (EXTRACTS_SQL, IDENTIFIER_TOKENS, IDENTIFIER_TOKENS_SQL,
                                      MACROS, MIXED_FLS_SQL, REJECTS_SQL, _final_sql, _nhs_problem,
                                      name_warnings, uk_now)
@@ -332,6 +333,7 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                                          kind=n.kind, rel_os=n.rel) for n in not_read]
             _record_not_loaded(con, [f for f in result.files
                                      if f.status in ("skipped", "refused")], loader.next_order)
+            note_missing_from_landing(con, result)
             con.execute("CHECKPOINT")
     finally:
         con.close()

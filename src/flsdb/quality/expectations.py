@@ -164,7 +164,7 @@ RESULTS_COLUMNS = (  # the contract of kpi-spec.md / README, in order
 LEVELS = ("national", "country", "region", "fls")
 BREAKDOWNS = ("all", "deprivation_quintile", "sex", "age_band", "fracture_site", "care_home")
 PROBLEM_KINDS = ("file refused", "row rejected", "newer version rejected", "warning", "exclusion",
-                 "unknown deprivation")
+                 "unknown deprivation", "withdrawn", "file missing from landing")
 # Rows of a big table GX validates: a repeatable random sample (see the module docstring).
 SAMPLE_SEED = 20240101
 # GX metrics results with no examples of unexpected values: nothing of a submission is rendered.

@@ -189,6 +189,8 @@ KIND_TITLES = {  # dq_problems.problem_kind -> section title, in the report's or
     "warning": "Field warnings (value treated as not recorded)",
     "exclusion": "Excluded records (outside the audit's scope)",
     "unknown deprivation": "Cohort records of unknown deprivation",
+    "withdrawn": "Withdrawn files and records (flsdb withdraw: not in the audit)",
+    "file missing from landing": "Files no longer in the landing folder (still in the audit until withdrawn)",
 }
 
 
@@ -248,8 +250,8 @@ def render(v) -> str:
     for kind, title in KIND_TITLES.items():
         grouped: dict = defaultdict(list)
         for p in by_kind(f["problems"], kind):
-            if kind == "file refused":
-                what = p["reason"]
+            if kind in ("file refused", "withdrawn", "file missing from landing"):
+                what = p["description"] if kind != "file refused" else p["reason"]
             elif kind == "warning":
                 what = f"{p['field']}: {p['code']}"
             else:
