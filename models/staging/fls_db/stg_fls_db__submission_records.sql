@@ -16,8 +16,8 @@
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook=[
-        "{{ delete_rows_staged_under_other_inputs() }}",
-        "{{ delete_withdrawn_rows() }}",
+        '{{ delete_rows_staged_under_other_inputs() }}',
+        '{{ delete_withdrawn_rows() }}',
     ],
 ) }}
 
