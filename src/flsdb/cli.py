@@ -129,7 +129,8 @@ def dbt_env() -> dict[str, str]:
 def preflight_warehouse(warehouse: Path) -> None:
     """Before dbt runs: check the pseudonym key and that the warehouse opens for writing, so that
     a busy, read-only or corrupt warehouse or a bad key gives the CLI's one-line message
-    (FlsdbGroup) rather than dbt's error output. A warehouse not yet created is left to dbt."""
+    (FlsdbGroup) rather than dbt's error output, and bring an older raw schema up to date. A
+    warehouse not yet created is left to dbt."""
     import duckdb
 
     from flsdb.dbt_duckdb_plugin import check_pseudonym_key
@@ -151,7 +152,16 @@ def preflight_warehouse(warehouse: Path) -> None:
             if not os.access(place, os.W_OK):
                 raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
                                       "system)", str(place))
-        duckdb.connect(str(warehouse)).close()
+        con = duckdb.connect(str(warehouse))
+        try:
+            # A warehouse loaded by an older flsdb gains the raw tables and columns dbt now reads
+            # (raw.withdrawals, raw.load_files.missing_since), as the next `flsdb load` would.
+            if con.execute("select count(*) from information_schema.schemata "
+                           "where schema_name = 'raw'").fetchone()[0]:
+                from flsdb.ingest.warehouse import ensure_schema
+                ensure_schema(con)
+        finally:
+            con.close()
 
 
 def run_dbt(args: list[str]) -> int:
