@@ -5,7 +5,6 @@ identifier-shaped text from every message. Each failure is a FileRejected with a
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import re
@@ -314,8 +313,6 @@ def check_header(text: str) -> list[str]:
         raise FileRejected("Bad header: " + "; ".join(problems)
                            + ". The header must be exactly the FLS-DB contract columns, in any order.")
     return matched  # type: ignore[return-value]
-
-
 
 
 def _even_line_ends(text: str, warnings: list[str]) -> str:
