@@ -225,9 +225,9 @@ def check_paths(landing: Path | None = None, warehouse: Path | None = None,
             "submissions. Point the output folder outside the landing folder.")
     if _inside(land.path, out.path):
         raise ConfigurationError(
-            f"{land.words()} is inside the output folder {out.words()}, which flsdb publish and "
-            "flsdb report replace: submissions could be deleted. Keep the landing folder outside "
-            "the output folder.")
+            f"{land.words()} is inside the output folder {out.words()}, where flsdb validate, "
+            "publish and report write and replace folders: submissions must not share it. Keep "
+            "the landing folder outside the output folder.")
     if _inside(wh.path, land.path):
         raise ConfigurationError(
             f"{wh.words()} is inside the landing folder {land.words()}: the next flsdb load would "
@@ -236,7 +236,7 @@ def check_paths(landing: Path | None = None, warehouse: Path | None = None,
     # The extract history is append-only and cannot be rebuilt: never where a step deletes or
     # reads files.
     project = paths.PROJECT_DIR
-    unsafe = [(out, "the output folder, which flsdb publish and flsdb report replace"),
+    unsafe = [(out, "the output folder, whose folders flsdb publish and flsdb report replace"),
               (land, "the landing folder, which flsdb load reads as submissions"),
               (Place("the project's target/", project / "target"), "a build folder (make clean deletes it)"),
               (Place("the project's logs/", project / "logs"), "a build folder (make clean deletes it)"),
