@@ -126,26 +126,34 @@ def _snapshot_by_file(env):
     }
 
 
+def load_batched_and_one_at_a_time(env, corpus: dict[str, bytes], tmp_path, monkeypatch):
+    """Write the corpus, load it in one batch (small files combined into one DuckDB read, grouped
+    commits forced), check every file is accounted for, and assert that a reference load of one
+    batch per file with no combining (the plain per-file path) gives exactly the same raw tables.
+    Returns the batched load's result."""
+    for name, data in corpus.items():
+        env.write(name, data)
+    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
+    result = env.load()
+    all_accounted(env, result)
+    batched = _snapshot_by_file(env)
+    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
+    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
+    ref_wh = tmp_path / "ref.duckdb"
+    load_landing(env.landing, ref_wh, registry_path=env.registry, progress=False)
+    env.warehouse, saved = ref_wh, env.warehouse
+    try:
+        assert _snapshot_by_file(env) == batched
+    finally:
+        env.warehouse = saved
+    return result
+
+
 def test_mixed_corpus_batched_equals_one_file_at_a_time(load_env, tmp_path, monkeypatch):
     """The whole dataset.md corpus loaded in one batch (small files combined into one DuckDB
     read, grouped commits) gives exactly what loading every file on its own gives."""
     corpus = dataset_md_corpus()
-    for name, data in corpus.items():
-        load_env.write(name, data)
-    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
-    result = load_env.load()
-    all_accounted(load_env, result)
-    batched = _snapshot_by_file(load_env)
-
-    # Reference: one batch per file, no combining (the plain per-file path).
-    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
-    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
-    ref_wh = tmp_path / "ref.duckdb"
-    load_landing(load_env.landing, ref_wh, registry_path=load_env.registry, progress=False)
-    load_env.warehouse, saved = ref_wh, load_env.warehouse
-    reference = _snapshot_by_file(load_env)
-    load_env.warehouse = saved
-    assert batched == reference
+    result = load_batched_and_one_at_a_time(load_env, corpus, tmp_path, monkeypatch)
 
     outcome = {f.source_file: f for f in result.files}
     assert all(outcome[n].status == "rejected" for n in corpus
@@ -194,19 +202,7 @@ def round3_corpus() -> dict[str, bytes]:
 def test_round3_corpus_says_why_and_batched_equals_one_file_at_a_time(load_env, tmp_path,
                                                                       monkeypatch):
     corpus = round3_corpus()
-    for name, data in corpus.items():
-        load_env.write(name, data)
-    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 3)
-    result = load_env.load()
-    all_accounted(load_env, result)
-    batched = _snapshot_by_file(load_env)
-    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
-    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
-    ref_wh = tmp_path / "ref.duckdb"
-    load_landing(load_env.landing, ref_wh, registry_path=load_env.registry, progress=False)
-    load_env.warehouse, saved = ref_wh, load_env.warehouse
-    assert _snapshot_by_file(load_env) == batched
-    load_env.warehouse = saved
+    result = load_batched_and_one_at_a_time(load_env, corpus, tmp_path, monkeypatch)
 
     outcome = {f.source_file: f for f in result.files}
     expected_reason = {
