@@ -14,6 +14,21 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: install run test lint pytest browser bench clean
 
+# A .venv copied from another folder (`cp -a` of the project) still runs that folder's Python and
+# code (every script's first line and the editable install name the original): pyvenv.cfg records
+# the folder it was made in, and a .venv made elsewhere is replaced by a new one here.
+VENV_MADE_IN := $(shell sed -n 's/^command = .* -m venv //p' $(VENV)/pyvenv.cfg 2>/dev/null)
+ifneq ($(VENV_MADE_IN),)
+ifneq ($(VENV_MADE_IN),$(CURDIR)/$(VENV))
+$(STAMP): venv-from-another-folder
+endif
+endif
+
+.PHONY: venv-from-another-folder
+venv-from-another-folder:
+	@echo "$(VENV) was made in $(VENV_MADE_IN) (a copied project): replacing it with one for $(CURDIR)"
+	rm -rf $(VENV)
+
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)

@@ -17,7 +17,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -222,16 +221,7 @@ def test_the_site_words_its_kpi_groups_and_ratings_from_the_kpi_definitions():
 
 def _copy_project(destination: Path) -> Path:
     """The dbt project as a developer would check it out (no tests/python, no warehouse)."""
-    root = paths.PROJECT_DIR
-    project = destination / "project"
-    project.mkdir()
-    for name in ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "analyses", "data"]:
-        source = root / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("python", "spark", "__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, project / name)
-    return project
+    return tiny_build.copy_dbt_project(destination)
 
 
 def _insert_after(path: Path, anchor: str | re.Pattern[str], text: str) -> None:

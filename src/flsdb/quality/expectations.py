@@ -28,14 +28,13 @@ ones are reported (`warn`).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Callable
 
 import duckdb
 import pandas as pd
 
-from flsdb import contract
+from flsdb import contract, settings
 
 CRITICAL, WARNING = "critical", "warning"
 def _number(text: str) -> int | float:
@@ -165,9 +164,8 @@ RESULTS_COLUMNS = (  # the contract of kpi-spec.md / README, in order
 LEVELS = ("national", "country", "region", "fls")
 BREAKDOWNS = ("all", "deprivation_quintile", "sex", "age_band", "fracture_site", "care_home")
 PROBLEM_KINDS = ("file refused", "row rejected", "newer version rejected", "warning", "exclusion",
-                 "unknown deprivation")
+                 "unknown deprivation", "withdrawn", "file missing from landing")
 # Rows of a big table GX validates: a repeatable random sample (see the module docstring).
-SAMPLE_ROWS = int(os.environ.get("FLSDB_GX_SAMPLE_ROWS", "50000"))
 SAMPLE_SEED = 20240101
 # GX metrics results with no examples of unexpected values: nothing of a submission is rendered.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -182,14 +180,15 @@ class Context:
     fls_codes: tuple[str, ...]
     # KPI 1's key_field_threshold_pct as a share: the GX null-rate check on its raw key fields
     key_field_share: float | None = None
-    sample_rows: int = SAMPLE_ROWS
+    sample_rows: int = 50_000
     # The share of a field's values in the raw sample that its format and range checks pass
     # (`mostly`): 1 - field_warnings' threshold in seeds/dq_thresholds.csv, the share of a
     # service's rows with an unusable value that the data-quality checks allow. None: every row.
     valid_value_share: float | None = None
 
 
-def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int = SAMPLE_ROWS) -> Context:
+def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int | None = None) -> Context:
+    """The suites' parameters; sample_rows defaults to FLSDB_GX_SAMPLE_ROWS (flsdb.settings)."""
     kpis = con.execute("select kpi_number, value_type, key_field_threshold_pct "
                        "from reference.kpi_definitions order by kpi_number").fetchall()
     thresholds = [pct for _, kind, pct in kpis if kind == "completeness" and pct is not None]
@@ -206,7 +205,7 @@ def read_context(con: duckdb.DuckDBPyConnection, sample_rows: int = SAMPLE_ROWS)
         key_field_share=float(thresholds[0]) / 100 if thresholds else None,
         fls_codes=tuple(r[0] for r in con.execute(
             "select fls_code from reference.fls_registry order by 1").fetchall()),
-        sample_rows=sample_rows)
+        sample_rows=sample_rows if sample_rows is not None else settings.gx_sample_rows())
 
 
 def _sample(table: str, rows: int) -> str:

@@ -53,8 +53,7 @@ SOURCE_WORDS = {"dbt": "tests of the build", "dq": "data-quality measures",
 
 def output_dir() -> Path:
     """The quality outputs folder: $FLSDB_OUTPUT/quality (default output/quality)."""
-    base = Path(os.environ.get("FLSDB_OUTPUT", "output"))
-    return (base if base.is_absolute() else paths.PROJECT_DIR / base) / "quality"
+    return paths.output_dir() / "quality"
 
 
 def default_run_results() -> Path:
