@@ -50,6 +50,15 @@ STORAGE_VERSION = "v1.0.0"
 PUBLICATION_SCHEMA = "publication"
 #: Written by this module beside the copied tables.
 INFO_TABLE = "publication_info"
+#: What publication_info's columns mean (it is not a dbt model, so its documentation is here).
+INFO_DESCRIPTION = "One row: when this publication was built, from which extract, and how it was stored."
+INFO_COLUMNS = {
+    "built_at": "When this publication was written (UTC).",
+    "extract_date": "The extract date E the results were computed at.",
+    "is_synthetic_data": "True when the publication is built from SYNTHETIC data.",
+    "storage_version": "The DuckDB storage version of the published file (readable by DuckDB 1.0 and later).",
+    "duckdb_version": "The DuckDB version that wrote the published file.",
+}
 
 
 def published_dir(output_dir: Path) -> Path:
