@@ -169,9 +169,7 @@ def _render(out: Renderer, keys: dict[str, str], db_path: Path, history: Path, y
         data.choose_year(year)
     except ValueError as exc:
         raise ReportError(str(exc)) from exc
-    out.common.update(synthetic=data.is_synthetic, extract_date=data.extract_date or "",
-                      built_at=data.built_at or "", min_den=f"{data.limits[0]:g}",
-                      max_small=f"{data.limits[1]:g}", kpi_words=data.words)
+    out.common.update(data.page_facts())
     if "bundle" in keys and not unchanged("bundle"):
         out.start("bundle", keys["bundle"])
         out.write(BUNDLE_SCRIPT, vega_javascript())

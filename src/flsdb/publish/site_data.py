@@ -96,6 +96,12 @@ class SiteData:
         self.year = chosen
         self.previous_year = max((y for y in self.years if y < chosen), default=None)
 
+    def page_facts(self) -> dict:
+        """What every page says about the data (templates/base.html: banner, header, footer)."""
+        return {"synthetic": self.is_synthetic, "extract_date": self.extract_date or "",
+                "built_at": self.built_at or "", "min_den": f"{self.limits[0]:g}",
+                "max_small": f"{self.limits[1]:g}", "kpi_words": self.words}
+
     # -- lookups ------------------------------------------------------------------------------
     def rows(self, **filters) -> pd.DataFrame:
         frame = self.results
