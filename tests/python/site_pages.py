@@ -1,6 +1,7 @@
-"""Reading the report site's charts back, as the browser does (templates/base.html): each chart's
-JSON names its spec (assets/specs.js) and gives its own rows and/or names a shared dataset
-(data/<key>.js); datasets are packed as {"columns", "rows"}. Used by the site tests."""
+"""Helpers of the site tests: the approval the gate would write, and reading the report site's
+charts back, as the browser does (templates/base.html): each chart's JSON names its spec
+(assets/specs.js) and gives its own rows and/or names a shared dataset (data/<key>.js); datasets
+are packed as {"columns", "rows"}."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from pathlib import Path
 CHART_RE = re.compile(r'<figcaption>(.*?)</figcaption>\s*<div class="vl-chart"[^>]*></div>\s*'
                       r'<script type="application/json" class="vl-spec"[^>]*>(.*?)</script>', re.S)
 ASSIGN_RE = re.compile(r'^FLSDB\.(specs|data)\[("(?:[^"\\]|\\.)*")\] = (.*);$', re.M)
+
+
+def write_approval(out_dir: Path, status: str = "approved", extract_date: str | None = None) -> None:
+    """The approval `flsdb publish` would write, written by hand into a test's output folder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "approval.json").write_text(json.dumps({
+        "status": status, "verdict": "pass" if status == "approved" else "fail",
+        "extract_date": extract_date, "warehouse": "test", "approved_at": "2025-07-01T00:00:00+00:00",
+        "validation_sha256": "0" * 64}), encoding="utf-8")
 
 
 def site_root(page: Path) -> Path:

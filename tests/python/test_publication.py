@@ -27,18 +27,10 @@ from flsdb.publish.marts import PUBLISHED_DB_NAME, publish_marts, read_manifest
 from flsdb.publish.restricted import write_restricted_extract
 from flsdb.publish.site import ReportError, build_site
 from flsdb.safe_csv import dangerous_cells
-from site_pages import every_dataset_row, page_charts, site_root
+from site_pages import every_dataset_row, page_charts, site_root, write_approval
 
 SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown",
                   "breakdown_value"]
-
-
-def write_approval(out_dir: Path, status: str = "approved", extract_date: str | None = None) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "approval.json").write_text(json.dumps({
-        "status": status, "verdict": "pass" if status == "approved" else "fail",
-        "extract_date": extract_date, "warehouse": "test", "approved_at": "2025-07-01T00:00:00+00:00",
-        "validation_sha256": "0" * 64}), encoding="utf-8")
 
 
 def vl_convert_or_skip():

@@ -21,8 +21,11 @@ import pandas as pd
 import pytest
 
 from flsdb import paths
-from flsdb.publish.marts import PUBLISHED_DB_NAME, publish_marts
+from flsdb.publish.marts import PUBLISHED_DB_NAME
 from site_pages import page_charts, payloads
+# The same fixtures as the publication tests: the national warehouse published into a temporary
+# output folder (`published`), and its site built with no extract history (`site`).
+from test_publication import published, published_frame, site  # noqa: F401
 
 PUBLISH = paths.PROJECT_DIR / "src" / "flsdb" / "publish"
 MAX_SITE_BYTES = 15_000_000
@@ -140,38 +143,6 @@ def test_readme_tables_render_no_row_is_split_off_by_a_blank_line():
 # ---------------------------------------------------------------------------------------------
 # The site of the national data
 # ---------------------------------------------------------------------------------------------
-
-def write_approval(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "approval.json").write_text(json.dumps({
-        "status": "approved", "verdict": "pass", "extract_date": None, "warehouse": "test",
-        "approved_at": "2025-07-01T00:00:00+00:00", "validation_sha256": "0" * 64}), encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def published(built_warehouse, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site") / "output"
-    write_approval(out)
-    publish_marts(built_warehouse["warehouse"], out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def site(published) -> Path:
-    pytest.importorskip("vl_convert")
-    from flsdb.publish.site import build_site
-
-    build_site(published, history=published / "no-history" / "flsdb_history.duckdb")
-    return published / "site"
-
-
-def published_frame(published: Path, sql: str) -> pd.DataFrame:
-    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
-
 
 def test_site_meets_the_size_targets(site):
     pages = list(site.rglob("*.html"))

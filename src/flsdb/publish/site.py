@@ -43,6 +43,7 @@ from pathlib import Path
 from flsdb import paths
 from flsdb.atomic import swap_in_folder
 from flsdb.publish.history import history_path
+from flsdb.publish.marts import _sha256 as file_sha256
 from flsdb.publish.marts import published_db_path, read_manifest
 from flsdb.publish.site_render import BUNDLE_SCRIPT, Renderer, read_build_record, record_is_intact
 
@@ -91,14 +92,6 @@ def vega_javascript() -> str:
 # What changed
 # ---------------------------------------------------------------------------------------------
 
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _versions(*packages: str) -> str:
     found = []
     for package in packages:
@@ -130,10 +123,10 @@ def input_keys(db_path: Path, history: Path, approval: dict, year: int | None, s
     """{family: fingerprint of its inputs}. `pages`: every page but changes.html, the shared
     scripts and the downloads; `changes`: changes.html (it reads the extract history too);
     `bundle`: the Vega JavaScript; `meta`: site.json."""
-    published = _file_sha(db_path)
+    published = file_sha256(db_path)
     code = code_key()
     options = {"year": year, "standalone": standalone}
-    history_state = _file_sha(history) if history.is_file() else "absent"
+    history_state = file_sha256(history) if history.is_file() else "absent"
     keys = {"pages": _key("pages", code, published, options),
             "changes": _key("changes", code, published, options, str(history), history_state),
             "meta": _key("meta", published, options, approval)}
