@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -321,10 +322,15 @@ def test_no_published_file_contains_an_identifier(site, published, marts):
     source_files = {r[0] for r in marts.execute("select distinct source_file from marts.fct_episodes").fetchall()}
     assert len(source_files) > 50
     text_files = [p for p in list(site.rglob("*")) + list((published / "published").rglob("*"))
-                  if p.is_file() and p.suffix in {".html", ".csv", ".json"}]
+                  if p.is_file() and (p.suffix in {".html", ".csv", ".json"} or p.parent.name == "data")]
+    assert [p for p in text_files if p.suffix == ".js"], "the shared chart data (data/*.js) is scanned too"
     assert text_files
-    for path in text_files:
-        text = path.read_text(encoding="utf-8")
+    texts = [(path, path.read_text(encoding="utf-8")) for path in text_files]
+    for archive in site.rglob("*.csv.zip"):       # the downloads' CSVs, zipped
+        with zipfile.ZipFile(archive) as opened:
+            texts += [(archive, opened.read(name).decode("utf-8")) for name in opened.namelist()]
+    assert len(texts) > len(text_files) + 10
+    for path, text in texts:
         assert not [f for f in source_files if f in text], path       # file names stay inside
         assert not {re.sub(r"\D", "", m) for m in NHS_LIKE.findall(text)} & nhs, path
         assert not {m.replace(" ", "") for m in POSTCODE_LIKE.findall(text)} & postcodes, path

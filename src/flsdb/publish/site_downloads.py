@@ -52,6 +52,12 @@ def plain(text: str) -> str:
     return " ".join(text.split())
 
 
+def first_sentence(text: str) -> str:
+    """What a table holds, in its description's first sentence (the rest is for developers)."""
+    match = re.match(r"(.+?\.)(\s|$)", text)
+    return match.group(1) if match else text
+
+
 def documented() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """({table: description}, {table: {column: description}}) of the publication models' yml."""
     spec = yaml.safe_load((paths.PROJECT_DIR / MODELS_YML).read_text(encoding="utf-8"))
@@ -98,7 +104,7 @@ def downloads(db_path: Path) -> tuple[dict[str, bytes], list[dict], list[dict]]:
             frame = relation.df()
             files[f"{name}.parquet"] = _parquet(frame)
             files[f"{name}.csv.zip"] = _zipped_csv(frame, name)
-            tables.append({"name": name, "description": table_words.get(name, ""), "rows": len(frame),
+            tables.append({"name": name, "description": first_sentence(table_words.get(name, "")), "rows": len(frame),
                            "files": [f"{name}.csv.zip", f"{name}.parquet"]})
             for column, kind in zip(relation.columns, relation.types):
                 dictionary.append({"table": name, "column": column,
