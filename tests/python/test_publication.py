@@ -288,7 +288,7 @@ def test_no_published_file_contains_a_suppressed_count(site, marts, published):
                               row["breakdown"], row["breakdown_value"]) in suppressed), None)
             assert level is None, (where, row)
             checked_rows += 1
-    assert checked_rows > 10_000
+    assert checked_rows > 3_000
 
     # Tables: an FLS page shows "suppressed", never the numbers, for a suppressed result.
     fls_suppressed = [k for k in suppressed if k[1] == "fls" and k[4] == "all" and k[0] == 2024]
@@ -457,7 +457,7 @@ def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
     assert dom.count("<svg") >= total
     if page != "index.html":   # the SPC charts (one per monthly KPI) are among those drawn
         spc_charts = re.findall(r'<div class="spc-chart" data-kpi="\d+">\s*<figure class="chart">\s*'
-                                r'<figcaption>[^<]*</figcaption>\s*(<div class="vl-chart"[^>]*>)', dom)
+                                r'<figcaption>[^<]*</figcaption>\s*(<div class="vl-chart[^"]*"[^>]*>)', dom)
         drawn = [c for c in spc_charts if 'data-rendered="true"' in c]
         assert len(spc_charts) >= 10 and len(drawn) == len(spc_charts), (len(drawn), len(spc_charts))
     assert "SYNTHETIC DATA" in dom

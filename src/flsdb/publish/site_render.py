@@ -203,7 +203,8 @@ class Renderer:
         if key not in self.shared:
             made = datasets() if callable(datasets) else datasets
             self.shared[key] = f"{GLOBAL}\nFLSDB.data[{_json(key)}] = {_json(columnar(made))};\n"
-            self.write(f"data/{key}.js", self.shared[key])
+            if not self.standalone:     # a standalone page inlines what it draws
+                self.write(f"data/{key}.js", self.shared[key])
         return key
 
     def _specs_script(self, keys=None) -> str:
