@@ -173,16 +173,16 @@ def fls_page(data: SiteData, out: Renderer, code: str, series: dict, completenes
     kpi_table = table(f"{name}: KPIs, {y}, against the target and England and Wales",
                       ["KPI", "name", "value", "95% CI", "numerator / denominator", "target", "gap to target",
                        "England and Wales", "rating"], rows, {2, 3, 4, 5, 6, 7}, attrs)
+    median = f"; for {data.words['completeness']} the median FLS" if data.completeness_kpis else ""
     kpi_chart = charts.render(
         ch.fls_kpi_spec(), ch.fls_kpi_data(plotted), f"{name}: KPI values against the target and England and Wales, {y}",
         "Dot plot: the FLS's value (blue dot) with its 95% confidence interval (grey line), England and Wales "
-        "(orange tick; for KPI 1 the median FLS) and the target (cross) for each KPI.",
-        table="above") if len(plotted) else None
+        f"(orange tick{median}) and the target (cross) for each KPI.", table="above") if plotted else None
     both, trend_table_rows = trend_rows(data, code)
     trend_chart = charts.render(
         ch.trend_spec(150), ch.trend_data(both), f"{name}: KPI values by audit year",
-        "Small multiples, one per KPI: this FLS's value (blue squares) and England and Wales (grey circles; for "
-        f"KPI 1 the median FLS) in each audit year. {ch.OWN_SCALE_WORDS}") if len(both) else None
+        f"Small multiples, one per KPI: this FLS's value (blue squares) and England and Wales (grey circles{median}) "
+        f"in each audit year. {ch.OWN_SCALE_WORDS}") if both else None
     trend_table = table(f"{name}: KPI values by audit year", ["KPI", *map(str, data.years)], trend_table_rows,
                         range(1, 1 + len(data.years)))
     outliers, earlier = outlier_part(data, out, charts, code, register)
