@@ -332,6 +332,11 @@ def test_report_renders_and_writes_only_what_changed(published, built_warehouse,
     assert "fls/SYN001.html" not in changed and "assets/vega-bundle.js" not in changed
     assert "Renamed FLS" in (site / "fls" / "SYN005.html").read_text(encoding="utf-8")
     assert len(changed) < 10, sorted(changed)
+    # a page edited by hand is neither kept nor linked again: the next build writes it anew
+    (site / "fls" / "SYN003.html").write_text("edited by hand", encoding="utf-8")
+    build_site(out, history=history)
+    assert "edited by hand" not in (site / "fls" / "SYN003.html").read_text(encoding="utf-8")
+    assert _inodes(site)["fls/SYN001.html"] == third["fls/SYN001.html"]
 
 
 def test_monthly_pages_show_the_seasonal_profile_when_it_is_published(site, published, tmp_path):

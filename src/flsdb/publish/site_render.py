@@ -147,7 +147,8 @@ class Renderer:
         old = self.previous / relative if self.previous is not None else None
         if path.exists():   # never write through a link into the site being replaced
             path.unlink()
-        if old is not None and self.old_files.get(relative) == digest and old.is_file() and self._link(old, path):
+        if (old is not None and self.old_files.get(relative) == digest and old.is_file()
+                and sha256(old.read_bytes()) == digest and self._link(old, path)):
             self.linked += 1
         else:
             path.write_bytes(data)
@@ -172,15 +173,20 @@ class Renderer:
         self.families[family] = {"key": key, "files": {}}
 
     def keep(self, family: str) -> bool:
-        """Link every file of `family` from the old site, unchanged; False if one is missing."""
+        """Link every file of `family` from the old site, unchanged; False (nothing linked) when
+        one is missing or not as recorded."""
         old = self.record.get("families", {}).get(family)
-        if self.previous is None or old is None:
+        if self.previous is None or old is None or not record_is_intact(self.previous, old):
             return False
+        linked = []
         for relative in old["files"]:
             target = self.site_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             if not self._link(self.previous / relative, target):
+                for path in linked:
+                    path.unlink()
                 return False
+            linked.append(target)
         self.families[family] = {"key": old["key"], "files": dict(old["files"])}
         self.linked += len(old["files"])
         return True
