@@ -16,6 +16,7 @@ import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -166,6 +167,9 @@ def _published_text(root: Path) -> str:
             if path.is_file() and path.suffix != ".duckdb":
                 texts.append(path.name)
                 texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+            if path.is_file() and path.suffix == ".zip":      # the site's downloads: zipped CSVs
+                with zipfile.ZipFile(path) as archive:
+                    texts += [archive.read(name).decode("utf-8", errors="replace") for name in archive.namelist()]
     return "\n".join(texts)
 
 

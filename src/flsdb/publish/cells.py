@@ -66,15 +66,22 @@ def value_with_ci(row: dict) -> Markup:
                                                     fmt_ci(row["ci_lower_pct"], row["ci_upper_pct"], s))
 
 
+def outlier_words(level, direction) -> str:
+    """An outlier in words. Higher is better for every KPI, so only a low outlier is a concern
+    (HQIP's outlier process, with its warning sign); a high one is good performance, without."""
+    limits = "99.8%" if level == "alarm" else "95%"
+    if direction == "high":
+        return f"above the {limits} limits: better than expected"
+    return f"\u26a0 low {level}: below the {limits} limits"
+
+
 def outlier_text(row: dict) -> str:
     if row.get("is_suppressed"):
         return SUPPRESSED
     if row.get("geography_level") != "fls" or _missing(row.get("funnel_lower_95_pct")):
         return DASH
-    if row.get("is_outlier_alarm"):
-        return f"\u26a0 alarm ({row.get('outlier_direction')}, outside 99.8% limits)"
     if row.get("is_outlier_alert"):
-        return f"\u26a0 alert ({row.get('outlier_direction')}, outside 95% limits)"
+        return outlier_words("alarm" if row.get("is_outlier_alarm") else "alert", row.get("outlier_direction"))
     return "within limits"
 
 
