@@ -1,4 +1,4 @@
-{#- Funnel plots with overdispersion (monitoring-spec.md section 3; Spiegelhalter, Stat Med
+{#- Funnel plots with overdispersion (docs/specification/monitoring.md section 3; Spiegelhalter, Stat Med
     2005;24:1185). The statistics live here once: int_kpi_funnel_overdispersion_estimated estimates
     phi and tau2 with them, kpi_results draws the limits with them. Every choice between the
     proportion and the observed/expected scale is made on the KPI seed's value_type. -#}

@@ -1,4 +1,5 @@
-{#- Confidence intervals, funnel limits, ratings and suppression for KPI results (kpi-spec.md). -#}
+{#- Confidence intervals, funnel limits, ratings and suppression for KPI results
+    (docs/specification/kpi-definitions.md). -#}
 
 {#- Wilson score interval for numerator/denominator, as a percentage. `bound` is 'lower' or 'upper'. -#}
 {#- Clipped to [0, 100]: at 0/n or n/n rounding would otherwise leave about 1e-15 outside. -#}
@@ -16,8 +17,8 @@
 
 {#- Funnel-plot limits: macros/funnel_overdispersion.sql. -#}
 
-{#- Small-number suppression for publication (kpi-spec.md, "Publication and small numbers"; limits
-    are vars). The rules count patients, so which apply depends on what the KPI seed's value_type
+{#- Small-number suppression for publication (docs/specification/kpi-definitions.md, "Publication and small
+    numbers"; limits are vars). The rules count patients, so which apply depends on what the KPI seed's value_type
     counts:
     - `proportion` (patients over patients): denominator below the minimum, numerator 1-4, or
       denominator - numerator 1-4;

@@ -1,5 +1,5 @@
 {#-
-    XmR ("plot the dots") charts of NHS "Making Data Count", exactly as monitoring-spec.md section 2.
+    XmR ("plot the dots") charts of NHS "Making Data Count", exactly as docs/specification/monitoring.md section 2.
     Written once here and used by int_kpi_months_charted (and through it by the kpi_monthly and
     kpi_spc_summary marts). NHSRplotthedots (the NHS-R community's R package) is the reference where
     the spec is silent; every such reading is listed in DEVELOPERS.md, "SPC readings".
@@ -332,7 +332,7 @@ spc_charted as (
 {%- endmacro %}
 
 {#-
-    Assurance of a series against the KPI's target (monitoring-spec.md): target above the upper
+    Assurance of a series against the KPI's target (docs/specification/monitoring.md): target above the upper
     limit of the latest group -> consistent_fail (higher is better); below the lower limit ->
     consistent_pass; otherwise inconsistent. No target: none. No limits (a run chart, or a series
     with no points): null, since there is no process capability to judge.

@@ -1,7 +1,7 @@
 {#-
-    The raw submission contract of dataset.md, read from its one home, the seed
+    The raw submission contract of docs/specification/submission-format.md, read from its one home, the seed
     seeds/submission_fields.csv (DEVELOPERS.md, "The submission contract"): one row per raw column,
-    in dataset.md's order. flsdb/contract.py reads the same file for Python.
+    in docs/specification/submission-format.md's order. flsdb/contract.py reads the same file for Python.
 
     submission_contract() returns the seed's rows as dicts ordered by field_number, typed by
     seed_records (macros/seed_records.sql): `is_*` columns booleans, `field_number` and

@@ -1,6 +1,7 @@
 -- One row per record (current version only), with the deprivation of its LSOA, the extract date,
--- and whether it is in the audit cohort or why not (kpi-spec.md, "Cohort(Y)"): aged 50 or over at
--- the fracture, not a duplicate episode, and fractured on or before the extract date.
+-- and whether it is in the audit cohort or why not (docs/specification/kpi-definitions.md, "Terms", Cohort(Y)):
+-- aged 50 or over at the fracture, not a duplicate episode, and fractured on or before the extract
+-- date.
 -- A view, like int_submission_records_versioned (which ranks duplicate episodes): its readers take
 -- a few of its columns each.
 {{ config(materialized='view') }}

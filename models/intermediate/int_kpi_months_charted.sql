@@ -1,6 +1,6 @@
 -- One row per monthly series month (as int_kpi_months_measured) with its XmR chart: SPC group,
 -- centre line, process and near-limit lines, the four special-cause rules, point type.
--- Why: the SPC rules (macros/spc_xmr.sql, monitoring-spec.md section 2) run here, on a small model
+-- Why: the SPC rules (macros/spc_xmr.sql, docs/specification/monitoring.md section 2) run here, on a small model
 -- that unit tests feed with hand-made points; the kpi_monthly and kpi_spc_summary marts read it.
 
 with

@@ -1,5 +1,5 @@
 -- One row per monthly series (geography level x geography x KPI 2-11, breakdown all) and complete
--- calendar month of the fracture date F: numerator, denominator and value (monitoring-spec.md
+-- calendar month of the fracture date F: numerator, denominator and value (docs/specification/monitoring.md
 -- section 1). Why: services need a monthly view to see whether a change worked; the SPC charts
 -- (int_kpi_months_charted) are drawn from these rows.
 {#- The KPIs, their value type and completeness lag come from the KPI seed (macros/kpi_monthly_series.sql). -#}

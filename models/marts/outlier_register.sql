@@ -1,6 +1,6 @@
 -- One row per extract date x audit year x FLS x KPI whose result (breakdown all) is an alert or
 -- alarm on the overdispersion-adjusted funnel limits, with where it stands in the HQIP outlier
--- process (monitoring-spec.md section 4).
+-- process (docs/specification/monitoring.md section 4).
 -- Why: a flag on a chart is not a process. The status comes from the reviewed decisions seed and is
 -- joined on (audit year, FLS, KPI) only, never on the extract date, so a decision stays attached
 -- to its outlier in every later extract; an outlier nobody has decided on yet is `detected`.

@@ -2,7 +2,7 @@
 -- the cells that add up to it (numerators alike; denominators too, except KPI 2/3 months before a
 -- series starts, whose numerators are 0).
 -- Why: secondary suppression of published_kpi_monthly must make sure that no suppressed month can
--- be worked out by subtraction. These are the subtractions a reader can do (monitoring-spec.md
+-- be worked out by subtraction. These are the subtractions a reader can do (docs/specification/monitoring.md
 -- section 1: a month's counts are the year's counts restricted to the month):
 --   time: the months of an audit year add up to the yearly result (published_kpi_results,
 --     breakdown `all`, same geography and KPI). A year whose later months are not yet complete

@@ -1,6 +1,6 @@
 -- One row per member of an additive relation between published KPI results: a total and the
 -- cells that add up to it (numerator and denominator alike).
--- Why: secondary suppression (kpi-spec.md, "Publication and small numbers") must make sure no
+-- Why: secondary suppression (docs/specification/kpi-definitions.md, "Publication and small numbers") must make sure no
 -- suppressed cell can be worked out by subtraction. These are the subtractions a reader can do:
 --   geography: the FLSs of a region add up to the region, the regions of a country to the
 --     country, the countries to England and Wales (same year, KPI, breakdown and value);

@@ -1,5 +1,5 @@
 -- One row per geography x KPI x month of marts.kpi_monthly: the monthly series and its SPC chart
--- (monitoring-spec.md sections 1-2) as they may leave the building, with primary and secondary
+-- (docs/specification/monitoring.md sections 1-2) as they may leave the building, with primary and secondary
 -- small-number suppression applied.
 -- Why: the run charts of the report site and BI tools read only the published tier. A month is a
 -- subset of its audit year and of its parent geography, so suppressing small months alone would

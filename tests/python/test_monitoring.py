@@ -1,4 +1,4 @@
-"""Monthly KPI series and SPC charts (monitoring-spec.md sections 1-2) on the built default warehouse.
+"""Monthly KPI series and SPC charts (docs/specification/monitoring.md sections 1-2) on the built default warehouse.
 
 The SPC limits and rules are recomputed here by a small, independent Python implementation of the
 spec (not a copy of the SQL in macros/spc_xmr.sql) and compared with kpi_monthly for real series.

@@ -1,4 +1,4 @@
-"""Credible outliers (monitoring-spec.md sections 3 and 4): the overdispersion-adjusted funnel limits
+"""Credible outliers (docs/specification/monitoring.md sections 3 and 4): the overdispersion-adjusted funnel limits
 of kpi_results against an independent numpy implementation of section 3, and the outlier register's
 decisions surviving a rebuild and a new extract.
 

@@ -1,7 +1,7 @@
 """The data-quality models end to end on a small hostile landing set (issues 12 and 13):
 
-- dataset.md, "Versions and duplicates": versions are ranked among accepted rows only. When the
-  newest version of a record is rejected, the previous accepted version stands, and the report
+- docs/specification/submission-format.md, "Versions and duplicates": versions are ranked among accepted rows
+  only. When the newest version of a record is rejected, the previous accepted version stands, and the report
   lists the record as "newer version rejected" with the file and line of the rejected row;
 - no value from a submission reaches any HTML under output/quality unescaped: a Record ID, a file
   name and coded / numeric cells holding `<img src=x onerror=...>` or `"><script>` are counted or

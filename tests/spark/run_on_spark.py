@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 MARTS = ["kpi_results", "kpi_data_completeness", "fct_episodes", "dim_fls", "dim_geography"]
-# Monthly series and SPC charts (monitoring-spec.md sections 1-2).
+# Monthly series and SPC charts (docs/specification/monitoring.md sections 1-2).
 MARTS += ["kpi_monthly", "kpi_spc_summary"]
 
 

@@ -42,7 +42,7 @@ MART_KEYS = {
     "fct_episodes": ["fls_code", "record_id"],
     "dim_fls": ["fls_code"],
     "dim_geography": ["geography_level", "geography_code"],
-    # Monthly series and SPC charts (monitoring-spec.md sections 1-2).
+    # Monthly series and SPC charts (docs/specification/monitoring.md sections 1-2).
     "kpi_monthly": ["geography_level", "geography_code", "kpi_number", "month_start"],
     "kpi_spc_summary": ["geography_level", "geography_code", "kpi_number"],
 }

@@ -31,7 +31,7 @@ def value_range(value_type: str) -> tuple[float, float | None]:
 
 
 def bounded(values: pd.Series, value_type: str) -> pd.Series:
-    """Limits drawn within the range the value can take (monitoring-spec.md section 2)."""
+    """Limits drawn within the range the value can take (docs/specification/monitoring.md section 2)."""
     low, high = value_range(value_type)
     return pd.to_numeric(values, errors="coerce").clip(lower=low, upper=high)
 
@@ -222,7 +222,7 @@ def gradient_data(rows: pd.DataFrame) -> dict:
 
 # -- funnel plots -------------------------------------------------------------------------------
 
-#: An FLS's place on a funnel plot. Higher is better for every KPI (monitoring-spec.md section 2),
+#: An FLS's place on a funnel plot. Higher is better for every KPI (docs/specification/monitoring.md section 2),
 #: so only a low outlier is a concern (the HQIP outlier process); a high one is good performance.
 FUNNEL_STATUS = {"within limits": ("#0072B2", "circle"),
                  "above the limits (good)": ("#009E73", "square"),

@@ -1,4 +1,4 @@
-"""Caterpillar plots of the report site (issue 15; monitoring-spec.md section 3), as the NHFD's:
+"""Caterpillar plots of the report site (issue 15; docs/specification/monitoring.md section 3), as the NHFD's:
 every FLS ranked by its value, with its 95% confidence interval, against the national line.
 
 The values and intervals are published_kpi_results' own (`value_pct`, `ci_lower_pct`,

@@ -12,7 +12,7 @@ tables and both written down here:
   the service's share beside the median FLS's share (`median(value_pct)` of the FLS results of
   the year; KPI 1 is exempt from suppression, so every service counts).
 - `trim_empty_months`: a monthly series ends at its last month with a value
-  (monitoring-spec.md section 1). Rows after it (months with no data yet: no value and, for an
+  (docs/specification/monitoring.md section 1). Rows after it (months with no data yet: no value and, for an
   FLS, a month "suppressed" only because it is empty) are not read: a KPI's months end at the
   last month with a value anywhere, and each series at its last month with a value or a
   suppressed one. Once the marts hold no such rows, this removes nothing.
