@@ -17,6 +17,8 @@ import pytest
 
 import tiny_build
 
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
+
 YEARS = (2019, 2025)
 # The ONS population estimate the project ships (data/reference/ons_mye2020_la_age_sex.csv.gz).
 EARLIEST_ESTIMATE = 2020

@@ -23,6 +23,8 @@ import pytest
 
 from flsdb import paths
 
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
+
 # Planted identifiers: a valid NHS number (modulus 11), a postcode and a date of birth. None of them
 # may appear anywhere under the published tier or the site.
 PLANTED_NHS_NUMBER = "4010232137"

@@ -24,6 +24,8 @@ from flsdb import paths
 from flsdb.quality.validate import validate
 from submission_rows import csv_text, good_row
 
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
+
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = '"><script>alert(2)</script>'
 SVG_FILE = 'x"><svg onload=alert(3)>.csv'     # a file name: no slash possible
