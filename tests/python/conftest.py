@@ -24,11 +24,8 @@ import pytest
 
 import tiny_build
 from flsdb import paths
+import shared_builds
 from shared_builds import SharedBuild
-
-# The session fixtures that are a shared build (the build behind each: _BUILDS below).
-SHARED_FIXTURES = ("built_warehouse", "tiny")
-
 
 def dbt_env(warehouse: Path, landing: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
@@ -71,45 +68,46 @@ def _make_national(shared: SharedBuild, root: Path) -> dict[str, Path]:
     return {"root": root, "landing": landing, "warehouse": warehouse, "target": target}
 
 
-NATIONAL = SharedBuild("national (2023-2024 at 1x)", _make_national)
-_BUILDS = {"built_warehouse": (NATIONAL, "national"), "tiny": (tiny_build.BUILD, "tiny")}
+NATIONAL = SharedBuild("national (2023-2024 at 1x)", _make_national, fixture="built_warehouse")
+SHARED = (NATIONAL, tiny_build.BUILD)
 
 
 def _needs(item: pytest.Item) -> set[str]:
-    return {name for name in SHARED_FIXTURES if name in getattr(item, "fixturenames", ())}
+    return {build.fixture for build in SHARED if build.needed_by(item)}
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark the users of a shared build `warehouse`; run the modules that need no shared build
     first, then those that need only the tiny one, then those that need the national one (module by
-    module, in their own order, so module fixtures are made once), while the builds finish."""
+    module, in their own order, so module fixtures are made once), while the builds are made."""
     rank: dict[str, int] = {}
     for item in items:
         needs = _needs(item)
         if needs:
             item.add_marker(pytest.mark.warehouse)
         module = item.nodeid.split("::")[0]
-        rank[module] = max(rank.get(module, 0), 2 if "built_warehouse" in needs else 1 if needs else 0)
+        rank[module] = max(rank.get(module, 0), 2 if NATIONAL.fixture in needs else 1 if needs else 0)
     items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _start_shared_builds(request, tmp_path_factory):
-    """Start, in the background, each shared build that a selected test needs."""
-    needed = set().union(*(_needs(item) for item in request.session.items))
-    for name in SHARED_FIXTURES:
-        if name in needed:
-            build, folder = _BUILDS[name]
-            build.start(tmp_path_factory.mktemp(folder))
+def _queue_builds(request, tmp_path_factory):
+    """Queue, for the background thread, every build that a selected test needs: the two shared
+    ones first, then the modules' own, the last needed first (the tests reach the first ones)."""
+    needed = []
+    for item in request.session.items:
+        needed += [build for build in shared_builds.REGISTRY if build.needed_by(item) and build not in needed]
+    own = [build for build in needed if build not in SHARED]
+    for build in [b for b in SHARED if b in needed] + own[::-1]:
+        build.queue(tmp_path_factory.mktemp(build.fixture))
     yield
-    for build, _ in _BUILDS.values():
-        build.stop()
+    shared_builds.stop_all()
 
 
 def pytest_terminal_summary(terminalreporter):
-    made = [build.summary() for build, _ in _BUILDS.values() if build.steps]
+    made = [build.summary() for build in shared_builds.REGISTRY if build.steps]
     if made:
-        terminalreporter.write_sep("=", "shared warehouse builds")
+        terminalreporter.write_sep("=", "warehouse builds (tests/python/shared_builds.py)")
         for line in made:
             terminalreporter.write_line(line)
 

@@ -1,12 +1,17 @@
-"""The warehouse builds that a whole test session shares (conftest.py: `built_warehouse`, `tiny`).
+"""Warehouse builds made once per test run: the two that the whole session shares (conftest.py:
+`built_warehouse`, national 1x; `tiny`, tiny_build.py) and the bigger ones a module makes for
+itself (test_audit_years, test_hostile_pipeline, test_quality_problems, test_kpi_seed).
 
-Each is made once per test run. When the selected tests need one, conftest starts it at the start
-of the session in a background thread: its steps are subprocesses (`flsdb generate`, `flsdb load`,
-`dbt build`), so it builds on the machine's second core while the tests that need no warehouse
-run first. A fixture that asks for a build waits for it (or makes it then, if nothing started it).
+A build is a `SharedBuild`: a function of a new empty folder that returns a dict of paths, and a
+fixture that returns `BUILD.get(...)`. At the start of a session, conftest queues every build that
+a selected test needs (by fixture name); one background thread makes them one after another. Their
+steps are subprocesses (`flsdb generate`, `flsdb load`, `dbt build`), so the builds use the
+machine's second core while the tests run on the first. A test that needs a build before the
+background thread reached it makes it itself (it is then no longer queued); one that needs a build
+being made waits for it.
 
-Each step's wall and CPU time (the step's process and its children) is kept, and conftest prints
-them at the end of the run.
+Each step's wall and CPU time (the step's process and its children) is kept; conftest prints them
+at the end of the run.
 """
 
 from __future__ import annotations
@@ -22,48 +27,80 @@ from typing import Callable
 # A step that runs longer than this is killed (the build then fails with its output).
 STEP_TIMEOUT = 1800
 
+REGISTRY: list["SharedBuild"] = []           # every build, in the order the modules define them
+_QUEUE: list["SharedBuild"] = []
+_QUEUE_LOCK = threading.Lock()
+_WORKER: list[threading.Thread] = []
+
 
 class SharedBuild:
-    def __init__(self, name: str, make: Callable[["SharedBuild", Path], dict]):
-        self.name = name
-        self._make = make
-        self._thread: threading.Thread | None = None
+    def __init__(self, name: str, make: Callable[["SharedBuild", Path], dict], fixture: str,
+                 module: str | None = None):
+        """`make(build, root)` builds into `root`; `fixture` is the fixture that returns it (in
+        `module`, a test file's __file__, or in conftest when None)."""
+        self.name, self._make, self.fixture = name, make, fixture
+        self.module = str(Path(module).resolve()) if module else None
+        self._claimed = False
+        self._root: Path | None = None
+        self._done = threading.Event()
         self._value: dict | None = None
         self._error: BaseException | None = None
         self._process: subprocess.Popen | None = None
         self._stopped = False
-        self.background = False
+        self.made_in = ""
         self.steps: list[tuple[str, float, float]] = []      # (step, wall s, CPU s)
         self.waited = 0.0                                    # seconds the tests waited for it
+        REGISTRY.append(self)
 
-    def start(self, root: Path, background: bool = True) -> None:
-        """Start the build in `root` (a new empty folder); a second call does nothing."""
-        if self._thread is not None:
-            return
-        self.background = background
-        self._thread = threading.Thread(target=self._build, args=(root,), daemon=True,
-                                        name=f"shared build {self.name}")
-        self._thread.start()
+    def needed_by(self, item) -> bool:
+        if self.fixture not in getattr(item, "fixturenames", ()):
+            return False
+        return self.module is None or str(Path(item.path).resolve()) == self.module
 
-    def _build(self, root: Path) -> None:
+    def queue(self, root: Path) -> None:
+        """Have the background thread make it, into `root` (a new empty folder)."""
+        with _QUEUE_LOCK:
+            if self._claimed or self in _QUEUE:
+                return
+            self._root = root
+            _QUEUE.append(self)
+            if not _WORKER:
+                _WORKER.append(threading.Thread(target=_work, daemon=True, name="shared builds"))
+                _WORKER[0].start()
+
+    def _claim(self) -> bool:
+        with _QUEUE_LOCK:
+            if self._claimed:
+                return False
+            self._claimed = True
+            if self in _QUEUE:
+                _QUEUE.remove(self)
+            return True
+
+    def _build(self, made_in: str) -> None:
+        self.made_in = made_in
         try:
-            self._value = self._make(self, root)
-        except BaseException as exc:  # handed to the test that asks for the build
+            self._value = self._make(self, self._root)
+        except BaseException as exc:  # handed to every test that asks for the build
             self._error = exc
+        finally:
+            self._done.set()
 
     def get(self, new_root: Callable[[], Path]) -> dict:
-        """The built warehouse (a dict of paths): waits for it, or builds it now."""
-        if self._thread is None:
-            self.start(new_root(), background=False)
+        """The build (a dict of paths): made now if nothing has started it, else waited for."""
+        if self._claim():
+            if self._root is None:
+                self._root = new_root()
+            self._build("in the test that first needed it")
         started = time.perf_counter()
-        self._thread.join()
+        self._done.wait()
         self.waited += time.perf_counter() - started
         if self._error is not None:
             raise self._error
         return self._value
 
     def stop(self) -> None:
-        """End of the session: kill a step still running (a run cut short)."""
+        """End of the session: make nothing more, and kill a step still running."""
         self._stopped = True
         process = self._process
         if process is not None and process.returncode is None:
@@ -74,6 +111,7 @@ class SharedBuild:
         """One step of the build; stdout and stderr both go to `log` and come back as stdout."""
         if self._stopped:
             raise RuntimeError(f"the test session ended before the {self.name} build's {step}")
+        log.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         with open(log, "w") as out:
             process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out,
@@ -92,14 +130,33 @@ class SharedBuild:
                                            log.read_text(errors="replace"), "")
 
     def summary(self) -> str:
-        if not self.steps:
-            return f"{self.name}: not built"
         wall = sum(s[1] for s in self.steps)
         cpu = sum(s[2] for s in self.steps)
         parts = ", ".join(f"{step} {w:.0f} s ({c:.0f} s CPU)" for step, w, c in self.steps)
-        how = "in the background" if self.background else "in the foreground"
-        return (f"{self.name}: {wall:.0f} s wall, {cpu:.0f} s CPU, built {how}; tests waited "
-                f"{self.waited:.0f} s for it [{parts}]")
+        return (f"{self.name}: {wall:.0f} s wall, {cpu:.0f} s CPU in its subprocesses, made "
+                f"{self.made_in}; tests waited {self.waited:.0f} s for it [{parts}]")
+
+
+def _work() -> None:
+    while True:
+        with _QUEUE_LOCK:
+            if not _QUEUE:
+                _WORKER.clear()
+                return
+            build = _QUEUE[0]
+        if build._claim():
+            if build._stopped:
+                build._error = RuntimeError(f"the test session ended before the {build.name} build")
+                build._done.set()
+            else:
+                build._build("in the background")
+
+
+def stop_all() -> None:
+    with _QUEUE_LOCK:
+        _QUEUE.clear()
+    for build in REGISTRY:
+        build.stop()
 
 
 def copy_build(build: dict, root: Path) -> dict:

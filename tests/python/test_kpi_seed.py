@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 
 import tiny_build
+from shared_builds import SharedBuild
 from flsdb import paths, semantic_layer
 from flsdb.publish.kpi_words import kpi_words
 
@@ -309,26 +310,24 @@ def add_a_kpi(project: Path, env: dict[str, str]) -> int:
     return number
 
 
-def _flsdb(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(Path(sys.executable).with_name("flsdb")), *args], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"flsdb {' '.join(args)} exited {result.returncode}:\n" \
-                                   f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def added(tmp_path_factory, tiny) -> dict:
+def _make_added(shared: SharedBuild, root: Path) -> dict:
     """The copy with a new KPI, loaded, built, validated, published and reported; and the project's
     own build of the same landing set (the session's tiny build: 2024 at 2%, seed 7, its pseudonym
     key), for the comparison of the existing KPIs."""
     started = time.monotonic()
     stages: dict[str, float] = {}
+    tiny = tiny_build.BUILD.get(lambda: root / "tiny")
 
     def stage(name: str) -> None:
         stages[name] = round(time.monotonic() - started - sum(stages.values()), 1)
 
-    root = tmp_path_factory.mktemp("add_a_kpi")
+    def _flsdb(args: list[str], env: dict[str, str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+        result = shared.run(args[0], [str(Path(sys.executable).with_name("flsdb")), *args], env, cwd,
+                            root / "steps" / f"{args[0]}.log")
+        assert result.returncode == 0 or not check, f"flsdb {' '.join(args)} exited {result.returncode}:\n" \
+                                                    f"{result.stdout[-8000:]}"
+        return result
+
     landing = tiny["landing"]                 # AUDIT_YEAR at 2%, read only
     project = _copy_project(root)
     warehouse, output = root / "with_new_kpi.duckdb", root / "output"
@@ -341,8 +340,7 @@ def added(tmp_path_factory, tiny) -> dict:
     stage("copy and add the KPI")
 
     _flsdb(["load"], env, project)
-    build = subprocess.run([str(Path(sys.executable).with_name("flsdb")), "build"], env=env, cwd=project,
-                           capture_output=True, text=True, timeout=900)
+    build = _flsdb(["build"], env, project, check=False)
     stage("load and build the copy")
     validate = _flsdb(["validate"], env, project)
     stage("validate")
@@ -353,6 +351,15 @@ def added(tmp_path_factory, tiny) -> dict:
     return {"stages": stages, "number": number, "project": project, "root": root, "warehouse": warehouse, "output": output,
             "build": build, "validate": validate, "base_warehouse": tiny["warehouse"],
             "seconds": time.monotonic() - started}
+
+
+BUILD = SharedBuild("add a KPI (a copy of the project, 2024 at 2%)", _make_added, fixture="added", module=__file__)
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory, tiny) -> dict:
+    """Made once, in the background when the session starts (shared_builds.py)."""
+    return BUILD.get(lambda: tmp_path_factory.mktemp("add_a_kpi"))
 
 
 def _rows(database: Path, sql: str, *parameters) -> list[tuple]:

@@ -95,7 +95,7 @@ def _make(shared: SharedBuild, root: Path) -> dict:
     return build
 
 
-BUILD = SharedBuild("tiny (2024 at 2%)", _make)
+BUILD = SharedBuild("tiny (2024 at 2%)", _make, fixture="tiny")
 
 
 def tiny_build(tmp_path_factory) -> dict:
