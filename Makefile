@@ -45,10 +45,10 @@ browser:
 test: lint browser pytest
 
 # The quick loop (DEVELOPERS.md, "Tests"): every test not marked `warehouse` (those build a warehouse
-# with dbt or read the session's shared builds), and sqlfluff on the SQL files changed against
-# LINT_BASE. `make test` runs everything.
+# with dbt or read the session's shared builds) or `slow`, and sqlfluff on the SQL files changed
+# against LINT_BASE. `make test` runs everything.
 test-fast: lint-changed $(STAMP)
-	$(BIN)/pytest -m "not warehouse"
+	$(BIN)/pytest -m "not warehouse and not slow"
 
 # sqlfluff on the .sql files under models/, analyses/ and tests/ that differ from LINT_BASE
 # (committed or not, new files included); nothing to lint when none changed.

@@ -108,6 +108,7 @@ def fault_landing(tmp_path_factory) -> dict:
     return {"root": root, "landing": landing, "reference": raw_snapshot(reference)}
 
 
+@pytest.mark.slow
 def test_loader_killed_at_random_moments_then_rerun_equals_clean_load(fault_landing):
     root, landing, reference = (fault_landing[k] for k in ("root", "landing", "reference"))
     # How long a whole load takes in a child process (after its imports).
