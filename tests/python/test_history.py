@@ -299,6 +299,7 @@ def _kpi_rows(warehouse: Path) -> dict[tuple, tuple]:
         con.close()
 
 
+@pytest.mark.warehouse
 def test_two_extracts_end_to_end(tmp_path):
     from flsdb.synthetic import generate
 

@@ -241,6 +241,7 @@ def _load(landing: Path, warehouse: Path) -> int:
         return con.execute("select count(*) from raw.submission_records").fetchone()[0]
 
 
+@pytest.mark.warehouse
 def test_a_decision_stays_attached_across_a_rebuild_and_a_new_extract(tmp_path):
     from flsdb.synthetic import generate
 

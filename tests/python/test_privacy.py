@@ -188,11 +188,6 @@ def scan_files(roots: list[Path], ids: Identifiers) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_build.tiny_build(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def ids(built_warehouse, tiny) -> Identifiers:
     return Identifiers([built_warehouse["warehouse"], tiny["warehouse"]])
 

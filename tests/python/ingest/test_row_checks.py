@@ -168,6 +168,7 @@ def test_documented_wordings_are_read_as_the_code():
     assert contract.code_wordings("bone_therapy_52_weeks")["HRT (still taking)"] == "HRT"
 
 
+@pytest.mark.warehouse
 def test_staging_reads_coded_answers_as_the_loader_does(tmp_path):
     """The loader and the staging SQL share one rule (dbt_project.yml vars + one macro): padded
     answers and documented wordings are staged as the code, and an accepted 1.11 is never
