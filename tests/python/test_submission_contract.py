@@ -47,7 +47,7 @@ WRITTEN_OUT_CONTRACT: dict[str, re.Pattern[str]] = {
         r"\b0?\.80?\b(?!\d)|\b80\s*%|\b80 ?(?:pct|per ?cent)\b|[\s(,=]392\b|[\s(,=:]112\b"),
 }
 # Output formatting (a published time, a load time in a message) is not a submission format.
-FORMAT_EXEMPT = re.compile(r"strftime\(|:%Y-%m-%d %H:%M:%S\}|%Y%m%dT")
+FORMAT_EXEMPT = re.compile(r"strftime\(|\{[^{}:]+:%[^{}]*\}|%Y%m%dT")
 # Not a copy of the formats: the loader hides anything that looks like a date, in any common
 # writing, from the messages it repeats (src/flsdb/ingest/decoding.py, redaction).
 REGEX_EXEMPT = {"src/flsdb/ingest/decoding.py"}
