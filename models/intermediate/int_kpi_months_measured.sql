@@ -14,12 +14,6 @@
         'expression': count_if_true('kpi_' ~ kpi.number ~ '_in_denominator')
             if kpi in proportion_kpis else '0'}) %}
 {%- endfor %}
-{%- set first_month = var('earliest_fracture_date')[:7] ~ '-01' %}
-{#- The calendar runs to the end of the fifth year after the later of today and var extract_date
-    (a margin for a derived E later than today); months after E are dropped below. #}
-{%- set extract_year = ((var('extract_date') | string)[:4] | int) if var('extract_date') else 0 %}
-{%- set last_year = [run_started_at.year, extract_year] | max + 5 %}
-{%- set month_count = (last_year - first_month[:4] | int + 1) * 12 %}
 
 with
 
@@ -70,21 +64,21 @@ yearly_expected_counts as (
     where breakdown = 'all'
 ),
 
-month_offsets as (
-    select month_offset_list.month_offset
-    from (
-        values
-        {%- for offset in range(month_count) %}
-            ({{ offset }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as month_offset_list (month_offset)
+calendar_bounds as (
+    -- The calendar runs from the first month with cohort records to the month of E: from the data,
+    -- never from the clock. (An E before the first month leaves that one month, which the
+    -- completeness rule below then drops.)
+    select
+        min(month_start) as first_month_start,
+        greatest(
+            min(month_start),
+            cast({{ dbt.date_trunc('month', extract_date()) }} as date)
+        ) as last_month_start
+    from episodes
 ),
 
 calendar_months as (
-    select
-        cast({{ dbt.dateadd('month', 'month_offset', "cast('" ~ first_month ~ "' as date)") }} as date)
-            as month_start
-    from month_offsets
+    {{ month_starts('calendar_bounds', 'calendar_bounds.first_month_start', 'calendar_bounds.last_month_start') }}
 ),
 
 calendar_months_measured as (

@@ -1,7 +1,7 @@
 """Monthly KPI series and SPC charts (monitoring-spec.md sections 1-2) on the built default warehouse.
 
 The SPC limits and rules are recomputed here by a small, independent Python implementation of the
-spec (not a copy of the SQL in macros/spc_xmr.sql) and compared with kpi_monthly for real series.
+spec (not a copy of the SQL of the int_spc_* models) and compared with kpi_monthly for real series.
 This is a check of the SQL, not a second source of published numbers: reports read the marts.
 """
 
