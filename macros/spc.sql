@@ -42,6 +42,17 @@
     {%- endfor -%}
 {%- endmacro %}
 
+{#- A chart line (limit or near-limit line) as stored and drawn: clipped to the range the value can
+    take (monitoring-spec.md section 2): 0 to 100 for proportions, at least 0 for identification
+    ratios (value_type ratio_to_expected, which can exceed 100). The rules use the line unclipped. -#}
+{% macro spc_line_clipped(line, value_type) -%}
+    case
+        when {{ line }} is null then null
+        when {{ value_type }} = 'ratio_to_expected' then greatest(0.0, {{ line }})
+        else least(100.0, greatest(0.0, {{ line }}))
+    end
+{%- endmacro %}
+
 {#-
     Assurance of a series against the KPI's target (monitoring-spec.md): target above the upper
     limit of the latest group -> consistent_fail (higher is better); below the lower limit ->

@@ -1,6 +1,6 @@
 -- One row per monthly series month (as int_kpi_months_measured) with its XmR chart: SPC group,
 -- centre line, process and near-limit lines, the four special-cause rules and the point type.
--- Why: step 4 of the XmR chart (monitoring-spec.md section 2, "Point type"): the steps
+-- Why: step 4 of the XmR chart (monitoring-spec.md section 2, "Limits", "Point type"): the steps
 -- int_spc_months_grouped -> int_spc_groups_limited -> int_spc_points_ruled meet here, on every
 -- month of the series, for the kpi_monthly and kpi_spc_summary marts.
 
@@ -21,7 +21,8 @@ points_ruled as (
 final as (
     -- Every month of the series, points or not; a month with no value carries its group's lines but
     -- no point type. Higher is better for every KPI: special cause above the mean is an
-    -- improvement, on or below it a concern.
+    -- improvement, on or below it a concern. The lines are stored clipped to the range the value
+    -- can take; the rules (int_spc_points_ruled) used them unclipped.
     select
         {{ spc_series_list('months') }},
         months.month_start,
@@ -30,10 +31,9 @@ final as (
         lines.centre_pct,
         lines.unscreened_average_moving_range,
         lines.average_moving_range,
-        lines.lower_limit_pct,
-        lines.upper_limit_pct,
-        lines.lower_near_limit_pct,
-        lines.upper_near_limit_pct,
+        {%- for line in ['lower_limit_pct', 'upper_limit_pct', 'lower_near_limit_pct', 'upper_near_limit_pct'] %}
+            {{ spc_line_clipped('lines.' ~ line, 'months.value_type') }} as {{ line }},
+        {%- endfor %}
         months.point_number,
         coalesce(points.is_rule_1_outside_limits, false) as is_rule_1_outside_limits,
         coalesce(points.is_rule_2_shift, false) as is_rule_2_shift,

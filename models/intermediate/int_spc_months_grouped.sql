@@ -14,6 +14,7 @@ months as (
         geography_level,
         geography_code,
         kpi_number,
+        value_type,
         month_start,
         value_pct
     from {{ ref('int_kpi_months_measured') }}
@@ -39,6 +40,7 @@ months_rebased as (
     -- A rebase month starts a new group from that month on: count the rebase months up to it.
     select
         {{ spc_series_list('months') }},
+        months.value_type,
         months.month_start,
         months.value_pct,
         count(distinct rebase_months.rebase_month) as rebases_so_far
@@ -48,7 +50,7 @@ months_rebased as (
             months.geography_code = rebase_months.geography_code
             and months.kpi_number = rebase_months.kpi_number
             and months.month_start >= rebase_months.rebase_month
-    group by {{ spc_series_list('months') }}, months.month_start, months.value_pct
+    group by {{ spc_series_list('months') }}, months.value_type, months.month_start, months.value_pct
 ),
 
 months_grouped as (
@@ -56,6 +58,7 @@ months_grouped as (
     -- months with no month between them, does not leave a gap in the numbering).
     select
         {{ series }},
+        value_type,
         month_start,
         value_pct,
         dense_rank() over (partition by {{ series }} order by rebases_so_far) as spc_group
@@ -90,6 +93,7 @@ final as (
     -- moving range belongs to the baseline when both its points do (point 2 to N).
     select
         {{ spc_series_list('grouped') }},
+        grouped.value_type,
         grouped.month_start,
         grouped.value_pct,
         grouped.spc_group,
