@@ -21,8 +21,10 @@ months as (
 ),
 
 rebase_months as (
+    -- Codes as typed by a person: `syn012 ` means SYN012 (a row that matches no series is named by
+    -- quality.dq_seed_rows and refuses publication).
     select
-        geography_code,
+        {{ normalise_code('geography_code') }} as geography_code,
         kpi_number,
         rebase_month
     from {{ ref('spc_rebase_months') }}
@@ -30,7 +32,7 @@ rebase_months as (
 
 fixed_baselines as (
     select
-        geography_code,
+        {{ normalise_code('geography_code') }} as geography_code,
         kpi_number,
         baseline_points
     from {{ ref('spc_fixed_baselines') }}

@@ -182,8 +182,19 @@ geography_rows as (
     where geographies.result_rows > national.result_rows
 ),
 
+seed_rows_unmatched as (
+    select
+        'seed_rows_unmatched' as check_name,
+        cast(count(*) as double) as measured_value,
+        {{ aggregate_strings('unmatched.description', '; ', 'unmatched.description') }} as detail
+    from {{ ref('dq_seed_rows') }} as unmatched
+    where not unmatched.is_matched
+),
+
 measures as (
     select * from problem_measures
+    union all
+    select * from seed_rows_unmatched
     union all
     select * from unknown_deprivation
     union all
