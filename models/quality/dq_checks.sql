@@ -5,12 +5,13 @@
 -- collects these rows (with the dbt test results and the GX suites) into the report and the gate.
 -- `error` checks block publication, `warn` checks are reported.
 -- A description may name KPI 1's rule as {key_field_threshold_pct} and
--- {fewest_key_fields_below_threshold_not_met}: they are filled in from the KPI seed, so that the
--- seed of checks never writes the rule out.
+-- {fewest_key_fields_below_threshold_not_met}, and the cohort's age as {minimum_age}: they are
+-- filled in from the KPI seed and var minimum_age, so that the seed of checks never writes a rule out.
 
 {%- set kpi_1 = completeness_kpi() %}
 {%- set key_field_pct = '%g' % kpi_1.key_field_threshold_pct if kpi_1 else '' %}
 {%- set fewest_below = kpi_1.max_key_fields_below_threshold + 1 if kpi_1 else '' %}
+{%- set reasons = cohort_exclusion_reasons() %}
 
 with
 
@@ -59,11 +60,11 @@ problems_classified as (
             when problem_kind = 'row rejected' then 'rows_rejected'
             when problem_kind = 'newer version rejected' then 'newer_version_rejected'
             when problem_kind = 'warning' then 'field_warnings'
-            when problem_kind = 'exclusion' and problem_code = 'aged under 50 at the fracture'
+            when problem_kind = 'exclusion' and problem_code = '{{ reasons.under_minimum_age }}'
                 then 'excluded_under_50'
-            when problem_kind = 'exclusion' and problem_code = 'duplicate episode'
+            when problem_kind = 'exclusion' and problem_code = '{{ reasons.duplicate_episode }}'
                 then 'excluded_duplicate_episode'
-            when problem_kind = 'exclusion' and problem_code = 'fracture after the extract date'
+            when problem_kind = 'exclusion' and problem_code = '{{ reasons.fracture_after_extract }}'
                 then 'excluded_fracture_after_extract'
         end as check_name
     from problem_counts
@@ -211,8 +212,11 @@ final as (
     select
         thresholds.check_name,
         replace(
-            replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
-            '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
+            replace(
+                replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
+                '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
+            ),
+            '{minimum_age}', '{{ var("minimum_age") }}'
         ) as description,
         measures.measured_value,
         thresholds.threshold_value,
