@@ -49,9 +49,9 @@ def spiegelhalter(numerators: np.ndarray, denominators: np.ndarray, national: fl
         return {"k": k, "phi": None, "tau2": 0.0, "s": s}
     low, high = np.percentile(z[defined], [10, 90])  # numpy's default: linear = type 7
     phi = float(np.mean(np.clip(z[defined], low, high) ** 2))
-    w = 1 / s[defined] ** 2
-    if k < MIN_RESULTS:
-        tau2 = 0.0
+    w = 1 / s[defined & (s > 0)] ** 2
+    if k < MIN_RESULTS or not len(w):
+        tau2 = 0.0  # too few results, or s = 0 everywhere (no weights: nothing to add)
     else:
         tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
     return {"k": k, "phi": phi, "tau2": tau2, "s": s}
