@@ -120,7 +120,7 @@ measured as (
                         coalesce(yearly_expected_counts.expected_fractures, 0)
                         * case
                             when seasonal_shares.years_used > 0 then seasonal_shares.share
-                            else 1.0 * series_months.days_in_month / series_months.days_in_year
+                            else cast(series_months.days_in_month as double) / series_months.days_in_year
                         end
                 else coalesce(monthly_counts.denominator, 0)
             end as double

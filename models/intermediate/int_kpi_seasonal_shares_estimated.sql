@@ -100,7 +100,8 @@ final as (
             case
                 when years_used.years_used > 0
                     then coalesce(shares_summed.sum_of_year_shares, 0) / years_used.years_used
-                else months_of_year.days_in_common_year_month / 365.0
+                -- a double: Spark would divide by the literal 365.0 as a 6-place decimal
+                else cast(months_of_year.days_in_common_year_month as double) / 365
             end as double
         ) as share,
         cast(years_used.years_used as {{ dbt.type_int() }}) as years_used
