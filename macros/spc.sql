@@ -11,7 +11,11 @@
     - near-limit lines at 2/3 of that distance (the "2 sigma" lines);
     - 3.267 = D4 for n = 2: a moving range at or above 3.267 x AMR is screened out;
     - 12 points: fewer make a run chart (no limits, no flags);
-    - 7 points: a shift (same side of the mean) or a trend (each strictly higher or lower).
+    - 7 points: a shift (same side of the mean) or a trend (each strictly higher or lower);
+    - 9 decimal places: the chart reads each value to a billionth of a percentage point. Finer
+      differences are floating-point noise, which would otherwise make moving ranges of 1e-15 and
+      special causes out of them (a national KPI 2/3 series of one complete audit year is flat by
+      construction, and DuckDB and Spark add up its parts in different orders).
 -#}
 
 {% macro spc_constants() %}
@@ -20,6 +24,7 @@
         'screening_multiplier': 3.267,
         'minimum_points_for_limits': 12,
         'run_points': 7,
+        'value_decimal_places': 9,
     }) }}
 {% endmacro %}
 

@@ -6,17 +6,20 @@
 -- takes each group's limits from its baseline.
 
 {%- set series = spc_series_list() %}
+{%- set c = spc_constants() %}
 
 with
 
 months as (
+    -- The chart reads each value to 9 decimal places (macros/spc.sql): no special cause out of
+    -- floating-point noise.
     select
         geography_level,
         geography_code,
         kpi_number,
         value_type,
         month_start,
-        value_pct
+        round(value_pct, {{ c.value_decimal_places }}) as value_pct
     from {{ ref('int_kpi_months_measured') }}
 ),
 
