@@ -12,7 +12,17 @@ kpi_results as (
 ),
 
 outlier_decisions as (
-    select * from {{ ref('outlier_decisions') }}
+    -- FLS codes as typed by a person: `syn012 ` means SYN012 (a decision that matches no result is
+    -- named by quality.dq_seed_rows and refuses publication).
+    select
+        audit_year,
+        {{ normalise_code('fls_code') }} as fls_code,
+        kpi_number,
+        status,
+        decided_on,
+        decided_by,
+        note
+    from {{ ref('outlier_decisions') }}
 ),
 
 outliers as (

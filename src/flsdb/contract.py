@@ -96,8 +96,11 @@ KPI_1_KEY_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_kpi_1_key_
 # is due (var follow_up_due_days: 16 weeks, and 56 weeks, the end of the 48-56 week window).
 FOLLOW_UP_DUE_DAYS: dict[str, int] = {name: int(days) for name, days in _VARS["follow_up_due_days"].items()}
 
+# An item that is itself a list (the named drugs, written once as *named_drugs in dbt_project.yml)
+# stands for its codes, in their order (as code_list() in macros/submission_fields.sql).
 CODE_LISTS: dict[str, tuple[str, ...]] = {
-    name: tuple(codes) for name, codes in _VARS["submission_code_lists"].items()
+    name: tuple(code for item in codes for code in ([item] if isinstance(item, str) else item))
+    for name, codes in _VARS["submission_code_lists"].items()
 }
 
 # How a coded answer is read (dbt_project.yml, the coded-answer block): whitespace of any kind

@@ -45,6 +45,7 @@ MART_KEYS = {
     # Monthly series and SPC charts (docs/specification/monitoring.md sections 1-2).
     "kpi_monthly": ["geography_level", "geography_code", "kpi_number", "month_start"],
     "kpi_spc_summary": ["geography_level", "geography_code", "kpi_number"],
+    "kpi_seasonal_profile": ["kpi_number", "month_of_year"],
 }
 
 TIMINGS: dict[str, float] = {}

@@ -3,7 +3,7 @@ drawn as NHS England's *Making Data Count* draws them, and the variation / assur
 
 Everything comes from the published tier as it is (published_kpi_monthly,
 published_kpi_spc_summary, published_kpi_definitions): the mean, limits, point types, variation
-and assurance are computed once, in SQL (macros/spc_xmr.sql); a suppressed month has no value and
+and assurance are computed once, in SQL (the int_spc_* models); a suppressed month has no value and
 is not drawn, and the limits are drawn within the range the value can take (charts.bounded). Charts
 follow flsdb.publish.charts: one Altair spec over named datasets, built once, and each page gives
 its own rows.

@@ -122,8 +122,8 @@ def spc_section(data: SiteData, charts: Charts, series: dict, level: str, code: 
 
 
 def seasonal_profile(data: SiteData) -> dict | None:
-    """The seasonal shares behind KPI 2/3's monthly expected counts (docs/specification/monitoring.md section
-    1), when the published tier has them: one row per month of the year, one column per KPI."""
+    """The seasonal shares behind KPI 2/3's monthly expected counts (docs/specification/monitoring.md
+    section 1), when the published tier has them: one row per month of the year, one column per KPI."""
     profile = data.seasonal_profile
     if profile is None or profile.empty:
         return None

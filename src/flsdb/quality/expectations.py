@@ -346,7 +346,8 @@ def _suite_staged_episodes(gx, c: Context) -> list:
         X.ExpectColumnValuesToBeInSet(column="deprivation_quintile",
                                       value_set=["1", "2", "3", "4", "5", "unknown"]),
         X.ExpectColumnValuesToBeInSet(column="exclusion_reason", value_set=[
-            "aged under 50 at the fracture", "duplicate episode", "fracture after the extract date"]),
+            f"aged under {contract.MIN_AGE_YEARS} at the fracture", "duplicate episode",
+            "fracture after the extract date"]),
         X.ExpectColumnValuesToBeInSet(column="postcode_match_status", value_set=[
             "matched", "postcode not in lookup", "invalid postcode", "not recorded"]),
         _said(X.ExpectColumnValuesToBeBetween(column="days_fracture_to_assessment", min_value=0),
