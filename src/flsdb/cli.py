@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -218,7 +219,16 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
     from flsdb.quality.validate import output_dir
 
     out_dir = out_dir or _output_root()
-    approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
+    validation_path = validation_path or output_dir() / "validation.json"
+    # The publication schedule (flsdb.publish.schedule): at most one publication per period.
+    from flsdb.publish.schedule import refusal
+    if validation_path.exists():
+        candidate = warehouse or Path(json.loads(validation_path.read_text(encoding="utf-8"))["warehouse"])
+        reason = refusal(candidate, out_dir) if candidate.exists() else None
+        if reason:
+            click.echo(f"Not published: {reason}")
+            return
+    approval = gate.publish(validation_path, out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
                f"-> {out_dir / 'approval.json'}")
     from flsdb.publish import publish_outputs

@@ -7,6 +7,7 @@ a page unescaped.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -19,16 +20,42 @@ RATING_LABELS = {  # text and symbol, so that colour is never the only cue
     "met": ("\u2714 Met", "green"),
     "not met": ("\u2716 Not met", "red"),
 }
-SUPPRESSED = "suppressed"
+SUPPRESSED = "withheld"
 DASH = "\u2013"
+
+
+@functools.lru_cache(maxsize=1)
+def _withheld_macro():
+    from flsdb.publish.site import environment  # the site's templates (macros.html)
+
+    return environment().get_template("macros.html").module.withheld
+
+
+def withheld(reason=None) -> Markup:
+    """A withheld value and why (the macro `withheld` of templates/macros.html), from the published
+    suppression_reason; without one, just "withheld"."""
+    from flsdb.publish.site_data import suppression_limits
+
+    min_denominator, max_small_count = suppression_limits()
+    return Markup(_withheld_macro()(reason, min_denominator, max_small_count))
+
+
+def reason(row: dict):
+    """The row's suppression_reason when it is withheld (False when published): what fmt_pct takes."""
+    if not row.get("is_suppressed"):
+        return False
+    return row.get("suppression_reason") or True
 
 
 def _missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt_pct(value, suppressed: bool = False) -> str:
-    return SUPPRESSED if suppressed else DASH if _missing(value) else f"{float(value):.1f}%"
+def fmt_pct(value, suppressed=False) -> str:
+    """The value; when withheld, the reason (`suppressed` is a suppression_reason) or "withheld"."""
+    if suppressed:
+        return withheld(suppressed) if isinstance(suppressed, str) else SUPPRESSED
+    return DASH if _missing(value) else f"{float(value):.1f}%"
 
 
 def fmt_count(value, suppressed: bool = False, decimals: int = 0) -> str:
@@ -62,7 +89,7 @@ def rating_cell(rating, suppressed: bool = False) -> Markup:
 
 def value_with_ci(row: dict) -> Markup:
     s = bool(row["is_suppressed"])
-    return Markup("{}<br><small>{}</small>").format(fmt_pct(row["value_pct"], s),
+    return Markup("{}<br><small>{}</small>").format(fmt_pct(row["value_pct"], reason(row)),
                                                     fmt_ci(row["ci_lower_pct"], row["ci_upper_pct"], s))
 
 

@@ -54,6 +54,9 @@ KEY = ("audit_year", "geography_level", "geography_code", "kpi_number", "breakdo
 NOT_IN_SERIES = "not in series"
 QUANTITIES = ("numerator", "not_met")
 TOLERANCE = 1e-6
+#: Whole-component programmes shared by every target not yet shown wide enough, before each
+#: remaining target gets its own.
+_SHARED_ROUNDS = 6
 
 
 def suppression_vars() -> dict[str, float]:
@@ -221,7 +224,16 @@ def _components(equations: list[tuple[tuple, list[tuple]]], blank: set) -> list[
 
 def _solve_component(component_cells: list, equations: list, known: dict, targets: list,
                      level: float, quantity: str, result: AuditResult) -> None:
-    """Bound each target of one component: max, then min only when max alone is not wide enough."""
+    """Bound each target of one component (A x = b over its withheld cells, x >= 0).
+
+    The true counts are one solution. Every other solution found widens a target's proven interval
+    (a reader cannot rule it out), so the audit looks for cheap ones first:
+    1. a rectangle (or pair) of withheld cells: a direction d with A d = 0, checked by multiplying
+       it out, along which the true counts can move: the target rises by the smallest count d takes
+       from and falls by the smallest count d adds to;
+    2. a few whole-component programmes shared by all targets not yet P wide (maximise, minimise
+       their sum, then random weights);
+    3. for each target still short, its own maximum, then its own minimum: its exact interval."""
     column = {c: i for i, c in enumerate(component_cells)}
     rows, cols, data, rhs = [], [], [], []
     for row, (total, parts) in enumerate(equations):        # total - sum(parts) = 0
@@ -234,23 +246,81 @@ def _solve_component(component_cells: list, equations: list, known: dict, target
             else:
                 constant -= sign * known[cell]
         rhs.append(constant)
-    matrix = csc_matrix((data, (rows, cols)), shape=(len(equations), len(column)))
-    highs = _model(matrix, np.array(rhs))
+    by_column = csc_matrix((data, (rows, cols)), shape=(len(equations), len(column)))
+    rows_of: list[dict[int, float]] = [{} for _ in column]
+    cells_of: list[dict[int, float]] = [{} for _ in equations]
+    for r, j, v in zip(rows, cols, data):
+        rows_of[j][r] = rows_of[j].get(r, 0.0) + v
+        cells_of[r][j] = cells_of[r].get(j, 0.0) + v
+    truth = np.array([known[c] for c in component_cells])
+    bounds = {i: _rectangle_bounds(i, rows_of, cells_of, truth, level) for i in (column[c] for c, _ in targets)}
+    open_targets = [i for i, (lower, upper) in bounds.items() if upper - lower < level - TOLERANCE]
+    whole = _model(by_column, np.array(rhs)) if open_targets else None
+    # Whole-component programmes for many targets at once: any solution is a point a reader cannot
+    # rule out, so it widens the proven interval of every target at once (a few rounds).
+    rng = np.random.default_rng(0)
+    for round_number in range(_SHARED_ROUNDS):
+        if not open_targets:
+            break
+        weights = np.ones(len(open_targets)) if round_number < 2 else rng.uniform(0.5, 1.5, len(open_targets))
+        sense = highspy.ObjSense.kMaximize if round_number % 2 == 0 else highspy.ObjSense.kMinimize
+        point = _solution(whole, open_targets, weights, sense)
+        result.programmes += 1
+        for i in open_targets:
+            lower, upper = bounds[i]
+            bounds[i] = (min(lower, point[i]), max(upper, point[i]))
+        open_targets = [i for i in open_targets if bounds[i][1] - bounds[i][0] < level - TOLERANCE]
     for cell, true_value in targets:
         i = column[cell]
-        upper = _optimum(highs, i, highspy.ObjSense.kMaximize, cell, quantity)
-        result.programmes += 1
-        if upper - true_value >= level - TOLERANCE:
-            lower = min(true_value, 0.0)                        # wide enough upwards alone
-        else:
-            lower = _optimum(highs, i, highspy.ObjSense.kMinimize, cell, quantity)
+        lower, upper = bounds[i]
+        if upper - lower < level - TOLERANCE:              # the target's own programmes decide
+            upper = _optimum(whole, i, highspy.ObjSense.kMaximize, cell, quantity)
             result.programmes += 1
+            if upper - lower < level - TOLERANCE:
+                lower = _optimum(whole, i, highspy.ObjSense.kMinimize, cell, quantity)
+                result.programmes += 1
         interval = Interval(cell, quantity, true_value, lower, upper)
         result.audited += 1
         if result.narrowest is None or interval.width < result.narrowest.width:
             result.narrowest = interval
         if interval.width < level - TOLERANCE:
             result.too_narrow.append(interval)
+
+
+def _rectangle_bounds(i: int, rows_of: list, cells_of: list, truth: np.ndarray,
+                      level: float) -> tuple[float, float]:
+    """The widest proven interval of column i along one rectangle or pair of withheld cells,
+    (lower, upper); (truth, truth) when there is none. rows_of[j]: {row: coefficient} of column j;
+    cells_of[r]: {column: coefficient} of row r. A cell in more than two relations (a total) has
+    none: the whole programme decides."""
+    best = (truth[i], truth[i])
+    equations = list(rows_of[i])
+    if len(equations) > 2:
+        return best
+    partners = [[(j, -v * rows_of[i][e]) for j, v in cells_of[e].items() if j != i] for e in equations]
+    if len(equations) == 1:
+        candidates = [{i: 1.0, j: s} for j, s in partners[0]]
+    else:
+        candidates = []
+        for j, sj in partners[0]:
+            reach_j = {m for r in rows_of[j] for m in cells_of[r]}
+            for k, sk in partners[1]:
+                fourth = reach_j.intersection(m for r in rows_of[k] for m in cells_of[r]) - {i, j, k}
+                candidates += [{i: 1.0, j: sj, k: sk, m: sj * sk} for m in fourth]
+    for direction in candidates:
+        balance: dict[int, float] = defaultdict(float)
+        for j, v in direction.items():
+            for r, coefficient in rows_of[j].items():
+                balance[r] += coefficient * v
+        if any(abs(v) > TOLERANCE for v in balance.values()):  # not a direction every relation keeps
+            continue
+        up = min((truth[j] for j, v in direction.items() if v < 0), default=math.inf)
+        down = min((truth[j] for j, v in direction.items() if v > 0), default=math.inf)
+        if up + down > best[1] - best[0]:
+            best = (truth[i] - down, truth[i] + up)
+            if up + down >= level:
+                break
+    return best
 
 
 def _model(matrix: csc_matrix, rhs: np.ndarray) -> highspy.Highs:
@@ -282,6 +352,23 @@ def _optimum(highs: highspy.Highs, column: int, sense, cell: tuple, quantity: st
         raise RuntimeError(f"protection audit: the linear programme for the {quantity} of {cell} did not solve "
                            f"({highs.modelStatusToString(status)})")
     return value
+
+
+def _solution(highs: highspy.Highs, columns: list[int], weights: np.ndarray, sense) -> np.ndarray:
+    """A solution of the whole programme that maximises (or minimises) a weighted sum of columns."""
+    index = np.array(columns, dtype=np.int32)
+    highs.changeObjectiveSense(sense)
+    highs.changeColsCost(len(index), index, weights.astype(float))
+    highs.run()
+    status = highs.getModelStatus()
+    values = np.array(highs.getSolution().col_value)
+    highs.changeColsCost(len(index), index, np.zeros(len(index)))
+    if status == highspy.HighsModelStatus.kUnbounded:
+        return np.full(len(values), np.nan)              # no point: the targets' own programmes decide
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"protection audit: a shared linear programme did not solve "
+                           f"({highs.modelStatusToString(status)})")
+    return values
 
 
 def _small_counts(cells: pd.DataFrame, counts: dict, limits: dict) -> dict[str, list[tuple[tuple, float]]]:

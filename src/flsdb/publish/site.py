@@ -43,7 +43,7 @@ from flsdb.publish import site_outliers
 from flsdb.publish.history import history_path
 from flsdb.publish.kpi_words import kpi_words
 from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, direction, fmt_ci, fmt_count, fmt_pct,
-                                 outlier_text, rating_cell, table, value_with_ci)
+                                 outlier_text, rating_cell, reason, table, value_with_ci, withheld)
 from flsdb.publish.marts import published_db_path, read_manifest
 from flsdb.publish.site_data import DOWNLOADS, SiteData, load_site_data, write_downloads
 from flsdb.publish.site_spc import spc_pages, spc_section
@@ -174,7 +174,7 @@ class SiteBuilder:
                                breakdown_value))
 
     def pct(self, row: dict | None) -> str:
-        return DASH if row is None else fmt_pct(row["value_pct"], bool(row["is_suppressed"]))
+        return DASH if row is None else fmt_pct(row["value_pct"], reason(row))
 
     # -- report at a glance -----------------------------------------------------------------
     def glance(self) -> None:
@@ -375,7 +375,7 @@ class SiteBuilder:
             s = bool(r["is_suppressed"])
             decimals = 1 if self.value_type[kpi] == "ratio_to_expected" else 0
             counts = SUPPRESSED if s else f"{fmt_count(r['numerator'])} / {fmt_count(r['denominator'], decimals=decimals)}"
-            rows.append([f"KPI {kpi}", self.kpi_name[kpi], fmt_pct(r["value_pct"], s),
+            rows.append([f"KPI {kpi}", self.kpi_name[kpi], fmt_pct(r["value_pct"], reason(r)),
                          fmt_ci(r["ci_lower_pct"], r["ci_upper_pct"], s), counts, fmt_pct(r["national_value_pct"]),
                          rating_cell(r["rating"], s), outlier_text(r)])
             attrs.append({"data-kpi": kpi, "data-suppressed": str(s).lower()})
@@ -397,7 +397,7 @@ class SiteBuilder:
             cells = [f"KPI {kpi}: {self.kpi_short[kpi]}"]
             for year in self.data.years:
                 r = self.one(year, "fls", kpi, geography_code=code)
-                cells.append(DASH if r is None else SUPPRESSED if r["is_suppressed"] else
+                cells.append(DASH if r is None else withheld(r["suppression_reason"]) if r["is_suppressed"] else
                              Markup("{} {}").format(fmt_pct(r["value_pct"]), rating_cell(r["rating"])))
             trend_rows.append(cells)
         trend_table = table(f"{name}: KPI values by audit year", ["KPI", *map(str, self.data.years)], trend_rows,
@@ -416,7 +416,7 @@ class SiteBuilder:
             for r in comp.to_dict("records"):
                 s = bool(r["is_suppressed"])
                 ok = r["is_at_least_80_pct_complete"]
-                comp_rows.append([r["field_name"], fmt_pct(r["completeness_pct"], s),
+                comp_rows.append([r["field_name"], fmt_pct(r["completeness_pct"], s and "small numbers"),
                                   SUPPRESSED if s else f"{fmt_count(r['records_recorded'])} of {fmt_count(r['records_measured'])}",
                                   SUPPRESSED if s else ("✔ yes" if ok else "✖ no")])
             completeness_table = table(f"{name}: completeness of the {len(comp)} key fields, {y}",

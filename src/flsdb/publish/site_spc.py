@@ -13,7 +13,7 @@ import pandas as pd
 
 from flsdb.publish import charts as ch
 from flsdb.publish import charts_spc as spc
-from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, table
+from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, reason, table
 
 #: Geography levels that get a page of their own in monthly/ (FLSs have theirs in fls/).
 PAGE_LEVELS = ("national", "country")
@@ -47,7 +47,7 @@ def month_table(builder, series: pd.DataFrame, caption: str) -> dict:
                  spc.POINT_LABELS.get(r["point_type"] if isinstance(r["point_type"], str) else None))
         limits = (DASH if pd.isna(r["lower_limit_pct"]) or pd.isna(r["upper_limit_pct"])
                   else f"{fmt_pct(r['lower_limit_pct'])} to {fmt_pct(r['upper_limit_pct'])}")
-        rows.append([_month(r["month_start"]), fmt_pct(r["value_pct"], s), counts, point,
+        rows.append([_month(r["month_start"]), fmt_pct(r["value_pct"], reason(r)), counts, point,
                      fmt_pct(r["centre_pct"]), limits])
     return table(caption, ["month", "value", "numerator / denominator", "point", "mean", "process limits"],
                  rows, {1, 2, 4, 5})
