@@ -142,17 +142,19 @@ protection as (
         on cells_before.cell_id = protected_by_pattern.cell_id
 ),
 
+one_part_relations as (
+    select relation_id
+    from relations
+    group by relation_id
+    having sum(case when is_total then 0 else 1 end) = 1
+),
+
 identity_parts as (
     -- The only part of a relation equals its total (Wales's one region and Wales; KPI 3's one sex):
     -- withholding it withholds the total too, so it is chosen as late as a total.
     select relations.cell_id
     from relations
-    inner join (
-        select relation_id
-        from relations
-        group by relation_id
-        having sum(case when is_total then 0 else 1 end) = 1
-    ) as one_part_relations
+    inner join one_part_relations
         on relations.relation_id = one_part_relations.relation_id
     where not relations.is_total
     group by relations.cell_id

@@ -15,15 +15,18 @@
 --     of that relation in no other relation: x can move by the other's count up and its own down.
 --   ladder: an FLS f and every geography above it (region, country, England and Wales), each at
 --     v and at v'. Add t at v all the way up and take it at v': a small cell x on the way can rise
---     by (f, v')'s count and fall by (f, v)'s. For values small everywhere (sex `Not known`), where no FLS of the region
---     can protect x, and for small cells of a region, a country or England and Wales (through an
---     FLS below them).
+--     by (f, v')'s count and fall by (f, v)'s. For values small everywhere (sex `Not known`), where
+--     no FLS of the region can protect x, and for small cells of a region, a country or England
+--     and Wales (through an FLS below them).
 -- Rectangles and pairs are listed for FLS cells (a total of nothing), double rectangles for those
--- without a rectangle; ladders for the small cells without any of these, at most 10 per cell (the fewest and smallest cells not already withheld for
--- small numbers). publication_suppression keeps, for each small cell, one pattern fully withheld.
+-- without a rectangle; ladders for the small cells without any of these, at most 10 per cell (the
+-- fewest and smallest cells not already withheld for small numbers). publication_suppression
+-- keeps, for each small cell, one pattern fully withheld.
 
 {%- set protection_level = var('suppression_max_small_count') + 1 %}
 {%- set ladders_per_cell = 10 %}
+{#- each count a cell protects, and the flag that says it is small -#}
+{%- set counts = {'numerator_count': 'is_numerator_sensitive', 'not_met_count': 'is_not_met_sensitive'} %}
 
 with
 
@@ -117,14 +120,19 @@ rectangles as (
             and acrosses.breakdown_relation_id = opposites.breakdown_relation_id
     where
         targets.is_leaf
-        {%- for count in ['numerator_count', 'not_met_count'] %}
-            {%- set sensitive = 'targets.is_numerator_sensitive' if count == 'numerator_count' else 'targets.is_not_met_sensitive' %}
-        and (
-            not {{ sensitive }}
-            or least(sides.{{ count }}, acrosses.{{ count }}) + least(targets.{{ count }}, opposites.{{ count }})
-            >= {{ protection_level }}
-        )
+        {%- for count, sensitive in counts.items() %}
+            and (
+                not targets.{{ sensitive }}
+                or least(sides.{{ count }}, acrosses.{{ count }})
+                + least(targets.{{ count }}, opposites.{{ count }}) >= {{ protection_level }}
+            )
         {%- endfor %}
+),
+
+single_rectangle_targets as (
+    select target_cell_id
+    from rectangles
+    group by target_cell_id
 ),
 
 double_rectangles as (
@@ -160,19 +168,18 @@ double_rectangles as (
         on
             second_sides.geography_relation_id = second_opposites.geography_relation_id
             and acrosses.breakdown_relation_id = second_opposites.breakdown_relation_id
-    left join (select target_cell_id from rectangles group by target_cell_id) as single
-        on targets.cell_id = single.target_cell_id
+    left join single_rectangle_targets
+        on targets.cell_id = single_rectangle_targets.target_cell_id
     where
         targets.is_leaf
-        and single.target_cell_id is null
-        {%- for count in ['numerator_count', 'not_met_count'] %}
-            {%- set sensitive = 'targets.is_numerator_sensitive' if count == 'numerator_count' else 'targets.is_not_met_sensitive' %}
-        and (
-            not {{ sensitive }}
-            or least(sides.{{ count }} + second_sides.{{ count }}, acrosses.{{ count }})
-            + least(targets.{{ count }}, opposites.{{ count }} + second_opposites.{{ count }})
-            >= {{ protection_level }}
-        )
+        and single_rectangle_targets.target_cell_id is null
+        {%- for count, sensitive in counts.items() %}
+            and (
+                not targets.{{ sensitive }}
+                or least(sides.{{ count }} + second_sides.{{ count }}, acrosses.{{ count }})
+                + least(targets.{{ count }}, opposites.{{ count }} + second_opposites.{{ count }})
+                >= {{ protection_level }}
+            )
         {%- endfor %}
 ),
 
