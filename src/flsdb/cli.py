@@ -220,14 +220,18 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
 
     out_dir = out_dir or _output_root()
     validation_path = validation_path or output_dir() / "validation.json"
-    # The publication schedule (flsdb.publish.schedule): at most one publication per period.
+    # The publication schedule (flsdb.publish.schedule): at most one publication per period. (A
+    # missing or unreadable validation.json is the gate's to refuse, with its own message.)
     from flsdb.publish.schedule import refusal
-    if validation_path.exists():
-        candidate = warehouse or Path(json.loads(validation_path.read_text(encoding="utf-8"))["warehouse"])
-        reason = refusal(candidate, out_dir) if candidate.exists() else None
-        if reason:
-            click.echo(f"Not published: {reason}")
-            return
+    try:
+        named = json.loads(validation_path.read_text(encoding="utf-8")).get("warehouse")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    candidate = warehouse or (Path(named) if named else None)
+    reason = refusal(candidate, out_dir) if candidate is not None and candidate.exists() else None
+    if reason:
+        click.echo(f"Not published: {reason}")
+        return
     approval = gate.publish(validation_path, out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
                f"-> {out_dir / 'approval.json'}")
