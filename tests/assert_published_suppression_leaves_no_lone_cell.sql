@@ -2,9 +2,9 @@
 -- (FLS -> region -> country -> England and Wales; breakdown values -> `all`; months -> the year)
 -- has exactly one protected withheld member in what is published, which subtraction would give
 -- away. Read from the published tables (yearly and monthly), not from the suppression model.
--- Protected: withheld as a complement, or for small numbers with at least one patient in a small
--- count (publication_suppression_cells); a cell with no patient, or the months not in the series,
--- may be worked out: there is nothing in it to hide.
+-- Protected (publication_suppression.is_protected): withheld as a complement, for small numbers
+-- with at least one patient in a small count, or as part of a protection pattern; any other cell
+-- with no patient, and the months not in the series, may be worked out: nothing in it to hide.
 
 with
 
@@ -14,6 +14,10 @@ relations as (
 
 cells as (
     select * from {{ ref('publication_suppression_cells') }}
+),
+
+suppression as (
+    select * from {{ ref('publication_suppression') }}
 ),
 
 yearly as (
@@ -28,9 +32,10 @@ published_cells as (
     select
         cells.cell_id,
         coalesce(yearly.is_suppressed, monthly.is_suppressed, true) as is_withheld,
-        cells.is_numerator_sensitive or cells.is_not_met_sensitive or not cells.is_primary_suppressed
-            as needs_protection
+        suppression.is_protected as needs_protection
     from cells
+    inner join suppression
+        on cells.cell_id = suppression.cell_id
     left join yearly
         on
             cells.audit_year = yearly.audit_year

@@ -56,7 +56,7 @@ QUANTITIES = ("numerator", "not_met")
 TOLERANCE = 1e-6
 #: Whole-component programmes shared by every target not yet shown wide enough, before each
 #: remaining target gets its own.
-_SHARED_ROUNDS = 6
+_SHARED_ROUNDS = 16
 
 
 def suppression_vars() -> dict[str, float]:
@@ -231,8 +231,8 @@ def _solve_component(component_cells: list, equations: list, known: dict, target
     1. a rectangle (or pair) of withheld cells: a direction d with A d = 0, checked by multiplying
        it out, along which the true counts can move: the target rises by the smallest count d takes
        from and falls by the smallest count d adds to;
-    2. a few whole-component programmes shared by all targets not yet P wide (maximise, minimise
-       their sum, then random weights);
+    2. a few whole-component programmes shared by the targets not yet P wide (maximise, minimise
+       their sum; then the same for random halves of them);
     3. for each target still short, its own maximum, then its own minimum: its exact interval."""
     column = {c: i for i, c in enumerate(component_cells)}
     rows, cols, data, rhs = [], [], [], []
@@ -262,9 +262,13 @@ def _solve_component(component_cells: list, equations: list, known: dict, target
     for round_number in range(_SHARED_ROUNDS):
         if not open_targets:
             break
-        weights = np.ones(len(open_targets)) if round_number < 2 else rng.uniform(0.5, 1.5, len(open_targets))
+        # all open targets together, then random halves of them (targets that compete for the
+        # same cells rise in different rounds)
+        chosen = (open_targets if round_number < 2 else
+                  [i for i in open_targets if rng.random() < 0.5] or open_targets)
+        weights = np.ones(len(chosen))
         sense = highspy.ObjSense.kMaximize if round_number % 2 == 0 else highspy.ObjSense.kMinimize
-        point = _solution(whole, open_targets, weights, sense)
+        point = _solution(whole, chosen, weights, sense)
         result.programmes += 1
         for i in open_targets:
             lower, upper = bounds[i]
