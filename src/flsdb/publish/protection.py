@@ -355,7 +355,7 @@ def _optimum(highs: highspy.Highs, column: int, sense, cell: tuple, quantity: st
     if status != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"protection audit: the linear programme for the {quantity} of {cell} did not solve "
                            f"({highs.modelStatusToString(status)})")
-    return value
+    return value + 0.0                                          # no "-0"
 
 
 def _solution(highs: highspy.Highs, columns: list[int], weights: np.ndarray, sense) -> np.ndarray:
@@ -365,7 +365,7 @@ def _solution(highs: highspy.Highs, columns: list[int], weights: np.ndarray, sen
     highs.changeColsCost(len(index), index, weights.astype(float))
     highs.run()
     status = highs.getModelStatus()
-    values = np.array(highs.getSolution().col_value)
+    values = np.array(highs.getSolution().col_value) + 0.0          # no "-0"
     highs.changeColsCost(len(index), index, np.zeros(len(index)))
     if status == highspy.HighsModelStatus.kUnbounded:
         return np.full(len(values), np.nan)              # no point: the targets' own programmes decide
