@@ -15,22 +15,26 @@ the keys, as a reader would):
 - time: the months of an audit year add up to the yearly `all` row; a year whose series lacks
   months gets one unknown "not in series" cell for them.
 
-Only relations that hold exactly on the true numbers are used (the reader may know more than the
-audit assumes, never less). For each count a cell holds, separately (the relations are additive in
+Only relations that hold exactly on the true numbers are used (one that does not hold would lead a
+reader astray, not closer). For each count a cell holds, separately (the relations are additive in
 each): the numerator (patients meeting the KPI) and, for a proportion, the patients not meeting it
 (denominator - numerator). Every withheld count is an unknown >= 0. For every small count of a
 cell withheld for small numbers (1-4 patients, or any count above 0 of a proportion whose
-denominator is below the minimum), the audit solves two linear programmes (HiGHS, through highspy): the
-smallest and the largest value the count can take with every relation satisfied. The interval
-between them is what the reader can derive.
+denominator is below the minimum), the interval a reader can derive is the smallest and the largest
+value the count can take with every relation satisfied: two linear programmes (HiGHS, through
+highspy). Only as much of the interval as is needed is computed: a solution found any cheaper way
+(a rectangle of withheld cells along which the true counts can move, checked by multiplying it
+out; or one programme shared by many counts) already proves the interval at least that wide, and
+each count's own programmes run only when those do not show it wide enough.
 
 **Protection level** (docs/bi.md, "Suppression"): the interval must be at least
 P = suppression_max_small_count + 1 patients wide (5 with the default vars). An interval that wide
 always holds a count the small-number rule would have published (0, or P and more), so a reader of
 everything published cannot tell the small count from a publishable one. A cell with no patient in
-the count (0) holds nothing to hide and is not audited. Integer constraints are not added: the
-reader's continuous interval can only be wider than the integer one by less than 1 at each end,
-and for these relations (sums of cells over trees) the LP bounds are whole numbers anyway.
+the count (0) holds nothing to hide and is not audited.
+
+Not covered: the intervals are those of the linear programme (counts may take any value >= 0); a
+reader who also uses that counts are whole numbers could narrow some of them further.
 """
 
 from __future__ import annotations
