@@ -197,14 +197,12 @@ pairs as (
     where
         targets.is_leaf
         and (targets.breakdown_relation_id is null or targets.geography_relation_id is null)
-        and (
-            not targets.is_numerator_sensitive
-            or partners.numerator_count + targets.numerator_count >= {{ protection_level }}
-        )
-        and (
-            not targets.is_not_met_sensitive
-            or partners.not_met_count + targets.not_met_count >= {{ protection_level }}
-        )
+        {%- for count, sensitive in counts.items() %}
+            and (
+                not targets.{{ sensitive }}
+                or partners.{{ count }} + targets.{{ count }} >= {{ protection_level }}
+            )
+        {%- endfor %}
 ),
 
 ancestry as (
@@ -274,14 +272,12 @@ ladder_options as (
             anchors.breakdown_relation_id = sides.breakdown_relation_id
             and anchors.cell_id != sides.cell_id
     where
-        (
-            not targets_without_rectangle.is_numerator_sensitive
-            or sides.numerator_count + anchors.numerator_count >= {{ protection_level }}
-        )
-        and (
-            not targets_without_rectangle.is_not_met_sensitive
-            or sides.not_met_count + anchors.not_met_count >= {{ protection_level }}
-        )
+        {%- for count, sensitive in counts.items() %}
+            {{ 'and' if not loop.first }} (
+                not targets_without_rectangle.{{ sensitive }}
+                or sides.{{ count }} + anchors.{{ count }} >= {{ protection_level }}
+            )
+        {%- endfor %}
 ),
 
 ladder_corners as (
