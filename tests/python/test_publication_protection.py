@@ -3,8 +3,9 @@ loss, and the rules for choosing complements.
 
 - The protection audit (flsdb.publish.protection) reads only the published file and the true
   numbers, writes every relation a reader knows as a linear programme and bounds each small count:
-  it passes on the default build and on a landing set with many small cells (the 2% tiny build),
-  and fails when complements are chosen over one kind of relation only (the weak rule).
+  it passes on the default build and on a landing set with many small cells (`flsdb generate
+  --years 2023,2024 --scale 0.02`: most cells small), and fails when complements are chosen over
+  one kind of relation only (the weak rule).
 - Complements are chosen for the least information loss: on the default build no year and KPI
   has more FLS headline cells withheld as complements than for small numbers, no national or
   country headline is a complement (a country's only when the other country is itself small), and
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -29,7 +32,6 @@ from flsdb.publish import publish_outputs
 from flsdb.publish.marts import PUBLISHED_DB_NAME, publish_marts
 from flsdb.publish.protection import audit_protection, suppression_vars
 
-HEADLINE = "geography_level = '{level}' and breakdown = 'all'"
 WEAK_RULE = {"secondary_suppression_relation_types": ["breakdown"]}
 SUPPRESSION_MODELS = ["publication_suppression_patterns+"]
 
@@ -63,13 +65,27 @@ def default_published(built_warehouse, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict:
-    return tiny_build.tiny_build(tmp_path_factory)
+def small(tmp_path_factory) -> dict:
+    """The issue's 2% landing set (2023 and 2024 at 2% of the national volume), built."""
+    from flsdb.synthetic import generate
+
+    root = tmp_path_factory.mktemp("small-cells")
+    build = {"root": root, "landing": root / "landing", "warehouse": root / "small.duckdb",
+             "target": root / "target", "logs": root / "logs"}
+    generate(years=[2023, 2024], scale=0.02, out_dir=build["landing"], seed=20240101, clean=False)
+    flsdb = Path(sys.executable).with_name("flsdb")
+    load = subprocess.run([str(flsdb), "load", "--landing", str(build["landing"]), "--warehouse",
+                           str(build["warehouse"])], env=tiny_build.dbt_env(build["warehouse"], build["landing"]),
+                          capture_output=True, text=True, timeout=900)
+    assert load.returncode == 0, load.stdout[-3000:] + load.stderr[-3000:]
+    result = tiny_build.run_dbt(build, ["build", "--exclude-resource-type", "unit_test"])
+    tiny_build.assert_built(build, result)
+    return build
 
 
 @pytest.fixture(scope="module")
-def tiny_published(tiny, tmp_path_factory) -> Path:
-    return _publish(tiny["warehouse"], tmp_path_factory.mktemp("protection-tiny") / "output")
+def small_published(small, tmp_path_factory) -> Path:
+    return _publish(small["warehouse"], tmp_path_factory.mktemp("protection-small") / "output")
 
 
 # --- the protection audit --------------------------------------------------------------------
@@ -82,10 +98,10 @@ def test_the_protection_audit_passes_on_the_default_build(default_published, bui
     assert result.passed, [str(i) for i in result.too_narrow[:10]]
 
 
-def test_the_protection_audit_passes_on_a_build_with_many_small_cells(tiny_published, tiny):
-    result = audit_protection(tiny_published, tiny["warehouse"])
+def test_the_protection_audit_passes_on_a_build_with_many_small_cells(small_published, small):
+    result = audit_protection(small_published, small["warehouse"])
     print(result.summary())
-    con = duckdb.connect(str(tiny_published), read_only=True)
+    con = duckdb.connect(str(small_published), read_only=True)
     withheld, cells = con.execute("select count(*) filter (where is_suppressed), count(*) "
                                   "from publication.published_kpi_results").fetchone()
     con.close()
@@ -94,13 +110,13 @@ def test_the_protection_audit_passes_on_a_build_with_many_small_cells(tiny_publi
     assert result.passed, [str(i) for i in result.too_narrow[:10]]
 
 
-def test_the_protection_audit_fails_on_a_weak_rule(tiny, tmp_path):
+def test_the_protection_audit_fails_on_a_weak_rule(small, tmp_path):
     """Complements chosen over the breakdown relations only: a reader who also subtracts along the
     geography and the months pins small counts down, and the audit must say so."""
     warehouse = tmp_path / "weak.duckdb"
-    shutil.copy(tiny["warehouse"], warehouse)
+    shutil.copy(small["warehouse"], warehouse)
     result = run_dbt(["run", "--select", *SUPPRESSION_MODELS, "--vars", json.dumps(WEAK_RULE)],
-                     warehouse, tiny["landing"], tmp_path / "target")
+                     warehouse, small["landing"], tmp_path / "target")
     assert result.returncode == 0, result.stdout[-5000:]
     audit = audit_protection(_publish(warehouse, tmp_path / "output"), warehouse)
     print(audit.summary())
@@ -121,11 +137,11 @@ def test_fls_headline_complements_are_no_more_than_fls_headline_small_cells(defa
     assert counts["small numbers"].sum() > 0, "the default build has small FLS headline cells to protect"
 
 
-@pytest.mark.parametrize("build", ["default", "tiny"])
+@pytest.mark.parametrize("build", ["default", "small"])
 def test_no_national_or_country_headline_is_a_complement(build, default_published, built_warehouse,
-                                                        tiny_published, tiny):
+                                                        small_published, small):
     published, warehouse = ((default_published, built_warehouse["warehouse"]) if build == "default"
-                            else (tiny_published, tiny["warehouse"]))
+                            else (small_published, small["warehouse"]))
     results = _results(published, warehouse)
     headline = results.loc[results["breakdown"] == "all"]
     national = headline.loc[(headline["geography_level"] == "national")
@@ -193,14 +209,14 @@ def test_publish_reports_the_information_loss(built_warehouse, tmp_path):
 
 # --- the passes ------------------------------------------------------------------------------
 
-def test_the_passes_stop_with_a_clear_error_after_the_maximum(tiny, tmp_path):
+def test_the_passes_stop_with_a_clear_error_after_the_maximum(small, tmp_path):
     warehouse = tmp_path / "stopped.duckdb"
-    shutil.copy(tiny["warehouse"], warehouse)
+    shutil.copy(small["warehouse"], warehouse)
     result = run_dbt(["run", "--select", "publication_suppression", "--vars",
                       json.dumps({"secondary_suppression_max_passes": 1})],
-                     warehouse, tiny["landing"], tmp_path / "target")
+                     warehouse, small["landing"], tmp_path / "target")
     assert result.returncode != 0
     assert "did not converge: pass 1 (max_passes) still changed" in result.stdout, result.stdout[-3000:]
-    converged = run_dbt(["run", "--select", "publication_suppression"], warehouse, tiny["landing"],
+    converged = run_dbt(["run", "--select", "publication_suppression"], warehouse, small["landing"],
                         tmp_path / "target")
     assert converged.returncode == 0, converged.stdout[-3000:]
