@@ -182,7 +182,8 @@ def test_publish_reports_the_information_loss(built_warehouse, tmp_path):
     summary = publish_outputs(built_warehouse["warehouse"], tmp_path / "output")
     con = duckdb.connect(str(tmp_path / "output" / "published" / PUBLISHED_DB_NAME), read_only=True)
     try:
-        info = con.execute("select * from publication.publication_info").df().iloc[0]
+        cursor = con.execute("select * from publication.publication_info")
+        info = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
         yearly = con.execute("""
             select count(*) filter (where suppression_reason = 'small numbers'),
                    count(*) filter (where suppression_reason = 'complementary'),

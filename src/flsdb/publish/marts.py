@@ -172,7 +172,8 @@ def information_loss(db_path: Path) -> str:
     """The information loss of a published file, in words (what `flsdb publish` prints)."""
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        row = con.execute(f"select * from {PUBLICATION_SCHEMA}.{INFO_TABLE}").df().iloc[0]
+        cursor = con.execute(f"select * from {PUBLICATION_SCHEMA}.{INFO_TABLE}")
+        row = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
     finally:
         con.close()
 
