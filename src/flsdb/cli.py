@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -251,7 +252,20 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
     if out_dir:
         settings.check_paths(output=out_dir)
     out_dir = out_dir or _output_root()
-    approval = gate.publish(validation_path or output_dir() / "validation.json", out_dir, warehouse)
+    validation_path = validation_path or output_dir() / "validation.json"
+    # The publication schedule (flsdb.publish.schedule): at most one publication per period. (A
+    # missing or unreadable validation.json is the gate's to refuse, with its own message.)
+    from flsdb.publish.schedule import refusal
+    try:
+        named = json.loads(validation_path.read_text(encoding="utf-8")).get("warehouse")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    candidate = warehouse or (Path(named) if named else None)
+    reason = refusal(candidate, out_dir) if candidate is not None and candidate.exists() else None
+    if reason:
+        click.echo(f"Not published: {reason}")
+        return
+    approval = gate.publish(validation_path, out_dir, warehouse)
     click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
                f"-> {out_dir / 'approval.json'}")
     from flsdb.publish import publish_outputs

@@ -32,6 +32,11 @@ from site_pages import every_dataset_row, page_charts, site_root, write_approval
 
 SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown",
                   "breakdown_value"]
+# What a page says in place of a withheld value, by suppression_reason (templates/macros.html, withheld).
+WITHHELD_BECAUSE = {
+    "small numbers": "withheld: fewer than 10 patients, or fewer than 5 meeting or missing the KPI",
+    "complementary": "withheld so that a small number elsewhere cannot be worked out",
+}
 
 
 def vl_convert_or_skip():
@@ -290,19 +295,38 @@ def test_no_published_file_contains_a_suppressed_count(site, marts, published):
             checked_rows += 1
     assert checked_rows > 3_000
 
-    # Tables: an FLS page shows "suppressed", never the numbers, for a suppressed result.
+    # Tables: an FLS page says the value is withheld and why, never the numbers, for a suppressed result.
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    reasons = {tuple(r[:-1]): r[-1] for r in con.execute(
+        f"select {', '.join(SUPPRESSED_KEY)}, suppression_reason from publication.published_kpi_results "
+        "where is_suppressed").fetchall()}
+    con.close()
     fls_suppressed = [k for k in suppressed if k[1] == "fls" and k[4] == "all" and k[0] == 2024]
     checked = 0
     for year, _, code, kpi, _, _ in fls_suppressed:
         page = site / "fls" / f"{code}.html"
         cells = kpi_rows(page)[str(kpi)]["cells"]
-        assert cells[2] == cells[3] == cells[4] == "suppressed", (code, kpi, cells)
+        assert cells[2] == WITHHELD_BECAUSE[reasons[(year, "fls", code, kpi, "all", "all")]], (code, kpi, cells)
+        assert cells[3] == cells[4] == "withheld", (code, kpi, cells)
         true_num, true_den = marts.execute(
             "select numerator, denominator from marts.kpi_results where audit_year = ? and geography_level = 'fls' "
             "and geography_code = ? and kpi_number = ? and breakdown = 'all'", [year, code, kpi]).fetchone()
         assert f"{int(true_num)} / {int(true_den)}" not in page.read_text(encoding="utf-8")
         checked += 1
     assert checked > 0
+
+
+def test_every_page_that_withholds_a_value_says_why(site):
+    """A page with a withheld value in a table carries the reason (templates/macros.html, withheld)."""
+    saying_why = 0
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if re.search(r"<td[^>]*>(<[^>]+>)*withheld", text):
+            reasons = set(re.findall(r'<span class="withheld" data-reason="([a-z ]+)">([^<]+)</span>', text))
+            assert reasons, page
+            assert all(WITHHELD_BECAUSE[reason] == words for reason, words in reasons), (page, reasons)
+            saying_why += 1
+    assert saying_why > 50
 
 
 NHS_LIKE = re.compile(r"(?<![\d.])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d.])")
@@ -887,7 +911,7 @@ def test_fls_page_has_the_variation_table_after_the_kpis_and_trends_and_one_spc_
             for value in (variation, assurance):
                 assert not value or words[value] in text, (page.name, r["kpi_number"], text)
             if r["is_latest_point_suppressed"]:
-                assert "suppressed" in row["cells"][2]
+                assert "withheld" in row["cells"][2]
             variations.add(variation)
         html = page.read_text(encoding="utf-8")
         assert html.count('<svg width="22" height="22"') >= len(mine.loc[mine["variation"].notna()])
@@ -939,8 +963,9 @@ def test_spc_charts_plot_the_published_points_and_lines_and_no_suppressed_month(
             assert set(lines.loc[lines["line"] == "target", "pct"]) == set(target)
             checked += 1
     assert checked > 700
-    # the numbers beside each chart say "suppressed" for a suppressed month, never its counts
+    # the numbers beside each chart say why a month is withheld, never its counts
     sample = suppressed_fls.iloc[0]
     text = (site / "fls" / f"{sample['geography_code']}.html").read_text(encoding="utf-8")
     month = pd.Timestamp(sample["month_start"]).strftime("%b %Y")
-    assert re.search(rf"<th scope=\"row\">{month}</th><td>suppressed</td>", text)
+    assert re.search(rf"<th scope=\"row\">{month}</th><td class=\"num\"><span class=\"withheld\" "
+                     rf"data-reason=\"complementary\">{WITHHELD_BECAUSE['complementary']}</span></td>", text)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 def publish_outputs(warehouse: Path, out_dir: Path) -> str:
     """Write the published tier and the restricted analyst extract; return a summary line."""
-    from flsdb.publish.marts import publish_marts
+    from flsdb.publish.marts import information_loss, publish_marts
     from flsdb.publish.restricted import write_restricted_extract
 
     published = publish_marts(warehouse, out_dir)
     restricted = write_restricted_extract(warehouse, out_dir)
-    return f"Published: {published}\nRestricted analyst extract (not published): {restricted}"
+    return (f"Published: {published}\n{information_loss(published)}\n"
+            f"Restricted analyst extract (not published): {restricted}")

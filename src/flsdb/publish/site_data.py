@@ -28,21 +28,13 @@ import pandas as pd
 import yaml
 
 from flsdb import paths
-from flsdb.publish.cells import DASH, fmt_pct
+from flsdb.publish.cells import DASH, fmt_pct, reason, suppression_limits
 from flsdb.publish.kpi_words import kpi_words
 from flsdb.publish.marts import PUBLICATION_SCHEMA
 
 #: The published seasonal profile of KPI 2/3's monthly expected counts, when the tier has it.
 SEASONAL_PROFILE_TABLE = "published_kpi_seasonal_profile"
 SERIES = ["geography_level", "geography_code", "kpi_number"]
-
-
-def suppression_limits() -> tuple[float, float]:
-    """(minimum denominator, maximum small count): the dbt vars, quoted in the site's footer."""
-    project = yaml.safe_load((paths.PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    project_vars = project["vars"]
-    return (float(project_vars["suppression_min_denominator"]),
-            float(project_vars["suppression_max_small_count"]))
 
 
 @dataclass
@@ -124,7 +116,7 @@ class SiteData:
 
     @staticmethod
     def pct(row: dict | None) -> str:
-        return DASH if row is None else fmt_pct(row["value_pct"], bool(row["is_suppressed"]))
+        return DASH if row is None else fmt_pct(row["value_pct"], reason(row))
 
     def label(self, kpi: int) -> str:
         return f"KPI {kpi}: {self.kpi_short[kpi]}"

@@ -21,7 +21,7 @@ from flsdb.publish import site_figures as fig
 from flsdb.publish import site_outliers as so
 from flsdb.publish import site_spc
 from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, fmt_ci, fmt_count, fmt_pct, outlier_words,
-                                 rating_cell, table)
+                                 rating_cell, reason, table, withheld)
 from flsdb.publish.site_data import SiteData
 from flsdb.publish.site_render import Charts, Renderer
 
@@ -82,7 +82,7 @@ def kpi_rows(data: SiteData, code: str) -> tuple[list, list, list[dict]]:
                   f"{fmt_count(r['numerator'])} / {fmt_count(r['denominator'], decimals=data.decimals(kpi))}")
         national = DASH if comparator is None else f"{fmt_pct(comparator)}" + (
             f" ({words})" if kpi in data.completeness_kpis else "")
-        rows.append([f"KPI {kpi}", data.kpi_name[kpi], fmt_pct(r["value_pct"], s),
+        rows.append([f"KPI {kpi}", data.kpi_name[kpi], fmt_pct(r["value_pct"], reason(r)),
                      fmt_ci(r["ci_lower_pct"], r["ci_upper_pct"], s), counts,
                      DASH if target is None else f"{target:.0f}%", _gap(r, target), national,
                      rating_cell(r["rating"], s)])
@@ -99,7 +99,7 @@ def trend_rows(data: SiteData, code: str) -> tuple[list[dict], list]:
         cells = [data.label(kpi)]
         for year in data.years:
             r = data.one(year, "fls", kpi, geography_code=code)
-            cells.append(DASH if r is None else SUPPRESSED if r["is_suppressed"] else
+            cells.append(DASH if r is None else withheld(r["suppression_reason"]) if r["is_suppressed"] else
                          Markup("{} {}").format(fmt_pct(r["value_pct"]), rating_cell(r["rating"])))
             if r is not None and not r["is_suppressed"] and not _missing(r["value_pct"]):
                 both.append({**r, "series": "this FLS"})
@@ -127,7 +127,7 @@ def completeness_part(data: SiteData, name: str, comp: pd.DataFrame | None) -> t
     for r in comp.to_dict("records"):
         s = bool(r["is_suppressed"])
         ok = r["is_at_least_80_pct_complete"]
-        rows.append([r["field_name"], fmt_pct(r["completeness_pct"], s),
+        rows.append([r["field_name"], fmt_pct(r["completeness_pct"], s and "small numbers"),
                      SUPPRESSED if s else f"{fmt_count(r['records_recorded'])} of {fmt_count(r['records_measured'])}",
                      SUPPRESSED if s else ("✔ yes" if ok else "✖ no")])
     return table(f"{name}: completeness of the {len(comp)} key fields, {data.year}",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from flsdb.publish import charts as ch
 from flsdb.publish import charts_spc as spc
-from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, table
+from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, reason, table
 from flsdb.publish.kpi_words import kpi_list
 from flsdb.publish.site_data import SiteData
 from flsdb.publish.site_render import Charts, Renderer
@@ -27,7 +27,7 @@ PAGE_LEVELS = ("national", "country")
 
 MONTH_COLUMNS = ["geography_level", "geography_code", "geography_name", "kpi_number", "month_start", "month",
                  "numerator", "denominator", "value_pct", "spc_group", "centre_pct", "lower", "upper",
-                 "target_pct", "point_type", "is_suppressed"]
+                 "target_pct", "point_type", "is_suppressed", "suppression_reason"]
 
 
 def by_series(data: SiteData) -> dict:
@@ -72,7 +72,7 @@ def month_table(data: SiteData, kpi: int, months: list[dict], caption: str) -> d
         counts = SUPPRESSED if s else f"{fmt_count(r['numerator'])} / {fmt_count(r['denominator'], decimals=decimals)}"
         point = (SUPPRESSED if s else DASH if r["value_pct"] is None else spc.POINT_LABELS.get(r["point_type"]))
         limits = DASH if r["lower"] is None or r["upper"] is None else f"{fmt_pct(r['lower'])} to {fmt_pct(r['upper'])}"
-        rows.append([_month_words(r["month"]), fmt_pct(r["value_pct"], s), counts, point, fmt_pct(r["centre_pct"]),
+        rows.append([_month_words(r["month"]), fmt_pct(r["value_pct"], reason(r)), counts, point, fmt_pct(r["centre_pct"]),
                      limits])
     return table(caption, ["month", "value", "numerator / denominator", "point", "mean", "process limits"],
                  rows, {1, 2, 4, 5})
