@@ -13,10 +13,20 @@
 -- withheld month can be worked out from the published months and years, and no withheld year from
 -- the published months.
 --
--- A suppressed month keeps its keys and lines and loses its counts, value, point type and flag.
--- The centre and limits of an SPC group are computed from every point of the group, so a group
--- with exactly one suppressed point would give that point's value away (n x mean - the others):
--- such a group's centre and limits are blanked too (`spc_lines_withheld`).
+-- A suppressed month keeps its keys and loses its counts, value, point type and flag; every
+-- withheld month says why (`suppression_reason`: `small numbers` or `complementary`).
+--
+-- The SPC lines (docs/specification/kpi-definitions.md, "SPC lines"). The centre and limits of a
+-- group carry two numbers computed from its baseline points: their mean and their average moving
+-- range. So, with its withheld baseline points counted (months with a patient only):
+-- - 1 or 2 withheld: the mean and the moving ranges solve for them (n x mean - the published ones
+--   gives one exactly). The lines are withheld as complements (`complementary`);
+-- - fewer than var spc_lines_min_published_share (a half) of the baseline published, all withheld
+--   included: the lines would describe months the reader cannot see, and their mean and spread
+--   would sum those months up. The lines are withheld (`most months withheld`).
+-- Otherwise (none withheld, or 3 or more withheld with at least half published) they are published.
+-- Withheld lines are the centre, the process limits and the near-limit lines, on every month of the
+-- group (`spc_lines_withheld`, `spc_lines_withheld_reason`).
 
 with
 
@@ -40,11 +50,19 @@ kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
 ),
 
+chart_points as (
+    -- The chart's points and its baseline (int_spc_months_grouped, where the fixed-baseline seed
+    -- acts): the months the centre and limits are computed from.
+    select * from {{ ref('int_spc_months_grouped') }}
+    where point_number is not null
+),
+
 flagged as (
     select
         kpi_monthly.*,
         cast(extract(year from kpi_monthly.month_start) as {{ dbt.type_int() }}) as audit_year,
-        coalesce(suppression.is_suppressed, kpi_monthly.is_suppressed) as is_published_suppressed
+        coalesce(suppression.is_suppressed, kpi_monthly.is_suppressed) as is_published_suppressed,
+        coalesce(chart_points.is_baseline_point, false) as is_baseline_point
     from kpi_monthly
     left join suppression_cells
         on
@@ -54,20 +72,47 @@ flagged as (
             and kpi_monthly.month_start = suppression_cells.month_start
     left join suppression
         on suppression_cells.cell_id = suppression.cell_id
+    left join chart_points
+        on
+            kpi_monthly.geography_level = chart_points.geography_level
+            and kpi_monthly.geography_code = chart_points.geography_code
+            and kpi_monthly.kpi_number = chart_points.kpi_number
+            and kpi_monthly.month_start = chart_points.month_start
 ),
 
-groups as (
-    -- A group whose points include exactly one suppressed point withholds its lines.
+groups_counted as (
     select
         geography_level,
         geography_code,
         kpi_number,
         spc_group,
-        sum(
-            case when is_published_suppressed and denominator > 0 then 1 else 0 end
-        ) = 1 as spc_lines_withheld
+        sum(case when is_baseline_point then 1 else 0 end) as baseline_points,
+        sum(case when is_baseline_point and is_published_suppressed then 1 else 0 end) as baseline_points_withheld
     from flagged
     group by geography_level, geography_code, kpi_number, spc_group
+),
+
+groups_judged as (
+    -- The rule of the header: fewer than the share published first (all withheld is that too),
+    -- then 1 or 2 withheld.
+    select
+        *,
+        case
+            when
+                baseline_points_withheld > 0
+                and baseline_points - baseline_points_withheld
+                < {{ var('spc_lines_min_published_share') }} * baseline_points
+                then 'most months withheld'
+            when baseline_points_withheld between 1 and 2 then 'complementary'
+        end as spc_lines_withheld_reason
+    from groups_counted
+),
+
+groups as (
+    select
+        *,
+        spc_lines_withheld_reason is not null as spc_lines_withheld
+    from groups_judged
 ),
 
 final as (
@@ -96,6 +141,7 @@ final as (
             when flagged.is_published_suppressed then 'complementary'
         end as suppression_reason,
         groups.spc_lines_withheld,
+        groups.spc_lines_withheld_reason,
         flagged.is_synthetic_data
     from flagged
     inner join groups

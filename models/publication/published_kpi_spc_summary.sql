@@ -2,7 +2,11 @@
 -- building: the variation and assurance of each SPC chart, for the report site's tables.
 -- Why: the summary repeats the latest point and the latest group's lines, so it must hide what
 -- published_kpi_monthly hides: the latest value and its variation when that month is suppressed,
--- the lines and the assurance (judged on them) when that group's lines are withheld.
+-- the lines and the assurance (judged on them) when that group's lines are withheld. Each withheld
+-- cell says why, as published_kpi_monthly does: `latest_point_suppression_reason` (`small numbers`
+-- or `complementary`) for the latest value and variation, `spc_lines_withheld_reason`
+-- (`complementary` or `most months withheld`) for the lines and the assurance. A blank that is not
+-- withheld (a run chart has no limits, so no variation or assurance) has no reason.
 
 with
 
@@ -29,7 +33,9 @@ latest_points as (
         kpi_number,
         month_start,
         is_suppressed,
-        spc_lines_withheld
+        suppression_reason,
+        spc_lines_withheld,
+        spc_lines_withheld_reason
     from published_months
 ),
 
@@ -55,7 +61,9 @@ final as (
         {%- endfor %}
         kpi_spc_summary.target_pct,
         coalesce(latest_points.is_suppressed, false) as is_latest_point_suppressed,
+        latest_points.suppression_reason as latest_point_suppression_reason,
         coalesce(latest_points.spc_lines_withheld, false) as spc_lines_withheld,
+        latest_points.spc_lines_withheld_reason,
         kpi_spc_summary.is_synthetic_data
     from kpi_spc_summary
     left join latest_points

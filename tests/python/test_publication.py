@@ -36,6 +36,7 @@ SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number
 WITHHELD_BECAUSE = {
     "small numbers": "withheld: fewer than 10 patients, or fewer than 5 meeting or missing the KPI",
     "complementary": "withheld so that a small number elsewhere cannot be worked out",
+    "most months withheld": "withheld: fewer than half of the months it is computed from are published",
 }
 
 

@@ -294,3 +294,98 @@ def test_the_monthly_attack_recovers_months_under_a_weak_rule(built_warehouse, t
     for cell, values in months.items():
         for quantity, value in values.items():
             assert value == pytest.approx(true[cell][QUANTITIES.index(quantity)], abs=1e-6), (cell, quantity)
+
+
+# ---------------------------------------------------------------------------------------------
+# The SPC lines of published_kpi_monthly and published_kpi_spc_summary (docs/specification/kpi-definitions.md,
+# "SPC lines"): the centre is the mean of a group's baseline points and the limits add its average
+# moving range, so a reader who knows which months are points (the worst case) gets the sum of the
+# withheld baseline values from the centre: n x centre - the published ones.
+# ---------------------------------------------------------------------------------------------
+
+# Lines published unless 1 or 2 baseline points are withheld: a group whose points are all withheld
+# then shows its mean and limits, the leak the rule closes.
+WEAK_LINES_RULE = {"spc_lines_min_published_share": 0}
+LINES = ["centre_pct", "lower_limit_pct", "upper_limit_pct", "lower_near_limit_pct", "upper_near_limit_pct"]
+SERIES = ["geography_level", "geography_code", "kpi_number"]
+
+
+def spc_line_problems(out_dir: Path, warehouse: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    """{problem: [group or cell]} of the published SPC lines and summary, read from the published
+    file and checked against the true chart (marts.kpi_monthly, the baseline of
+    intermediate.int_spc_months_grouped); empty lists when they hide what they must."""
+    tables = published_tables(out_dir)
+    months, summary = tables["published_kpi_monthly"], tables["published_kpi_spc_summary"]
+    truth = warehouse.execute(
+        "select m.geography_level, m.geography_code, m.kpi_number, m.month_start, m.value_pct as true_value_pct, "
+        "m.centre_pct as true_centre_pct, m.upper_limit_pct as true_upper_limit_pct, "
+        "coalesce(g.is_baseline_point, false) as is_baseline_point "
+        "from marts.kpi_monthly as m left join intermediate.int_spc_months_grouped as g "
+        "using (geography_level, geography_code, kpi_number, month_start)").df()
+    rows = months.merge(truth, on=[*SERIES, "month_start"], how="inner", validate="one_to_one")
+    assert len(rows) == len(months) == len(truth)
+    problems: dict[str, list] = defaultdict(list)
+    for group, g in rows.groupby([*SERIES, "spc_group"]):
+        base = g.loc[g["is_baseline_point"]]
+        hidden = base.loc[base["is_suppressed"].astype(bool)]
+        shows = g[LINES].notna().any().any()
+        if shows and len(hidden) and len(hidden) == len(base):
+            problems["lines of a group whose points are all withheld"].append(group)
+        if shows and len(hidden) == 1:
+            # the attack: n x mean - the published values gives the withheld one
+            centre = g["centre_pct"].dropna().iloc[0]
+            value = len(base) * centre - base.loc[~base["is_suppressed"].astype(bool), "value_pct"].sum()
+            assert value == pytest.approx(hidden["true_value_pct"].iloc[0], abs=1e-6), group
+            problems["a withheld value worked out from the mean"].append((group, value))
+        if shows and len(hidden) == 2:
+            problems["lines that leave 2 withheld values to solve for"].append(group)
+        if shows and len(hidden) and len(base) - len(hidden) < 0.5 * len(base):
+            problems["lines of a group with fewer than half its points published"].append(group)
+        if g["true_centre_pct"].notna().any() and g["centre_pct"].isna().all() and g["spc_lines_withheld_reason"].isna().any():
+            problems["lines withheld without a reason"].append(group)
+        shown = g.loc[g["centre_pct"].notna()]
+        if ((shown["centre_pct"] != shown["true_centre_pct"]).any()
+                or (shown["upper_limit_pct"].fillna(-1.0) != shown["true_upper_limit_pct"].fillna(-1.0)).any()):
+            problems["a published line differs from the chart"].append(group)
+    for r in months.loc[months["is_suppressed"].astype(bool) & months["suppression_reason"].isna()].itertuples():
+        problems["a withheld month without a reason"].append((r.geography_code, r.kpi_number, r.month_start))
+    s = summary.merge(months[[*SERIES, "month_start", "suppression_reason", "spc_lines_withheld_reason"]].rename(
+        columns={"month_start": "latest_point_month_start", "suppression_reason": "month_reason",
+                 "spc_lines_withheld_reason": "month_lines_reason"}), on=[*SERIES, "latest_point_month_start"], how="left")
+    for r in s.itertuples():
+        if r.is_latest_point_suppressed and (r.latest_point_suppression_reason != r.month_reason
+                                             or pd.notna(r.latest_value_pct) or pd.notna(r.variation)):
+            problems["a withheld latest point shown, or without its month's reason"].append((r.geography_code, r.kpi_number))
+        if r.spc_lines_withheld and (r.spc_lines_withheld_reason != r.month_lines_reason
+                                     or pd.notna(r.assurance) or pd.notna(r.latest_centre_pct)):
+            problems["withheld summary lines shown, or without their group's reason"].append((r.geography_code, r.kpi_number))
+    return dict(problems)
+
+
+def test_spc_lines_give_no_withheld_month_away_and_every_withheld_cell_says_why(published, marts):
+    problems = spc_line_problems(published, marts)
+    assert problems == {}, {k: (len(v), v[:3]) for k, v in problems.items()}
+    months = published_tables(published)["published_kpi_monthly"]
+    withheld = months.loc[months["spc_lines_withheld"].astype(bool)]
+    reasons = withheld.groupby([*SERIES, "spc_group"])["spc_lines_withheld_reason"].first().value_counts().to_dict()
+    assert reasons.get("most months withheld", 0) > 0 and reasons.get("complementary", 0) > 0, reasons
+    print(f"SPC groups with their lines withheld, by reason: {reasons}")
+
+
+def test_the_spc_line_check_finds_leaks_under_a_weak_rule(built_warehouse, tmp_path):
+    """The test above can fail: with lines published whenever 3 or more points are withheld, the
+    groups whose points are all withheld show their mean and limits."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse["warehouse"], warehouse)
+    result = run_dbt(["run", "--select", "published_kpi_monthly+", "--vars", json.dumps(WEAK_LINES_RULE)],
+                     warehouse, built_warehouse["landing"], tmp_path / "target")
+    assert result.returncode == 0, result.stdout[-5000:]
+    out = tmp_path / "output"
+    publish_marts(warehouse, out)
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        problems = spc_line_problems(out, connection)
+    finally:
+        connection.close()
+    assert len(problems.get("lines of a group whose points are all withheld", [])) > 0, problems.keys()
+    assert len(problems.get("lines of a group with fewer than half its points published", [])) > 0, problems.keys()

@@ -59,6 +59,52 @@ def test_limits_are_drawn_within_the_range_the_value_can_take():
     assert set(lines["month"]) == {"2024-01-01"} and set(lines["until"]) == {"2024-12-01"}
 
 
+def test_withheld_spc_lines_and_latest_point_say_why_where_the_lines_would_be():
+    """A group whose mean and limits are withheld (published_kpi_monthly.spc_lines_withheld_reason)
+    draws no line: its months' table and a note under the chart say why; the summary's withheld
+    latest point and assurance say why too (docs/specification/kpi-definitions.md, "SPC lines")."""
+    from types import SimpleNamespace
+
+    from flsdb.publish import charts_spc as spc
+    from flsdb.publish import site_spc
+
+    def month(m, group, suppressed, lines_reason):
+        shown = lines_reason is None
+        return {"month": f"2024-{m:02d}-01", "value_pct": None if suppressed else 40.0, "point_type": None,
+                "numerator": None if suppressed else 4, "denominator": None if suppressed else 10.0,
+                "spc_group": group, "is_suppressed": suppressed,
+                "suppression_reason": "small numbers" if suppressed else None,
+                "centre_pct": 40.0 if shown else None, "lower": 0.0 if shown else None,
+                "upper": 90.0 if shown else None, "target_pct": 80.0,
+                "spc_lines_withheld": not shown, "spc_lines_withheld_reason": lines_reason}
+
+    months = ([month(m, 1, m != 3, "most months withheld") for m in range(1, 7)]
+              + [month(m, 2, m == 9, "complementary") for m in range(7, 10)]
+              + [month(m, 3, False, None) for m in range(10, 13)])
+    data = SimpleNamespace(decimals=lambda kpi: 0, kpi_name={4: "FLS assessment within 90 days"})
+    rows = [r["cells"] for r in site_spc.month_table(data, 4, months, "by month")["rows"]]
+    most = 'data-reason="most months withheld">withheld: fewer than half of the months it is computed from are published'
+    complement = 'data-reason="complementary">withheld so that a small number elsewhere cannot be worked out'
+    assert all(most in str(cells[4]) and most in str(cells[5]) for cells in rows[:6]), rows[:6]
+    assert all(complement in str(cells[4]) and complement in str(cells[5]) for cells in rows[6:9]), rows[6:9]
+    assert [cells[4] for cells in rows[9:]] == ["40.0%"] * 3 and rows[9][5] == "0.0% to 90.0%"
+    assert 'data-reason="small numbers"' in str(rows[0][1]) and rows[2][1] == "40.0%"
+    notes = [str(note) for note in site_spc._withheld_lines(months)]
+    assert len(notes) == 2 and notes[0].startswith("Mean and process limits, Jan 2024 to Jun 2024: ") and most in notes[0]
+    assert notes[1].startswith("Mean and process limits, Jul 2024 to Sep 2024: ") and complement in notes[1]
+    # no line is drawn for the withheld groups: only group 3's and the target
+    segments = {line["segment"] for line in spc.spc_data(months)["lines"]}
+    assert segments == {"mean 3", "process limits lower 3", "process limits upper 3", "target"}, segments
+    summary = {"is_latest_point_suppressed": True, "latest_point_suppression_reason": "complementary",
+               "spc_lines_withheld": True, "spc_lines_withheld_reason": "most months withheld",
+               "variation": None, "assurance": None, "latest_value_pct": None,
+               "latest_point_month_start": pd.Timestamp("2024-12-01"), "points": 12, "target_pct": 80.0}
+    cells, _ = site_spc._summary_row(data, 4, summary)
+    assert complement in str(cells[2]) and str(cells[2]).endswith("(Dec 2024)"), cells[2]
+    assert str(cells[4]).startswith("latest month <span") and complement in str(cells[4]), cells[4]
+    assert most in str(cells[5]), cells[5]
+
+
 def test_a_series_ends_at_its_last_month_with_a_value():
     from flsdb.publish.site_data import trim_empty_months
 

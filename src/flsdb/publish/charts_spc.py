@@ -140,11 +140,13 @@ def spc_data(months: list[dict]) -> dict:
     return {"points": points, "lines": lines}
 
 
-def describe(summary: dict | None, kpi_label: str, has_limits: bool) -> str:
+def describe(summary: dict | None, kpi_label: str, has_limits: bool, lines_withheld: bool = False) -> str:
     """The chart's text alternative."""
     if summary is None:
         return f"{kpi_label}: monthly values."
     kind = "XmR chart" if has_limits else "run chart (no process limits)"
+    withheld = (" The mean and process limits of some months are withheld, and not drawn (why: below the chart)."
+                if lines_withheld else "")
     return (f"{kpi_label}: {kind} of the monthly values, {int(summary['points'])} points; points coloured by "
             f"type (grey common cause, blue improvement, orange concern), black line the mean, dashed grey the "
-            f"process limits, dotted red the target.")
+            f"process limits, dotted red the target.{withheld}")

@@ -5,7 +5,10 @@ and one SPC chart per KPI of the monthly series, with its numbers month by month
 It reads the published tier only (published_kpi_monthly, published_kpi_spc_summary, the KPI
 definitions and, when published, the seasonal profile of KPI 2/3's expected counts); the KPIs are
 those with a published monthly series, in the order of the KPI definitions. Suppressed months are
-not drawn, and a series ends at its last month with a value (flsdb.publish.site_data).
+not drawn, and a series ends at its last month with a value (flsdb.publish.site_data). Every withheld
+value says why, from the published reason: a month's value (`suppression_reason`), a group's mean
+and limits (`spc_lines_withheld_reason`: under the chart and in its table, instead of the lines),
+and the summary's latest point and assurance.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from __future__ import annotations
 import calendar
 
 import pandas as pd
+from markupsafe import Markup
 
 from flsdb.publish import charts as ch
 from flsdb.publish import charts_spc as spc
-from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, reason, table
+from flsdb.publish.cells import DASH, SUPPRESSED, fmt_count, fmt_pct, reason, table, withheld
 from flsdb.publish.kpi_words import kpi_list
 from flsdb.publish.site_data import SiteData
 from flsdb.publish.site_render import Charts, Renderer
@@ -27,7 +31,8 @@ PAGE_LEVELS = ("national", "country")
 
 MONTH_COLUMNS = ["geography_level", "geography_code", "geography_name", "kpi_number", "month_start", "month",
                  "numerator", "denominator", "value_pct", "spc_group", "centre_pct", "lower", "upper",
-                 "target_pct", "point_type", "is_suppressed", "suppression_reason"]
+                 "target_pct", "point_type", "is_suppressed", "suppression_reason", "spc_lines_withheld",
+                 "spc_lines_withheld_reason"]
 
 
 def by_series(data: SiteData) -> dict:
@@ -63,8 +68,14 @@ def _month_words(month: str | None) -> str:
     return DASH if month is None else f"{calendar.month_abbr[int(month[5:7])]} {month[:4]}"
 
 
+def lines_withheld(row: dict) -> Markup | None:
+    """Why the mean and limits of the row's SPC group are withheld (None when they are published)."""
+    return withheld(row.get("spc_lines_withheld_reason")) if row.get("spc_lines_withheld") else None
+
+
 def month_table(data: SiteData, kpi: int, months: list[dict], caption: str) -> dict:
-    """The numbers of one chart, month by month (suppressed months say so; limits as drawn)."""
+    """The numbers of one chart, month by month (suppressed months and withheld lines say why;
+    limits as drawn)."""
     decimals = data.decimals(kpi)
     rows = []
     for r in months:
@@ -72,8 +83,10 @@ def month_table(data: SiteData, kpi: int, months: list[dict], caption: str) -> d
         counts = SUPPRESSED if s else f"{fmt_count(r['numerator'])} / {fmt_count(r['denominator'], decimals=decimals)}"
         point = (SUPPRESSED if s else DASH if r["value_pct"] is None else spc.POINT_LABELS.get(r["point_type"]))
         limits = DASH if r["lower"] is None or r["upper"] is None else f"{fmt_pct(r['lower'])} to {fmt_pct(r['upper'])}"
-        rows.append([_month_words(r["month"]), fmt_pct(r["value_pct"], reason(r)), counts, point, fmt_pct(r["centre_pct"]),
-                     limits])
+        mean = fmt_pct(r["centre_pct"])
+        if lines_withheld(r) is not None:
+            mean = limits = lines_withheld(r)
+        rows.append([_month_words(r["month"]), fmt_pct(r["value_pct"], reason(r)), counts, point, mean, limits])
     return table(caption, ["month", "value", "numerator / denominator", "point", "mean", "process limits"],
                  rows, {1, 2, 4, 5})
 
@@ -82,11 +95,13 @@ def _summary_row(data: SiteData, kpi: int, s: dict | None) -> tuple[list, dict]:
     if s is None:
         variation, assurance, latest, points = "no series", "", DASH, "0"
     else:
-        variation = (f"latest month {SUPPRESSED}" if s["is_latest_point_suppressed"]
+        latest_withheld = withheld(s.get("latest_point_suppression_reason"))
+        variation = (Markup("latest month {}").format(latest_withheld) if s["is_latest_point_suppressed"]
                      else spc.variation_icon(s["variation"]))
-        assurance = ("withheld (small numbers)" if s["spc_lines_withheld"]
+        assurance = (withheld(s.get("spc_lines_withheld_reason")) if s["spc_lines_withheld"]
                      else spc.assurance_icon(s["assurance"]))
-        latest = (SUPPRESSED if s["is_latest_point_suppressed"]
+        latest = (Markup("{} ({})").format(latest_withheld, _month(s["latest_point_month_start"]))
+                  if s["is_latest_point_suppressed"]
                   else f"{fmt_pct(s['latest_value_pct'])} ({_month(s['latest_point_month_start'])})")
         points = f"{int(s['points'])}"
     target = s["target_pct"] if s is not None else None
@@ -109,9 +124,12 @@ def spc_section(data: SiteData, charts: Charts, series: dict, level: str, code: 
         rows.append(cells)
         attrs.append(attr)
         has_limits = any(r["upper"] is not None for r in months)
+        withheld_lines = _withheld_lines(months)
         entries.append({"kpi": kpi, "name": data.kpi_name[kpi],
                         "chart": charts.render(spc.spc_spec(), spc.spc_data(months), f"{label}: monthly SPC chart",
-                                               spc.describe(s, label, has_limits), table="below"),
+                                               spc.describe(s, label, has_limits, bool(withheld_lines)),
+                                               table="below"),
+                        "lines_withheld": withheld_lines,
                         "table": month_table(data, kpi, months, f"{name}: {label}, by month")})
     every = [r["month"] for months in entry["months"].values() for r in months]
     return {"table": table(f"{name}: variation and assurance of the monthly KPIs, "
@@ -119,6 +137,18 @@ def spc_section(data: SiteData, charts: Charts, series: dict, level: str, code: 
                            ["KPI", "name", "latest point", "points", "variation", "assurance", "target"],
                            rows, {2, 3, 6}, attrs),
             "charts": entries}
+
+
+def _withheld_lines(months: list[dict]) -> list[Markup]:
+    """One line per SPC group of the series whose mean and limits are withheld: the months it spans
+    and why (shown under the chart, where the lines would be)."""
+    groups: dict = {}
+    for r in months:
+        if r.get("spc_lines_withheld"):
+            groups.setdefault(r["spc_group"], []).append(r)
+    return [Markup("Mean and process limits, {} to {}: {}").format(
+                _month_words(rows[0]["month"]), _month_words(rows[-1]["month"]), lines_withheld(rows[0]))
+            for _, rows in sorted(groups.items(), key=lambda item: (item[0] is None, item[0]))]
 
 
 def seasonal_profile(data: SiteData) -> dict | None:
