@@ -53,7 +53,11 @@ def test_publish_writes_the_dbt_docs_of_every_table_and_column(tmp_path):
     con = duckdb.connect(str(warehouse))
     con.execute("create schema publication")
     con.execute("create table publication.published_kpi_results as select 2024 as audit_year, "
-                "7 as kpi_number, 55.5::double as value_pct, 1 as not_in_the_docs")
+                "'fls' as geography_level, 7 as kpi_number, 'all' as breakdown, 55.5::double as value_pct, "
+                "null::varchar as suppression_reason, 1 as not_in_the_docs")
+    # publication_info counts what suppression withheld, over the yearly results and the months
+    con.execute("create table publication.published_kpi_monthly as select 7 as kpi_number, "
+                "'small numbers' as suppression_reason")
     con.execute("create table publication.published_records_submitted as select 2024 as audit_year, "
                 "100::bigint as records_submitted, date '2025-06-30' as extract_date, "
                 "true as is_synthetic_data")

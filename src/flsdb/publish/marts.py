@@ -59,7 +59,17 @@ INFO_DOCS = (
      "extract_date": "Extract date of the published data (the latest of published_records_submitted).",
      "is_synthetic_data": "True when the published data is SYNTHETIC (made up by flsdb generate).",
      "storage_version": "DuckDB storage version of this file: v1.0.0, readable by DuckDB 1.0 and later.",
-     "duckdb_version": "Version of DuckDB that wrote this file."},
+     "duckdb_version": "Version of DuckDB that wrote this file.",
+     # the information loss (INFORMATION_LOSS_SQL; docs/bi.md, "Suppression")
+     "results": "Rows of published_kpi_results.",
+     "results_withheld_small_numbers": "Rows of published_kpi_results withheld for small numbers.",
+     "results_withheld_complementary": "Rows of published_kpi_results withheld as complements.",
+     "fls_headline_results": "Rows of published_kpi_results at FLS headline level (geography fls, breakdown all).",
+     "fls_headline_withheld_small_numbers": "FLS headline results withheld for small numbers.",
+     "fls_headline_withheld_complementary": "FLS headline results withheld as complements.",
+     "months": "Rows of published_kpi_monthly.",
+     "months_withheld_small_numbers": "Months of published_kpi_monthly withheld for small numbers.",
+     "months_withheld_complementary": "Months of published_kpi_monthly withheld as complements."},
 )
 
 
