@@ -259,15 +259,18 @@ def check_chart(name: str, db: Path, body: dict, results: list[list[dict]]) -> i
             for row in data:
                 m = months[row["month_start"]]
                 lines_hidden = m["spc_lines_withheld"]
+                # a withheld value or line says why: `withheld: <reason>` (docs/bi.md, "Monthly series")
+                month_withheld = f"{WITHHELD}: {m['suppression_reason']}"
+                lines_withheld = f"{WITHHELD}: {m['spc_lines_withheld_reason']}"
                 assert row == {
                     "month_start": row["month_start"],
-                    "value_shown": (WITHHELD if m["is_suppressed"] else "no records" if m["value_pct"] is None
+                    "value_shown": (month_withheld if m["is_suppressed"] else "no records" if m["value_pct"] is None
                                     else pct(m["value_pct"])),
-                    "point_type_shown": (WITHHELD if m["is_suppressed"] else "no point" if m["point_type"] is None
-                                         else m["point_type"].replace("_", " ")),
-                    "centre_shown": (WITHHELD if lines_hidden else "no chart" if m["centre_pct"] is None
+                    "point_type_shown": (month_withheld if m["is_suppressed"] else "no point"
+                                         if m["point_type"] is None else m["point_type"].replace("_", " ")),
+                    "centre_shown": (lines_withheld if lines_hidden else "no chart" if m["centre_pct"] is None
                                      else pct(m["centre_pct"])),
-                    "limits_shown": (WITHHELD if lines_hidden else "no chart" if m["lower_limit_pct"] is None
+                    "limits_shown": (lines_withheld if lines_hidden else "no chart" if m["lower_limit_pct"] is None
                                      else f"{pct(m['lower_limit_pct'])} to {pct(m['upper_limit_pct'])}"),
                 }, (name, row, m)
             return sum(m["is_suppressed"] for m in months.values())
