@@ -7,8 +7,8 @@ definitions and, when published, the seasonal profile of KPI 2/3's expected coun
 those with a published monthly series, in the order of the KPI definitions. Suppressed months are
 not drawn, and a series ends at its last month with a value (flsdb.publish.site_data). Every withheld
 value says why, from the published reason: a month's value (`suppression_reason`), a group's mean
-and limits (`spc_lines_withheld_reason`: under the chart and in its table, instead of the lines),
-and the summary's latest point and assurance.
+and limits (`spc_lines_withheld_reason`: once per group under the chart, where the lines would be;
+`withheld` in its table), and the summary's latest point and assurance.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def lines_withheld(row: dict) -> Markup | None:
 
 
 def month_table(data: SiteData, kpi: int, months: list[dict], caption: str) -> dict:
-    """The numbers of one chart, month by month (suppressed months and withheld lines say why;
-    limits as drawn)."""
+    """The numbers of one chart, month by month (suppressed months say why; withheld lines say
+    `withheld`, and why once per group under the chart: _withheld_lines; limits as drawn)."""
     decimals = data.decimals(kpi)
     rows = []
     for r in months:
@@ -84,8 +84,8 @@ def month_table(data: SiteData, kpi: int, months: list[dict], caption: str) -> d
         point = (SUPPRESSED if s else DASH if r["value_pct"] is None else spc.POINT_LABELS.get(r["point_type"]))
         limits = DASH if r["lower"] is None or r["upper"] is None else f"{fmt_pct(r['lower'])} to {fmt_pct(r['upper'])}"
         mean = fmt_pct(r["centre_pct"])
-        if lines_withheld(r) is not None:
-            mean = limits = lines_withheld(r)
+        if r.get("spc_lines_withheld"):
+            mean = limits = SUPPRESSED
         rows.append([_month_words(r["month"]), fmt_pct(r["value_pct"], reason(r)), counts, point, mean, limits])
     return table(caption, ["month", "value", "numerator / denominator", "point", "mean", "process limits"],
                  rows, {1, 2, 4, 5})
