@@ -24,9 +24,7 @@ chart_points as (
 
 months as (
     select
-        published.geography_level,
-        published.geography_code,
-        published.kpi_number,
+        {{ spc_series_list('published') }},
         published.spc_group,
         published.is_suppressed,
         published.spc_lines_withheld_reason,
@@ -43,23 +41,17 @@ months as (
     from published
     inner join true_months
         on
-            published.geography_level = true_months.geography_level
-            and published.geography_code = true_months.geography_code
-            and published.kpi_number = true_months.kpi_number
+            {{ spc_series_join('published', 'true_months') }}
             and published.month_start = true_months.month_start
     left join chart_points
         on
-            published.geography_level = chart_points.geography_level
-            and published.geography_code = chart_points.geography_code
-            and published.kpi_number = chart_points.kpi_number
+            {{ spc_series_join('published', 'chart_points') }}
             and published.month_start = chart_points.month_start
 ),
 
 group_counts as (
     select
-        geography_level,
-        geography_code,
-        kpi_number,
+        {{ spc_series_list() }},
         spc_group,
         sum(case when is_baseline_point then 1 else 0 end) as baseline_points,
         sum(case when is_baseline_point and is_suppressed then 1 else 0 end) as baseline_points_withheld,
@@ -68,7 +60,7 @@ group_counts as (
             as loses_its_centre_unexplained,
         max(case when changes_a_line then 1 else 0 end) = 1 as changes_a_line
     from months
-    group by geography_level, geography_code, kpi_number, spc_group
+    group by {{ spc_series_list() }}, spc_group
 ),
 
 final as (

@@ -74,22 +74,18 @@ flagged as (
         on suppression_cells.cell_id = suppression.cell_id
     left join chart_points
         on
-            kpi_monthly.geography_level = chart_points.geography_level
-            and kpi_monthly.geography_code = chart_points.geography_code
-            and kpi_monthly.kpi_number = chart_points.kpi_number
+            {{ spc_series_join('kpi_monthly', 'chart_points') }}
             and kpi_monthly.month_start = chart_points.month_start
 ),
 
 groups_counted as (
     select
-        geography_level,
-        geography_code,
-        kpi_number,
+        {{ spc_series_list() }},
         spc_group,
         sum(case when is_baseline_point then 1 else 0 end) as baseline_points,
         sum(case when is_baseline_point and is_published_suppressed then 1 else 0 end) as baseline_points_withheld
     from flagged
-    group by geography_level, geography_code, kpi_number, spc_group
+    group by {{ spc_series_list() }}, spc_group
 ),
 
 groups_judged as (
