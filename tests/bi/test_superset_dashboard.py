@@ -22,7 +22,6 @@ import subprocess
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from conftest import BI_PYTHON, BI_SCRIPT, bi_env, bundle_charts
 

@@ -383,5 +383,5 @@ def _even_line_ends(text: str, warnings: list[str]) -> str:
 
 
 def _raw_lines(text: str, cr_placeholder: bool = False) -> list[str]:
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")]
     return [ln.replace(CR_PLACEHOLDER, "\r") for ln in lines] if cr_placeholder else lines

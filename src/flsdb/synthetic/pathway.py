@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flsdb.synthetic.common import KPI7_SHAPE, SITES, draw_category, sigmoid
+from flsdb.synthetic.common import KPI7_SHAPE, draw_category, sigmoid
 from flsdb.synthetic import audit_years
 
 # Spread (SD on the logit or log scale) of each per-service performance random effect.
