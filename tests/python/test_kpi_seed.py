@@ -289,8 +289,8 @@ def add_a_kpi(project: Path, env: dict[str, str]) -> int:
                       for column, data_type, words in [
                           ("in_denominator", "boolean", f"In KPI {number}'s denominator (null outside the cohort)."),
                           ("in_numerator", "boolean", f"In KPI {number}'s numerator (null outside the cohort)."),
-                          ("reason", "string", f"Why the episode is not in KPI {number}'s numerator; null when "
-                                               "it is in the numerator.")]))
+                          ("reason", "string", (f"Why the episode is not in KPI {number}'s numerator; null when "
+                                                "it is in the numerator."))]))
 
     # 5. The semantic layer, regenerated from the seed (never edited by hand).
     result = subprocess.run([sys.executable, "-m", "flsdb.semantic_layer"], env=env, cwd=project,

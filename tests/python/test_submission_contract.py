@@ -126,8 +126,8 @@ def test_no_copy_of_the_submission_contract_remains():
     ("src/flsdb/quality/quality_report.py", "legend = 'key fields at least 80% complete'"),
     ("seeds/dq_thresholds.csv", "kpi_1_not_met,warn,0,key fields at least 80% complete"),
     ("src/flsdb/quality/expectations.py",
-     "KEY = ('1.02 Date of Birth', '1.03 Gender', '1.04 Post Code', '1.05 CareRes', '1.06 DateFLSContact',"
-     " '1.07 DateFLSAssess', '1.08 AdmitHosp', '1.09 Date Index Frac Diagnosed', '1.11 SiteFirstFrac')"),
+     ("KEY = ('1.02 Date of Birth', '1.03 Gender', '1.04 Post Code', '1.05 CareRes', '1.06 DateFLSContact',"
+      " '1.07 DateFLSAssess', '1.08 AdmitHosp', '1.09 Date Index Frac Diagnosed', '1.11 SiteFirstFrac')")),
 ])
 def test_the_scan_finds_a_planted_copy(where, text):
     assert written_out_contract(ROOT / where, text + "\n"), text

@@ -208,14 +208,14 @@ def summarise(out, ref, files, file_rows_total, records, years, extract, clean, 
     lines = [
         "SYNTHETIC data written by flsdb generate (not real patients or services)",
         f"  output folder : {out}",
-        f"  files         : {len(files)} submission files "
-        f"({sum(1 for s in files if not s['final'])} earlier exports), {file_rows_total:,} rows",
+        (f"  files         : {len(files)} submission files "
+         f"({sum(1 for s in files if not s['final'])} earlier exports), {file_rows_total:,} rows"),
         "  records       : " + ", ".join(f"{y}: {n:,}" for y, n in distinct.items()),
         f"  extract date  : {extract.isoformat()}",
-        f"  defects       : {'none (--clean)' if clean else f'{len(manifest):,} injected'}"
-        f" -> {ref / MANIFEST_NAME}",
-        f"  shifts        : {len(shifts)} month-by-month performance shifts"
-        f" -> {ref / SHIFTS_NAME}",
+        (f"  defects       : {'none (--clean)' if clean else f'{len(manifest):,} injected'}"
+         f" -> {ref / MANIFEST_NAME}"),
+        (f"  shifts        : {len(shifts)} month-by-month performance shifts"
+         f" -> {ref / SHIFTS_NAME}"),
         f"  postcode lookup: {lookup_path}",
     ]
     return "\n".join(lines)
