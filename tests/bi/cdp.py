@@ -131,7 +131,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.call("Browser.close", timeout=10)
-        except Exception:  # noqa: BLE001 - closing anyway
+        except Exception:  # noqa: BLE001, S110 - closing anyway
             pass
         try:
             self.proc.wait(timeout=10)

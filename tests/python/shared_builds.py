@@ -81,7 +81,7 @@ class SharedBuild:
         self.made_in = made_in
         try:
             self._value = self._make(self, self._root)
-        except BaseException as exc:  # handed to every test that asks for the build
+        except BaseException as exc:  # noqa: BLE001 - handed to every test that asks for the build
             self._error = exc
         finally:
             self._done.set()

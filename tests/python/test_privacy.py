@@ -277,7 +277,6 @@ def test_loader_messages_never_repeat_identifiers(tmp_path):
         good_row(5, **{"1.02 Date of Birth": "2030-01-01"}),         # born after fracture
         good_row(6, **{"1.02 Date of Birth": "31/02/1950"}),         # not a date
     ]))
-    flsdb = Path(sys.executable).with_name("flsdb")
     wh = tmp_path / "wh.duckdb"
     code = ("from flsdb.ingest import load_landing; import sys; r = load_landing(sys.argv[1], "
             "sys.argv[2], registry_path=sys.argv[3], progress=False); print(r.summary_table())")

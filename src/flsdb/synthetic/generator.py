@@ -36,8 +36,8 @@ def choose_export_services(rng, registry, final_year: int) -> tuple[dict[str, in
     order = rng.permutation(final_year_active)
     special = {"cp1252": int(order[0]), "uk_dates": int(order[1]), "bom": int(order[2]),
                "t_stamp": int(order[3])}
-    n_re_export = max(1, int(round(0.12 * len(final_year_active))))
-    re_export = set(int(x) for x in order[4:4 + n_re_export])
+    n_re_export = max(1, round(0.12 * len(final_year_active)))
+    re_export = {int(x) for x in order[4:4 + n_re_export]}
     return special, re_export
 
 
