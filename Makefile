@@ -13,7 +13,7 @@ export FLSDB_PROJECT_DIR := $(CURDIR)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test test-fast lint lint-changed pytest browser bench clean
+.PHONY: install run test test-fast lint lint-python lint-changed pytest browser bench clean
 
 # A .venv copied from another folder (`cp -a` of the project) still runs that folder's Python and
 # code (every script's first line and the editable install name the original): pyvenv.cfg records
@@ -44,8 +44,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/flsdb run
 
-lint: $(STAMP)
+lint: lint-python
 	$(BIN)/sqlfluff lint models analyses tests --processes 2
+
+# The Python linter, pinned (pyproject.toml [tool.ruff]; under a second for the whole tree).
+lint-python: $(STAMP)
+	$(BIN)/ruff check src tests bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -60,9 +64,9 @@ browser:
 test: lint browser pytest
 
 # The quick loop (DEVELOPERS.md, "Tests"): every test not marked `warehouse` (those build a warehouse
-# with dbt or read the session's shared builds) or `slow`, and sqlfluff on the SQL files changed
-# against LINT_BASE. `make test` runs everything.
-test-fast: lint-changed $(STAMP)
+# with dbt or read the session's shared builds) or `slow`, ruff, and sqlfluff on the SQL files
+# changed against LINT_BASE. `make test` runs everything.
+test-fast: lint-python lint-changed $(STAMP)
 	$(BIN)/pytest -m "not warehouse and not slow"
 
 # sqlfluff on the .sql files under models/, analyses/ and tests/ that differ from LINT_BASE

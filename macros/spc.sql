@@ -4,7 +4,7 @@
     int_spc_months_grouped -> int_spc_groups_limited -> int_spc_points_ruled ->
     int_kpi_months_charted); these macros hold only what those models share. NHSRplotthedots (the
     NHS-R community's R package) is the reference where the spec is silent; every such reading is
-    listed in DEVELOPERS.md, "SPC readings".
+    listed in DEVELOPERS.md, "Monthly series and SPC: spec readings".
 
     The constants of the method:
     - 2.66 = 3 / d2 (d2 = 1.128 for moving ranges of 2): process limits = mean +- 2.66 x AMR;

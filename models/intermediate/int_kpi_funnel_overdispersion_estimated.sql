@@ -5,7 +5,7 @@
 -- Why: with thousands of patients per service the unadjusted funnel limits are so narrow that most
 -- services are alarms; kpi_results widens them by tau2. The formulas are the macros of
 -- macros/funnel_overdispersion.sql. Breakdowns other than `all` are estimated the same way, each
--- breakdown value on its own FLS results (DEVELOPERS.md, "Spec readings").
+-- breakdown value on its own FLS results (DEVELOPERS.md, "Funnel limits: spec readings").
 
 with
 

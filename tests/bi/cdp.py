@@ -38,8 +38,8 @@ class Browser:
         from_chrome_w = self._above_4(from_chrome_w)
         # bash puts the pipe on the descriptors 3 (in) and 4 (out) that Chromium reads and writes
         self.proc = subprocess.Popen(
-            ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w} '
-                           f'{to_chrome_r}<&- {from_chrome_w}>&-',
+            ["bash", "-c", (f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w} '
+                            f'{to_chrome_r}<&- {from_chrome_w}>&-'),
              chromium_path(), *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
              "about:blank"],
             pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,7 +131,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.call("Browser.close", timeout=10)
-        except Exception:  # noqa: BLE001 - closing anyway
+        except Exception:  # noqa: BLE001, S110 - closing anyway
             pass
         try:
             self.proc.wait(timeout=10)

@@ -159,7 +159,7 @@ def superset(published, tmp_path_factory):
                                    (home / "setup.log").read_text()[-5000:] if (home / "setup.log").exists() else "")
     FIGURES["Superset set-up (metadata DB from scratch + import)"] = f"{time.perf_counter() - started:.0f} s"
     started = time.perf_counter()
-    log = open(home / "serve.log", "w")
+    log = open(home / "serve.log", "w")  # noqa: SIM115 - the server writes to it until the teardown closes it
     server = subprocess.Popen([str(BI_PYTHON), str(BI_SCRIPT), "serve"], env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -22,7 +22,6 @@ import subprocess
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from conftest import BI_PYTHON, BI_SCRIPT, bi_env, bundle_charts
 
@@ -428,8 +427,8 @@ def test_setup_without_a_published_tier_says_to_run_make_run(tmp_path):
     failed = subprocess.run([str(BI_PYTHON), str(BI_SCRIPT), "setup"], env=env, capture_output=True, text=True)
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines() == [
-        f"Error: no published tier at {tmp_path / 'nothing' / 'flsdb_published.duckdb'}: run `make run` first "
-        "(or set FLSDB_BI_PUBLISHED to a published flsdb_published.duckdb)"]
+        (f"Error: no published tier at {tmp_path / 'nothing' / 'flsdb_published.duckdb'}: run `make run` first "
+         "(or set FLSDB_BI_PUBLISHED to a published flsdb_published.duckdb)")]
     assert not (tmp_path / "superset.db").exists()
 
 

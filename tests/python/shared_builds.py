@@ -22,19 +22,19 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 # A step that runs longer than this is killed (the build then fails with its output).
 STEP_TIMEOUT = 1800
 
-REGISTRY: list["SharedBuild"] = []           # every build, in the order the modules define them
-_QUEUE: list["SharedBuild"] = []
+REGISTRY: list[SharedBuild] = []           # every build, in the order the modules define them
+_QUEUE: list[SharedBuild] = []
 _QUEUE_LOCK = threading.Lock()
 _WORKER: list[threading.Thread] = []
 
 
 class SharedBuild:
-    def __init__(self, name: str, make: Callable[["SharedBuild", Path], dict], fixture: str,
+    def __init__(self, name: str, make: Callable[[SharedBuild, Path], dict], fixture: str,
                  module: str | None = None):
         """`make(build, root)` builds into `root`; `fixture` is the fixture that returns it (in
         `module`, a test file's __file__, or in conftest when None)."""
@@ -81,7 +81,7 @@ class SharedBuild:
         self.made_in = made_in
         try:
             self._value = self._make(self, self._root)
-        except BaseException as exc:  # handed to every test that asks for the build
+        except BaseException as exc:  # noqa: BLE001 - handed to every test that asks for the build
             self._error = exc
         finally:
             self._done.set()

@@ -93,7 +93,7 @@ def test_kpi_2_and_3_valued_for_every_year_and_level(warehouse):
               for year, level, code, kpi, numerator, denominator, value in results}
     for key in required:
         for kpi in (2, 3):
-            numerator, denominator, value = valued[(*key, kpi)]
+            _numerator, denominator, value = valued[(*key, kpi)]
             assert denominator > 0 and value is not None, (key, kpi, denominator, value)
     # Each level is there for each year, and the national numerator is every record identified.
     for year in YEARS:

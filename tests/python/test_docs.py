@@ -3,6 +3,8 @@ specification in docs/specification/ says what the project's own data says.
 
 - README.md, DEVELOPERS.md and every docs/**/*.md link no file outside the repository, and every
   relative link resolves: the file (or folder) exists, and a `#section` names a heading of it.
+- Every repository file that a doc, docstring, model or macro names (src/..., models/..., tests/...)
+  exists.
 - No tracked file cites the specification files that used to live beside the project
   (kpi-spec.md, dataset.md, monitoring-spec.md, ../shared/...): the project's own words are
   docs/specification/.
@@ -204,6 +206,55 @@ def test_nothing_cites_the_specification_files_that_lived_outside_the_repository
 ])
 def test_the_citation_scan_finds_an_outside_citation(line, cited):
     assert bool(OUTSIDE_SPECIFICATION.search(line)) == cited
+
+
+# --------------------------------------------------------------------------------------------
+# Every file of the repository that the docs, the code and the models name exists
+# --------------------------------------------------------------------------------------------
+
+REPOSITORY_PATH = re.compile(
+    r"(?<![\w/.-])((?:src|tests|models|macros|seeds|analyses|bench|docs|bi)/[\w/.-]*"
+    r"\.(?:py|sql|yml|yaml|csv|md|html|css|toml|txt))(?![\w-])")
+# Named on purpose although they do not exist: a placeholder in a command, and the files of a
+# branch not merged yet, whose TODO(merge ...) notes say where they will be described (remove
+# each when its branch lands).
+NOT_FILES = {
+    "tests/python/test_x.py",                     # `pytest tests/python/test_x.py -k ...`
+    "docs/review.md", "src/flsdb/quality/signoff.py", "src/flsdb/publish/release.py",  # TODO(merge wt-gate)
+}
+
+
+def named_paths(text: str) -> list[tuple[int, str]]:
+    """(line number, path) of every repository path a text names (src/..., models/..., ...)."""
+    return [(number, match.group(1)) for number, line in enumerate(text.splitlines(), 1)
+            for match in REPOSITORY_PATH.finditer(line)]
+
+
+def test_every_repository_file_named_in_docs_code_and_models_exists():
+    """A doc, docstring or model comment that names a file sends the reader to it: the file must
+    exist (e.g. semantic_layer.py named a test_semantic_layer.py that never did). Test modules
+    are left out: they plant example paths on purpose."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    problems = []
+    for path in tracked_text_files():
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("tests/python/") and path.name.startswith("test_"):
+            continue
+        for number, named in named_paths(path.read_text(encoding="utf-8", errors="replace")):
+            if named not in NOT_FILES and not (ROOT / named).exists():
+                problems.append(f"{relative}:{number}: {named} does not exist")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("line, paths", [
+    ("`tests/python/test_semantic_layer.py` fails when the file drifts", ["tests/python/test_semantic_layer.py"]),
+    ("-- (macros/spc_xmr.sql, models/marts/kpi_results.sql)", ["macros/spc_xmr.sql", "models/marts/kpi_results.sql"]),
+    ("dbt-duckdb's dbt/include/duckdb/macros/seed.sql", []),
+    ("models/**/_*unit_tests.yml and docs/specification/", []),
+])
+def test_the_path_scan_finds_named_files(line, paths):
+    assert [named for _, named in named_paths(line)] == paths
 
 
 # --------------------------------------------------------------------------------------------

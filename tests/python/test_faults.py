@@ -220,7 +220,7 @@ def test_two_loads_at_once_one_is_told_warehouse_busy(fault_landing, tmp_path):
         assert "Warehouse busy" in second.stderr and "in use by another process" in second.stderr
         assert "FLSDB_LOCK_TIMEOUT" in second.stderr
         assert "Traceback" not in second.stderr
-        out, err = first.communicate(timeout=300)
+        _out, err = first.communicate(timeout=300)
         assert first.returncode == 0, err
     finally:
         if first.poll() is None:

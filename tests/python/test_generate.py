@@ -264,7 +264,7 @@ def test_postcode_lookup_layout(clean):
     known = set(lk["pcds"].str.replace(" ", ""))
     pcs = []
     for path in submission_files(clean):
-        header, rows, _ = read_rows(path)
+        _header, rows, _ = read_rows(path)
         pcs += [r[6].replace(" ", "").upper() for r in rows if r[6]]
     hit = np.mean([p in known for p in pcs])
     assert 0.97 <= hit < 1.0

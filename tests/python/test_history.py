@@ -214,8 +214,8 @@ def test_a_locked_history_is_a_one_line_error(tmp_path):
     w = make_warehouse(tmp_path / "w.duckdb", "2025-01-31", [_result("A")])
     hist.record_published_extract(w, history, T1)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(60)", str(history)], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+          "print('ready', flush=True); time.sleep(60)"), str(history)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
         w = make_warehouse(tmp_path / "w.duckdb", "2025-02-28", [_result("A", numerator=1)])

@@ -48,7 +48,7 @@ def _write(path: Path, header: list[str], rows: list[list[str]], encoding: str =
 
 
 def _plant_hostile_files(landing: Path) -> None:
-    template = sorted(p for p in landing.glob("SYN0*.csv"))[0]
+    template = min(p for p in landing.glob("SYN0*.csv"))
     header, rows = _rows(template)
     column = {name: index for index, name in enumerate(header)}
     base = [list(row) for row in rows[:6]]

@@ -80,13 +80,20 @@ def written_out_kpi_lists(path: Path, lines: list[tuple[int, str]]) -> list[str]
     inside = path.is_absolute() and path.is_relative_to(paths.PROJECT_DIR)
     relative = path.relative_to(paths.PROJECT_DIR).as_posix() if inside else str(path)
     problems = []
+    column = ""  # in a yml file: the column the line's test belongs to
     for number, line in lines:
+        named = re.match(r"\s*- name:\s*(\S+)", line)
+        if named:
+            column = named.group(1)
         for what, pattern in WRITTEN_OUT_KPI_LISTS.items():
             # A list of small numbers is a KPI list only beside a KPI (deciles and quintiles are not).
             if what == "a literal list of KPI numbers" and "kpi" not in line.lower():
                 continue
             # In Python, max_value=10 is also the length of an NHS number: a KPI limit only beside a KPI.
             if path.suffix == ".py" and what in NEEDS_A_KPI_BESIDE and "kpi" not in line.lower():
+                continue
+            # In a yml file, a range test is a KPI limit only on a KPI column (month_of_year: 1-12).
+            if path.suffix == ".yml" and what in NEEDS_A_KPI_BESIDE and "kpi" not in column.lower():
                 continue
             if pattern.search(line):
                 problems.append(f"{relative}:{number}: {what}: {line.strip()}")
@@ -119,6 +126,13 @@ def test_no_kpi_count_or_range_is_written_out_in_models_macros_or_src():
 ])
 def test_the_scan_finds_a_written_out_kpi_list(line):
     assert written_out_kpi_lists(Path("models/marts/example.sql"), [(1, line)])
+
+
+def test_the_scan_reads_a_yml_range_test_by_its_column():
+    lines = ["      - name: kpi_number", "          - accepted_range:", "                max_value: 11",
+             "      - name: month_of_year", "          - accepted_range:", "                max_value: 12"]
+    found = written_out_kpi_lists(Path("models/marts/_example.yml"), list(enumerate(lines, 1)))
+    assert [problem.split(":")[1] for problem in found] == ["3"]
 
 
 @pytest.mark.parametrize("path, line", [
@@ -289,8 +303,8 @@ def add_a_kpi(project: Path, env: dict[str, str]) -> int:
                       for column, data_type, words in [
                           ("in_denominator", "boolean", f"In KPI {number}'s denominator (null outside the cohort)."),
                           ("in_numerator", "boolean", f"In KPI {number}'s numerator (null outside the cohort)."),
-                          ("reason", "string", f"Why the episode is not in KPI {number}'s numerator; null when "
-                                               "it is in the numerator.")]))
+                          ("reason", "string", (f"Why the episode is not in KPI {number}'s numerator; null when "
+                                                "it is in the numerator."))]))
 
     # 5. The semantic layer, regenerated from the seed (never edited by hand).
     result = subprocess.run([sys.executable, "-m", "flsdb.semantic_layer"], env=env, cwd=project,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 LIMIT = 2.66
 SCREEN = 3.267
 MIN_POINTS = 12

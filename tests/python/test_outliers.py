@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import math
 import shutil
 import subprocess
 import sys

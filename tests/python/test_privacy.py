@@ -45,7 +45,7 @@ DATE_TOKEN = re.compile(r"(?<![0-9])(?:(1[89]\d\d)-(\d\d)-(\d\d)|(\d\d)/(\d\d)/(
 DOB_CUTOFF = 1990
 NUMERIC = ("BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "SMALLINT", "TINYINT",
            "UINTEGER", "USMALLINT", "UTINYINT") + tuple(f"DECIMAL({p},{s})" for p in range(1, 39)
-                                                      for s in range(0, p + 1))
+                                                      for s in range(p + 1))
 # Reference data of every UK postcode (not person-level); scanned for NHS numbers only.
 POSTCODE_REFERENCE = {"stg_reference__postcode_lookups"}
 
@@ -235,7 +235,7 @@ def test_no_identifier_in_the_published_tier_the_downloads_or_the_analyst_extrac
     for p in parquet:
         view_db = tmp_path / f"{p.stem}.duckdb"
         con = duckdb.connect(str(view_db))
-        con.execute(f"CREATE SCHEMA pub; CREATE TABLE pub.t AS SELECT * FROM read_parquet(?)",
+        con.execute("CREATE SCHEMA pub; CREATE TABLE pub.t AS SELECT * FROM read_parquet(?)",
                     [str(p)])
         con.close()
         assert scan_database(view_db, ids) == {}, p
@@ -259,8 +259,6 @@ def test_no_identifier_in_dbt_target_logs_or_loader_output(built_warehouse, tiny
 def test_loader_messages_never_repeat_identifiers(tmp_path):
     """Files built to make the loader talk about identifiers: its output, the file-level reasons
     and the row-level reasons carry none (the raw row stays in raw_line, inside raw)."""
-    from flsdb.ingest import load_landing
-
     landing = tmp_path / "landing"
     landing.mkdir()
     registry = tmp_path / "registry.csv"
@@ -279,7 +277,6 @@ def test_loader_messages_never_repeat_identifiers(tmp_path):
         good_row(5, **{"1.02 Date of Birth": "2030-01-01"}),         # born after fracture
         good_row(6, **{"1.02 Date of Birth": "31/02/1950"}),         # not a date
     ]))
-    flsdb = Path(sys.executable).with_name("flsdb")
     wh = tmp_path / "wh.duckdb"
     code = ("from flsdb.ingest import load_landing; import sys; r = load_landing(sys.argv[1], "
             "sys.argv[2], registry_path=sys.argv[3], progress=False); print(r.summary_table())")

@@ -99,8 +99,8 @@ def test_default_data_passes_with_warnings(validated):
             assert (check["status"] == "fail") == bool(named), check["name"]
     assert "dq.excluded_under_50" not in failed and "dq.kpi_1_not_met" not in failed
     # each dq check says what the seed says it checks, KPI 1's rule filled in from the KPI seed
-    kpi_1 = [k for k in read_csv(paths.PROJECT_DIR / "seeds" / "kpi_definitions.csv")
-             if k["grain"] == "completeness"][0]
+    kpi_1 = next(k for k in read_csv(paths.PROJECT_DIR / "seeds" / "kpi_definitions.csv")
+                 if k["grain"] == "completeness")
     rule = {"{key_field_threshold_pct}": f"{float(kpi_1['key_field_threshold_pct']):g}",
             "{fewest_key_fields_below_threshold_not_met}": str(int(kpi_1["max_key_fields_below_threshold"]) + 1),
             "{minimum_age}": str(contract.MIN_AGE_YEARS)}

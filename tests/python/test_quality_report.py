@@ -313,7 +313,7 @@ def test_feedback_of_a_service_with_no_problem_says_so_and_old_files_go(report, 
     from flsdb.quality import feedback
 
     validation = report["validation"]
-    code = sorted(p["fls_code"] for p in validation.facts["problems"] if p["fls_code"])[0]
+    code = min(p["fls_code"] for p in validation.facts["problems"] if p["fls_code"])
     folder = tmp_path / "feedback"
     folder.mkdir()
     (folder / "SYN999.html").write_text("last month's file", encoding="utf-8")

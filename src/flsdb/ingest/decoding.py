@@ -243,13 +243,13 @@ def _names(names) -> str:
 # Other separators an export can use, with their plain name and how to get commas instead.
 _OTHER_DELIMITERS = [
     (";", "semicolon-delimited", "semicolons (;)",
-     "as Excel saves 'CSV' where the list separator is a semicolon (European regional settings). "
-     "Re-save it with commas: in Windows, set Region > Additional settings > List separator to "
-     "',' and save again from Excel as 'CSV UTF-8 (Comma delimited)'; in LibreOffice, Save As "
-     "'Text CSV' with the field delimiter ','"),
+     ("as Excel saves 'CSV' where the list separator is a semicolon (European regional settings). "
+      "Re-save it with commas: in Windows, set Region > Additional settings > List separator to "
+      "',' and save again from Excel as 'CSV UTF-8 (Comma delimited)'; in LibreOffice, Save As "
+      "'Text CSV' with the field delimiter ','")),
     ("\t", "tab-delimited", "tabs",
-     "as a 'Text (Tab delimited)' or .tsv export writes it. Re-save it from Excel as 'CSV UTF-8 "
-     "(Comma delimited)', or export it from the FLS system as comma-separated CSV"),
+     ("as a 'Text (Tab delimited)' or .tsv export writes it. Re-save it from Excel as 'CSV UTF-8 "
+      "(Comma delimited)', or export it from the FLS system as comma-separated CSV")),
     ("|", "pipe-delimited", "vertical bars (|)",
      "Export it from the FLS system as comma-separated CSV instead"),
 ]
@@ -383,5 +383,5 @@ def _even_line_ends(text: str, warnings: list[str]) -> str:
 
 
 def _raw_lines(text: str, cr_placeholder: bool = False) -> list[str]:
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")]
     return [ln.replace(CR_PLACEHOLDER, "\r") for ln in lines] if cr_placeholder else lines

@@ -178,7 +178,7 @@ class _Loader(_Stager):
                 continue
             order = self.next_order + len(files)
             if p.reason is not None:
-                files.append(dict(p=p, order=order, status="rejected", read=0, acc=0, rej=0))
+                files.append({"p": p, "order": order, "status": "rejected", "read": 0, "acc": 0, "rej": 0})
                 continue
             rows = list(p.struct_rejects)
             c_rej = contract_rejects.get(p.fid, [])
@@ -191,8 +191,8 @@ class _Loader(_Stager):
             if p.n_read != n_acc + len(rows):
                 raise AssertionError(f"{p.rel}: rows read {p.n_read} != accepted {n_acc} + "
                                      f"rejected {len(rows)}")
-            files.append(dict(p=p, order=order, status="loaded", read=p.n_read, acc=n_acc,
-                              rej=len(rows)))
+            files.append({"p": p, "order": order, "status": "loaded", "read": p.n_read, "acc": n_acc,
+                          "rej": len(rows)})
             rejects += [(p.sha, p.rel, order, *r) for r in rows]
         if not files:
             return

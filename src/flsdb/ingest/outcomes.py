@@ -134,9 +134,9 @@ class LoadResult:
 
     def missing_summary(self) -> str:
         """The warning about loaded files no longer in the landing folder."""
-        lines = [f"WARNING: {len(self.missing)} file(s) loaded earlier are no longer in the landing "
-                 "folder; their rows still count in the audit (a file is never withdrawn just "
-                 "because it was deleted):"]
+        lines = [(f"WARNING: {len(self.missing)} file(s) loaded earlier are no longer in the landing "
+                  "folder; their rows still count in the audit (a file is never withdrawn just "
+                  "because it was deleted):")]
         for m in self.missing:
             lines.append(f"  MISSING {m.display_name} (loaded {m.loaded_at:%Y-%m-%d}, "
                          f"{m.rows_accepted:,} accepted rows; missing since "

@@ -79,7 +79,7 @@ def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None
         ensure_schema(con)
         _read_registry(con, registry)
         with tempfile.TemporaryDirectory(prefix="flsdb-recheck-") as tmp:
-            loader = _Loader(con, Path(tmp), load_time)
+            _Loader(con, Path(tmp), load_time)  # registers the check macros and the load time on con
             found = con.execute(RECHECK_CANDIDATES_SQL).fetchall()
             result.candidates = len(found)
             keys, values, lines, extracts = [], [], [], []

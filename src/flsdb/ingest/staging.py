@@ -144,8 +144,7 @@ class _Stager:
         tmp = self.tmpdir / "combined.csv"
         with open(tmp, "wb") as fh:
             fh.write(",".join(_q(c) for c in header).encode("utf-8") + b"\n")
-            for b in bodies:
-                fh.write(b)
+            fh.writelines(bodies)
         columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         try:

@@ -95,4 +95,4 @@ def since_last_approved(warehouse: Path, history: Path | None = None) -> Changes
         con.close()
 
 
-__all__ = ["Changes", "since_last_approved", "SQL_PATH"]
+__all__ = ["SQL_PATH", "Changes", "since_last_approved"]

@@ -76,4 +76,4 @@ def write(v, folder: Path) -> list[Path]:
     return written
 
 
-__all__ = ["write", "service_codes", "service_context", "CSV_COLUMNS"]
+__all__ = ["CSV_COLUMNS", "service_codes", "service_context", "write"]

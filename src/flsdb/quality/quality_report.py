@@ -314,4 +314,4 @@ def write(v, out_dir: Path) -> list[Path]:
     return written
 
 
-__all__ = ["render", "write", "environment", "share", "count"]
+__all__ = ["count", "environment", "render", "share", "write"]

@@ -23,7 +23,7 @@ def plan_defects(rng, fls: np.ndarray, fracture_day: np.ndarray, extract_day: in
     eligible = np.flatnonzero(~np.isin(fls, list(re_export)))
     if clean:
         return defects, dup_partner
-    counts = {k: max(1, int(round(v * n_records))) for k, v in DEFECT_RATES.items()}
+    counts = {k: max(1, round(v * n_records)) for k, v in DEFECT_RATES.items()}
     pool = rng.permutation(eligible)
     # duplicate episodes first: j becomes a copy of i (same FLS), under its own Record ID
     by_fls: dict[int, list[int]] = {}

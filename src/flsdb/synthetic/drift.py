@@ -69,7 +69,7 @@ def plan_shifts(seed: int, registry: pd.DataFrame, years: list[int]) -> list[Shi
     last = int(np.datetime64(f"{max(years)}-12", "M").astype(np.int64))
     span = last - first + 1
     final_active = active_fls(registry, max(years))
-    n_shifts = max(2, int(round(SHARE_OF_SERVICES * len(final_active))))
+    n_shifts = max(2, round(SHARE_OF_SERVICES * len(final_active)))
     always = np.array(sorted(set.intersection(*(set(active_fls(registry, y).tolist())
                                                 for y in years))), dtype=np.int64)
     pool = always if len(always) >= n_shifts else final_active

@@ -52,7 +52,7 @@ def draw_episodes(rng, registry, catchments, cells, years, scale) -> Records:
     for year in years:
         published = audit_years.national(year)
         active = active_fls(registry, year)
-        volume = int(round(published["records"] * scale))
+        volume = round(published["records"] * scale)
         effect_non_spine = np.exp(0.3 * identification_effect[active, 0]
                                   + 0.05 * rng.normal(size=len(active)))
         effect_spine = np.exp(0.35 * identification_effect[active, 1]

@@ -36,8 +36,8 @@ def choose_export_services(rng, registry, final_year: int) -> tuple[dict[str, in
     order = rng.permutation(final_year_active)
     special = {"cp1252": int(order[0]), "uk_dates": int(order[1]), "bom": int(order[2]),
                "t_stamp": int(order[3])}
-    n_re_export = max(1, int(round(0.12 * len(final_year_active))))
-    re_export = set(int(x) for x in order[4:4 + n_re_export])
+    n_re_export = max(1, round(0.12 * len(final_year_active)))
+    re_export = {int(x) for x in order[4:4 + n_re_export]}
     return special, re_export
 
 
@@ -208,14 +208,14 @@ def summarise(out, ref, files, file_rows_total, records, years, extract, clean, 
     lines = [
         "SYNTHETIC data written by flsdb generate (not real patients or services)",
         f"  output folder : {out}",
-        f"  files         : {len(files)} submission files "
-        f"({sum(1 for s in files if not s['final'])} earlier exports), {file_rows_total:,} rows",
+        (f"  files         : {len(files)} submission files "
+         f"({sum(1 for s in files if not s['final'])} earlier exports), {file_rows_total:,} rows"),
         "  records       : " + ", ".join(f"{y}: {n:,}" for y, n in distinct.items()),
         f"  extract date  : {extract.isoformat()}",
-        f"  defects       : {'none (--clean)' if clean else f'{len(manifest):,} injected'}"
-        f" -> {ref / MANIFEST_NAME}",
-        f"  shifts        : {len(shifts)} month-by-month performance shifts"
-        f" -> {ref / SHIFTS_NAME}",
+        (f"  defects       : {'none (--clean)' if clean else f'{len(manifest):,} injected'}"
+         f" -> {ref / MANIFEST_NAME}"),
+        (f"  shifts        : {len(shifts)} month-by-month performance shifts"
+         f" -> {ref / SHIFTS_NAME}"),
         f"  postcode lookup: {lookup_path}",
     ]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flsdb.synthetic.common import KPI7_SHAPE, SITES, draw_category, sigmoid
+from flsdb.synthetic.common import KPI7_SHAPE, draw_category, sigmoid
 from flsdb.synthetic import audit_years
 
 # Spread (SD on the logit or log scale) of each per-service performance random effect.
@@ -207,7 +207,7 @@ def recommend_bone_therapy(rng, people: Cohort, latent: dict, excluded_from_coho
                 intercept = _intercept_for(assessed_by_extract[mask], linear[mask], target[q])
                 p = np.clip(assessed_by_extract[mask] * sigmoid(intercept + linear[mask]),
                             1e-9, 1 - 1e-9)
-                k = int(round(target[q] * mask.sum()))
+                k = round(target[q] * mask.sum())
                 idx = np.flatnonzero(mask)
                 keys = np.log(rng.random(len(idx))) / p
                 drug_yes[idx[np.argsort(-keys, kind="stable")[:k]]] = True

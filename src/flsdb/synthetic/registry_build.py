@@ -399,10 +399,10 @@ def summarise(registry: pd.DataFrame, cat: pd.DataFrame, seeds_dir: Path | None 
     la = la_table(seeds_dir)
     m = cat.merge(la, on="ltla21_code")
     covered = (m["population_share"] * m["pop50"]).sum()
-    lines = [f"{len(registry)} services, {cat['ltla21_code'].nunique()} LAs in catchments, "
-             f"{(cat.groupby('ltla21_code').size() > 1).sum()} LAs split; "
-             f"population 50+ covered {covered:,.0f} of {la['pop50'].sum():,.0f} "
-             f"({100 * covered / la['pop50'].sum():.1f}%)"]
+    lines = [(f"{len(registry)} services, {cat['ltla21_code'].nunique()} LAs in catchments, "
+              f"{(cat.groupby('ltla21_code').size() > 1).sum()} LAs split; "
+              f"population 50+ covered {covered:,.0f} of {la['pop50'].sum():,.0f} "
+              f"({100 * covered / la['pop50'].sum():.1f}%)")]
     for year in sorted(PUBLISHED):
         p = PUBLISHED[year]
         active = registry[(registry["first_audit_year"] <= year)

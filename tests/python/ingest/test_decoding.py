@@ -305,7 +305,7 @@ def test_cr_only_file_with_a_broken_row_is_rejected_row_by_row_without_placehold
     result = load_env.load()
     all_accounted(load_env, result)
     assert load_env.file_row("mac.csv")[:5] == ("loaded", None, 4, 3, 1)
-    (line, code, _c, reason, raw), = load_env.rejects("mac.csv")
+    (_, code, _c, reason, _raw), = load_env.rejects("mac.csv")
     assert code == "wrong_column_count" and "truncated" in reason
     no_private_placeholder(load_env)
 

@@ -156,8 +156,8 @@ def test_fls_code_differing_row_to_row_is_allowed_per_row_with_a_warning(load_en
     result = load_env.load()
     assert load_env.file_row("mixed_fls.csv")[:5] == ("loaded", None, 4, 3, 1)
     (f,) = result.files
-    assert f.warnings == ["the accepted rows carry 3 different FLS codes (7A4, RX1, RX2); each row "
-                          "is checked and counted under its own FLS code"]
+    assert f.warnings == [("the accepted rows carry 3 different FLS codes (7A4, RX1, RX2); each row "
+                           "is checked and counted under its own FLS code")]
     assert "WARNING: the accepted rows carry 3 different FLS codes" in result.summary_table()
     all_accounted(load_env, result)
 

@@ -321,8 +321,8 @@ def test_mixed_line_endings(load_env):
     assert load_env.q("SELECT count(*) FROM raw.submission_records WHERE "
                       "\"Record ID\" LIKE '%' || chr(13) || '%' OR \"2.01 Height\" LIKE "
                       "'%' || chr(13)") == [(0,)]
-    assert result.files[0].warnings == ["mixed line endings (3 CRLF and 4 LF); all were read as "
-                                        "line ends"]
+    assert result.files[0].warnings == [("mixed line endings (3 CRLF and 4 LF); all were read as "
+                                         "line ends")]
     all_accounted(load_env, result)
 
 

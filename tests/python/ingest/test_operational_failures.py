@@ -42,8 +42,8 @@ def test_every_command_against_a_busy_warehouse_says_so(load_env, tmp_path):
     import sys
     wh = _loaded_warehouse(load_env)
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(120)", str(wh)],
+                               ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                                "print('held', flush=True); time.sleep(120)"), str(wh)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -22,8 +22,8 @@ def test_locked_warehouse_clear_error(load_env):
     load_env.write("a.csv", csv_text([good_row(0)]))
     load_env.warehouse.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
-         "print('ok', flush=True); time.sleep(30)", str(load_env.warehouse)],
+        [sys.executable, "-c", ("import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+          "print('ok', flush=True); time.sleep(30)"), str(load_env.warehouse)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
