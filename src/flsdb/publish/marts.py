@@ -15,6 +15,11 @@ read what this writes, never the warehouse that `dbt build` writes, so:
   written beside it in full, then the link is swapped atomically (`os.replace` of a new link).
   The previous version is kept (a reader may still be scanning it); older ones are removed.
 
+`stage_tier` writes the new version (DuckDB file and Parquet folder) beside the published one,
+invisible; `StagedTier.swap` then makes it the published one, and `StagedTier.discard` removes
+it. flsdb.publish.release does both under the publication lock (flsdb.publish.lock), with the
+gate, the restricted extract and the history; `publish_marts` is the two steps alone.
+
 The published DuckDB file is written with storage version v1.0.0, so any DuckDB 1.x (1.0 and
 later, including the drivers BI tools embed, such as duckdb-engine) can open it. DuckDB 2.x
 can read it too.
@@ -33,14 +38,16 @@ writes it to its own tier.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from flsdb.atomic import fsync_path, sha256_of, write_text_atomically
 
 PUBLISHED_DB_NAME = "flsdb_published.duckdb"
 PARQUET_LINK_NAME = "parquet"
@@ -58,22 +65,6 @@ def published_dir(output_dir: Path) -> Path:
 
 def published_db_path(output_dir: Path) -> Path:
     return published_dir(output_dir) / PUBLISHED_DB_NAME
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _quote(identifier: str) -> str:
@@ -164,12 +155,13 @@ def _write_parquet(db_path: Path, tables: list[dict], folder: Path) -> None:
     finally:
         con.close()
     for path in folder.iterdir():
-        _fsync_path(path)
-    _fsync_path(folder)
+        fsync_path(path)
+    fsync_path(folder)
 
 
-def _swap_parquet_link(pub_dir: Path, new_version: Path) -> None:
-    """Point pub_dir/parquet at new_version atomically; keep only the previous version."""
+def _swap_parquet_link(pub_dir: Path, new_version: Path) -> str | None:
+    """Point pub_dir/parquet at new_version atomically; keep only the previous version, whose
+    name is returned."""
     link = pub_dir / PARQUET_LINK_NAME
     if link.exists() and not link.is_symlink():
         # A plain folder left by something else: move it aside once (not atomic, one-off).
@@ -178,63 +170,103 @@ def _swap_parquet_link(pub_dir: Path, new_version: Path) -> None:
     tmp_link = pub_dir / f".parquet-link-{uuid.uuid4().hex}"
     os.symlink(new_version.name, tmp_link)
     os.replace(tmp_link, link)
-    _fsync_path(pub_dir)
+    fsync_path(pub_dir)
     keep = {new_version.name, previous}
     for old in pub_dir.glob(".parquet-*"):
         if old.name not in keep and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
+    return previous
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+@dataclass
+class StagedTier:
+    """A new version of the published tier, written in full beside the published one and not yet
+    visible: the DuckDB file, its Parquet folder and its manifest."""
+
+    pub_dir: Path
+    tmp_db: Path
+    version_dir: Path
+    manifest: dict
+
+    def swap_database(self) -> None:
+        """The moment of publication: the new DuckDB file replaces the published one."""
+        os.replace(self.tmp_db, self.pub_dir / PUBLISHED_DB_NAME)
+        fsync_path(self.pub_dir)
+
+    def swap_rest(self) -> None:
+        """After swap_database: the Parquet link, then the manifest."""
+        previous = _swap_parquet_link(self.pub_dir, self.version_dir)
+        self.manifest["previous_parquet_version"] = previous
+        write_text_atomically(self.pub_dir / MANIFEST_NAME, json.dumps(self.manifest, indent=2) + "\n")
+
+    def swap(self) -> Path:
+        self.swap_database()
+        self.swap_rest()
+        return self.pub_dir / PUBLISHED_DB_NAME
+
+    def discard(self) -> None:
+        """Remove what is staged and not published (never the Parquet version the link names)."""
+        for leftover in (self.tmp_db, Path(f"{self.tmp_db}.wal")):
+            leftover.unlink(missing_ok=True)
+        link = self.pub_dir / PARQUET_LINK_NAME
+        live = link.is_symlink() and Path(os.readlink(link)).name == self.version_dir.name
+        if self.version_dir.exists() and not live:
+            shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
-def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
-    """Publish every table of the publication schema of `warehouse_path` to
-    `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically.
-    Returns the path of the published DuckDB file."""
+def stage_tier(warehouse_path: Path, output_dir: Path) -> StagedTier:
+    """Write the publication schema of `warehouse_path` as a new, not yet visible version of
+    `output_dir/published/`. Nothing published changes."""
     warehouse_path = Path(warehouse_path)
     if not warehouse_path.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
     pub_dir = published_dir(output_dir)
     pub_dir.mkdir(parents=True, exist_ok=True)
-    final_db = pub_dir / PUBLISHED_DB_NAME
     token = uuid.uuid4().hex
     tmp_db = pub_dir / f".{PUBLISHED_DB_NAME}.tmp-{token}"
     built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    version_dir = pub_dir / f".parquet-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{token[:8]}"
+    staged = StagedTier(pub_dir, tmp_db, version_dir, {})
     try:
         facts = _write_database(warehouse_path, tmp_db, built_at)
-        _fsync_path(tmp_db)
+        Path(f"{tmp_db}.wal").unlink(missing_ok=True)     # checkpointed: nothing left in it
+        fsync_path(tmp_db)
         # Parquet is written from the new (complete, not yet visible) DuckDB file.
-        version_dir = pub_dir / f".parquet-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{token[:8]}"
         _write_parquet(tmp_db, facts["tables"], version_dir)
-        sha = _sha256(tmp_db)
-        os.replace(tmp_db, final_db)
-        _fsync_path(pub_dir)
-        _swap_parquet_link(pub_dir, version_dir)
-    finally:
-        for leftover in (tmp_db, Path(str(tmp_db) + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
-    manifest = {
-        "published_database": PUBLISHED_DB_NAME,
-        "database_sha256": sha,
-        "storage_version": STORAGE_VERSION,
-        "duckdb_version": duckdb.__version__,
-        "built_at": built_at,
-        "extract_date": facts["extract_date"],
-        "audit_years": facts["audit_years"],
-        "is_synthetic": facts["is_synthetic"],
-        "source_warehouse": str(warehouse_path.resolve()),
-        "tables": facts["tables"],
-    }
-    _atomic_write_text(pub_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-    return final_db
+        staged.manifest = {
+            "published_database": PUBLISHED_DB_NAME,
+            "database_sha256": sha256_of(tmp_db),
+            "storage_version": STORAGE_VERSION,
+            "duckdb_version": duckdb.__version__,
+            "built_at": built_at,
+            "extract_date": facts["extract_date"],
+            "audit_years": facts["audit_years"],
+            "is_synthetic": facts["is_synthetic"],
+            "source_warehouse": str(warehouse_path.resolve()),
+            "parquet_version": version_dir.name,
+            "previous_parquet_version": None,
+            "tables": facts["tables"],
+        }
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
+    """Publish every table of the publication schema of `warehouse_path` to
+    `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically,
+    under the publication lock. No gate and no history: `flsdb publish` (flsdb.publish.release)
+    does those. Returns the path of the published DuckDB file."""
+    from flsdb.publish import lock
+
+    with lock.exclusive(output_dir):
+        staged = stage_tier(warehouse_path, output_dir)
+        try:
+            return staged.swap()
+        except BaseException:
+            staged.discard()
+            raise
 
 
 def read_manifest(output_dir: Path) -> dict:

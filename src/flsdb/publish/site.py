@@ -2,7 +2,10 @@
 
 The site is built only for an approved extract (output/approval.json, written by `flsdb publish`)
 and reads only the published, read-only DuckDB file (output/published/, flsdb.publish.marts),
-never the warehouse. It renders; it decides nothing: suppression (primary and complementary),
+never the warehouse. It reads one publication whole: holding the publication lock shared
+(flsdb.publish.lock: a publication in progress is waited for), it copies the published DuckDB
+file, reads approval.json and the manifest, and reads the history's rows; every page and every
+download is then made from that snapshot. It renders; it decides nothing: suppression (primary and complementary),
 the shares of FLSs rated green and the funnel curves are publication models
 (models/publication/), read here as they are. Pages are Jinja2 templates (templates/, with
 autoescape: every value is escaped), styled by static/site.css:
@@ -28,6 +31,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from importlib import resources
 from pathlib import Path
@@ -37,14 +41,15 @@ import pandas as pd
 from markupsafe import Markup
 
 from flsdb import paths
-from flsdb.atomic import swap_in_folder
+from flsdb.atomic import sha256_of, swap_in_folder
 from flsdb.publish import charts as ch
 from flsdb.publish import site_outliers
 from flsdb.publish.history import history_path
 from flsdb.publish.kpi_words import kpi_words
 from flsdb.publish.cells import (DASH, SUPPRESSED, _missing, direction, fmt_ci, fmt_count, fmt_pct,
                                  outlier_text, rating_cell, table, value_with_ci)
-from flsdb.publish.marts import published_db_path, read_manifest
+from flsdb.publish import lock
+from flsdb.publish.marts import PUBLISHED_DB_NAME, published_db_path, read_manifest
 from flsdb.publish.site_data import DOWNLOADS, SiteData, load_site_data, write_downloads
 from flsdb.publish.site_spc import spc_pages, spc_section
 
@@ -109,9 +114,10 @@ def site_css() -> str:
 
 class SiteBuilder:
     def __init__(self, data: SiteData, db_path: Path, site_dir: Path, year: int, standalone: bool = False,
-                 history: Path | None = None):
+                 history: Path | site_outliers.HistoryRows | None = None):
         self.data, self.db_path, self.site_dir, self.year = data, db_path, site_dir, year
-        self.history = Path(history) if history is not None else history_path()
+        # the history's path, or its rows already read (build_site's snapshot)
+        self.history = history if history is not None else history_path()
         self.previous_year = max((y for y in data.years if y < year), default=None)
         self.standalone = standalone
         self.js = vega_javascript()
@@ -477,18 +483,37 @@ class SiteBuilder:
 # ---------------------------------------------------------------------------------------------
 
 def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
-               require_approval: bool = True, history: Path | None = None) -> Path:
+               require_approval: bool = True, history: Path | None = None,
+               on_wait=None) -> Path:
     """Build output_dir/site/ from output_dir/published/ for an approved extract.
     `history` is the extract history the changes page reads (default: $FLSDB_HISTORY); a history
-    that does not exist gives a page that says so.
-    Returns the path of the report at a glance (site/index.html). The site is written to a
-    temporary folder and swapped in, so a half-built site is never served."""
+    that does not exist gives a page that says so; a damaged one stops the report (HistoryError).
+    The published tier, approval.json and the history are read once, under the publication lock
+    held shared (`on_wait` is told when a publication in progress is waited for); the pages and
+    downloads are made from that snapshot. Returns the path of the report at a glance
+    (site/index.html). The site is written to a temporary folder and swapped in, so a half-built
+    site is never served."""
     out_dir = Path(out_dir)
-    approval = read_approval(out_dir) if require_approval else {}
-    db_path = published_db_path(out_dir)
-    if not db_path.exists():
-        raise ReportError(f"no published tier at {db_path}: run `flsdb publish` first")
-    manifest = read_manifest(out_dir)
+    history = Path(history) if history is not None else history_path()
+    with tempfile.TemporaryDirectory(prefix="flsdb-report-") as snapshot_dir:
+        snapshot = Path(snapshot_dir) / PUBLISHED_DB_NAME
+        with lock.shared(out_dir, on_wait=on_wait):
+            approval = read_approval(out_dir) if require_approval else {}
+            db_path = published_db_path(out_dir)
+            if not db_path.exists():
+                raise ReportError(f"no published tier at {db_path}: run `flsdb publish` first")
+            manifest = read_manifest(out_dir)
+            shutil.copyfile(db_path, snapshot)
+            history_rows = site_outliers.read_history(history)
+        expected = manifest.get("database_sha256")
+        if expected and sha256_of(snapshot) != expected:
+            raise ReportError(f"the published tier is not whole: {db_path} does not match the "
+                              f"SHA-256 of its manifest: run `flsdb publish` again")
+        return _build_site(out_dir, snapshot, manifest, approval, history_rows, year, standalone)
+
+
+def _build_site(out_dir: Path, db_path: Path, manifest: dict, approval: dict,
+                history_rows: site_outliers.HistoryRows, year: int | None, standalone: bool) -> Path:
     approved_date = str(approval.get("extract_date") or "")[:10]
     published_date = str(manifest.get("extract_date") or "")[:10]
     if approved_date and published_date and approved_date != published_date:
@@ -503,13 +528,14 @@ def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
     site = out_dir / "site"
     tmp = out_dir / f".site-tmp-{uuid.uuid4().hex[:8]}"
     try:
-        SiteBuilder(data, db_path, tmp, chosen, standalone=standalone, history=history).build()
+        SiteBuilder(data, db_path, tmp, chosen, standalone=standalone, history=history_rows).build()
         (tmp / "site.json").write_text(json.dumps({
             "audit_year": chosen, "extract_date": data.extract_date, "is_synthetic": data.is_synthetic,
             "built_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             "published_database_sha256": manifest.get("database_sha256"),
             "downloads": list(DOWNLOADS),
-            "approval": {k: approval.get(k) for k in ("status", "verdict", "extract_date", "approved_at")},
+            "approval": {k: approval.get(k) for k in ("status", "verdict", "extract_date", "approved_at",
+                                                      "reviewer", "sign_off_kind", "publication_id")},
         }, indent=2) + "\n", encoding="utf-8")
         swap_in_folder(tmp, site)
     finally:

@@ -16,6 +16,10 @@ expectation), which is what the report shows.
 Writes into the output folder (default output/quality/): validation.json, report.html (one
 self-contained page for an audit lead; flsdb.quality.quality_report), problems.csv (every row of
 quality.dq_problems with its file and line), and the GX Data Docs site under data_docs/.
+
+For the sign-off (flsdb.quality.signoff), validation.json also records the warehouse it read
+(path and content fingerprint, taken before reading it) and the checks it skipped, and
+validation.json and report.html are sealed once written (validation.seal).
 """
 
 from __future__ import annotations
@@ -64,10 +68,14 @@ class Validation:
     generated_at: str
     checks: list[dict]
     facts: dict = field(default_factory=dict)
+    warehouse_fingerprint: dict | None = None
+    checks_skipped: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"verdict": self.verdict, "extract_date": self.extract_date,
                 "warehouse": self.warehouse, "generated_at": self.generated_at,
+                "warehouse_fingerprint": self.warehouse_fingerprint,
+                "checks_skipped": self.checks_skipped,
                 "checks": [{k: c.get(k, "") for k in CHECK_FIELDS} for c in self.checks]}
 
     @property
@@ -262,7 +270,7 @@ def problems(con) -> list[dict]:
 def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | None = None,
              run_gx: bool = True, gx_suites: set[str] | None = None,
              progress: Callable[[str], None] = print_progress) -> Validation:
-    from flsdb.quality import quality_report
+    from flsdb.quality import quality_report, signoff
 
     started = time.monotonic()
 
@@ -272,8 +280,11 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     out_dir = out_dir or output_dir()
     run_results = run_results or default_run_results()
     out_dir.mkdir(parents=True, exist_ok=True)
+    signoff.unseal_validation(out_dir)
     step(f"dbt test results from {run_results}")
     checks = dbt_checks(run_results)
+    # the content that is validated: fingerprinted before it is read (a later change shows)
+    fingerprint = signoff.warehouse_fingerprint(warehouse) if Path(warehouse).exists() else None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         step("data-quality checks and problems (quality.dq_checks, quality.dq_problems)")
@@ -305,7 +316,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     validation = Validation(
         verdict=verdict_of(checks), extract_date=e.isoformat() if e else None,
         warehouse=str(warehouse), generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        checks=checks, facts=facts)
+        checks=checks, facts=facts, warehouse_fingerprint=fingerprint,
+        checks_skipped=signoff.skipped_checks(run_results, run_gx, gx_suites))
     facts["gx_ran"] = run_gx
     facts["run_results"] = str(run_results)
     step("writing validation.json, problems.csv and report.html")
@@ -314,5 +326,6 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     write_csv(out_dir / "problems.csv", list(PROBLEM_COLUMNS),
               ([problem.get(column) for column in PROBLEM_COLUMNS] for problem in facts["problems"]))
     (out_dir / "report.html").write_text(quality_report.render(validation), encoding="utf-8")
+    signoff.seal_validation(out_dir)
     step(f"done: {validation.verdict}")
     return validation
