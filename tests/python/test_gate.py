@@ -315,7 +315,7 @@ def test_real_data_run_stops_before_publication_for_a_named_person(tmp_path_fact
     settings = project / "dbt_project.yml"
     settings.write_text(settings.read_text().replace("data_is_synthetic: true", "data_is_synthetic: false"))
     env = {"FLSDB_PROJECT_DIR": str(project), "DBT_PROFILES_DIR": str(project)}
-    done = subprocess.run([str(Path(sys.executable).with_name("flsdb")), "refresh", "--all"],
+    done = subprocess.run([str(Path(sys.executable).with_name("flsdb")), "refresh"],
                           env={**d.env, **env}, cwd=project, capture_output=True, text=True, timeout=1800)
     message = refused(done, NOT_SIGNED_OFF, "real data", "flsdb approve --reviewer NAME")
     assert "Signed off automatically" not in done.stdout, message

@@ -276,14 +276,24 @@ def _raise(message: str, kind: str):
     raise HistoryError(message, kind)
 
 
+def _remove_stale_creations(history: Path) -> None:
+    """Remove the temporary files of a creation whose process has died (killed part-way)."""
+    for stale in history.parent.glob(f".{history.name}.new-*"):
+        pid = stale.name.split(".new-", 1)[1].split("-", 1)[0]
+        try:
+            os.kill(int(pid), 0)
+            continue                          # its creator is still running
+        except (ValueError, ProcessLookupError):
+            stale.unlink(missing_ok=True)
+        except PermissionError:
+            continue
+
+
 def _create_history(history: Path) -> None:
     """Create a new history whole: its schema is made in a temporary file beside it, which is then
-    linked into place, so that no kill leaves a history file without its tables. Temporary files
-    of an earlier, interrupted creation are removed."""
+    linked into place, so that no kill leaves a history file without its tables."""
     history.parent.mkdir(parents=True, exist_ok=True)
-    for stale in history.parent.glob(f".{history.name}.new-*"):
-        stale.unlink(missing_ok=True)
-    tmp = history.with_name(f".{history.name}.new-{uuid.uuid4().hex[:8]}")
+    tmp = history.with_name(f".{history.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -372,7 +382,10 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
     warehouse = Path(warehouse)
     if not warehouse.exists():
         raise HistoryError(f"Warehouse {warehouse} not found: nothing to record in the history.")
-    if check_history(history, writing=True) == "absent":
+    state = check_history(history, writing=True)
+    if history.parent.is_dir():
+        _remove_stale_creations(history)
+    if state == "absent":
         _create_history(history)
     queries = named_queries()
     con = duckdb.connect(":memory:")
