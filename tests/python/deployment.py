@@ -80,13 +80,56 @@ class Deployment:
         state = {}
         for folder in (self.output / "published", self.output / "restricted_analyst_extract"):
             for path in sorted(folder.rglob("*")) if folder.exists() else []:
-                if path.is_file() and path.name != ".publish.lock":
+                if path.is_file() and not path.name.endswith(".lock"):
                     state[str(path.relative_to(self.output))] = sha256(path)
         link = self.output / "published" / "parquet"
         state["parquet ->"] = os.readlink(link) if link.is_symlink() else ""
         approval = self.output / "approval.json"
         state["approval.json"] = sha256(approval) if approval.exists() else ""
         return state
+
+
+def refused(done: subprocess.CompletedProcess, code: int, *words: str) -> str:
+    """The command exited `code` with one `Error:` line (a list of checks may follow it) and no
+    traceback; returns the message."""
+    text = done.stdout + done.stderr
+    assert done.returncode == code, (done.returncode, text[-3000:])
+    assert "Traceback" not in text and "Unexpected error" not in text, text[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    message = done.stderr[done.stderr.index("Error:"):]
+    for word in words:
+        assert word in " ".join(message.split()), (word, message)
+    return message
+
+
+def nothing_published(d: Deployment) -> None:
+    assert not d.published_db.exists()
+    assert not (d.output / "restricted_analyst_extract").exists()
+    assert not (d.output / "approval.json").exists()
+    assert not d.history.exists()
+
+
+def whole_tier(d: Deployment) -> dict:
+    """The published tier is whole: the manifest's hash is the DuckDB file's, the Parquet link
+    names a folder that exists and holds every table with the manifest's row count, and no
+    temporary file is left. Returns the manifest."""
+    import duckdb
+
+    published = d.output / "published"
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert manifest["database_sha256"] == sha256(published / "flsdb_published.duckdb")
+    link = published / "parquet"
+    assert link.is_symlink() and link.resolve().is_dir(), os.readlink(link)
+    assert os.readlink(link) == manifest["parquet_version"]
+    with duckdb.connect(":memory:") as con:
+        for table in manifest["tables"]:
+            (rows,) = con.execute(f"select count(*) from read_parquet('{published / table['parquet']}')").fetchone()
+            assert rows == table["rows"], table["table"]
+    leftovers = [p.name for p in published.iterdir() if ".tmp-" in p.name or p.name.startswith(".parquet-link-")]
+    leftovers += [p.name for p in d.output.iterdir() if "-tmp-" in p.name or ".tmp-" in p.name]
+    assert not leftovers, leftovers
+    return manifest
 
 
 def sha256(path: Path) -> str:

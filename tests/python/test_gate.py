@@ -35,25 +35,7 @@ def deploy(tmp_path_factory) -> dep.Deployment:
     return dep.fresh(tmp_path_factory)
 
 
-def refused(done: subprocess.CompletedProcess, code: int, *words: str) -> str:
-    """The command exited `code` with one `Error:` line (a multi-line list of checks may follow
-    it) and no traceback; returns the message."""
-    text = done.stdout + done.stderr
-    assert done.returncode == code, (done.returncode, text[-3000:])
-    assert "Traceback" not in text and "Unexpected error" not in text, text[-3000:]
-    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, done.stderr[-3000:]
-    message = done.stderr[done.stderr.index("Error:"):]
-    for word in words:
-        assert word in " ".join(message.split()), (word, message)
-    return message
-
-
-def nothing_published(d: dep.Deployment) -> None:
-    assert not d.published_db.exists()
-    assert not (d.output / "restricted_analyst_extract").exists()
-    assert not (d.output / "approval.json").exists()
-    assert not d.history.exists()
+refused, nothing_published = dep.refused, dep.nothing_published
 
 
 # ------------------------------------------------------------------------------------ no sign-off
@@ -275,6 +257,19 @@ def test_dbt_tests_not_run_by_the_last_build_are_skipped_checks(deploy, tmp_path
     assert skipped.startswith("3 of the project's ") and "did not run" in skipped
     from flsdb.cli import DATA_ONLY_BUILD
     assert {"resource_type:test", "resource_type:unit_test"} <= set(DATA_ONLY_BUILD)
+
+
+def test_a_change_refused_by_a_full_build_is_refused_by_refresh_too(deploy):
+    """Issue 19: `flsdb run` refused a bad seed row (its test failed), then `flsdb refresh`, which
+    rebuilds only what the submissions feed, published it. The bad row is in the warehouse;
+    refresh runs every test, so the seed's test fails again and nothing is published."""
+    with duckdb.connect(str(deploy.warehouse)) as con:
+        con.execute("update reference.fls_registry set region_code = null "
+                    "where fls_code = (select max(fls_code) from reference.fls_registry)")
+    done = deploy.cli("refresh")
+    refused(done, REFUSED, "Publication refused: verdict FAIL", "not_null_fls_registry_region_code")
+    assert "Signed off automatically" not in done.stdout
+    nothing_published(deploy)
 
 
 def test_a_rejected_extract_is_not_published(deploy):

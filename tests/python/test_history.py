@@ -587,7 +587,7 @@ def test_a_history_held_or_on_a_read_only_file_system_is_refused(tmp_path):
         with pytest.raises(hist.HistoryError) as error:
             hist.record_published_extract(w, read_only, T3)
         assert error.value.kind == "history_read_only" and error.value.exit_code == 5
-        assert "nothing was published" in str(error.value)
+        assert "Nothing was published" in str(error.value)
         with pytest.raises(hist.HistoryError) as error:   # a new history in a read-only folder
             hist.record_published_extract(w, mount / "new" / "h.duckdb", T3)
         assert error.value.kind == "history_read_only"

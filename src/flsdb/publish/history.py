@@ -207,7 +207,7 @@ def _history_error(history: Path, exc: BaseException, action: str) -> HistoryErr
 
 def _read_only(history: Path, action: str, detail: str) -> HistoryError:
     return HistoryError(
-        f"History {history} cannot be written ({detail}): nothing was published. Make the file "
+        f"History {history} cannot be written ({detail}). Nothing was published. Make the file "
         "and its folder writable (or copy the history to a writable place and point "
         "FLSDB_HISTORY at it), then run the command again.", "history_read_only")
 

@@ -1,12 +1,17 @@
 """One publisher at a time, and readers that see one publication whole.
 
-`flsdb publish` holds an exclusive lock (fcntl.flock) on `published/.publish.lock` from before its
-gate check until the published tier, the restricted extract, the history and approval.json have
-all changed: a second publisher is told at once that publication is busy (exit 4) and touches
-nothing. `flsdb report` holds the same lock shared while it takes its snapshot of the published
-tier (the DuckDB file, the manifest, approval.json and the history's rows), waiting for a
-publication in progress to finish, so that every page and every download comes from one extract.
-The operating system releases the lock when its holder exits, even after `kill -9`.
+Two locks (fcntl.flock) in `published/`, held from before `flsdb publish`'s gate check until the
+published tier, the restricted extract, the history and approval.json have all changed:
+
+- `.publish.lock`, exclusive, for publishers only: a second publisher is told at once that
+  publication is busy (exit 4) and touches nothing;
+- `.tier.lock`, exclusive for the publisher, shared for readers: `flsdb report` holds it shared
+  while it takes its snapshot of the published tier (the DuckDB file, the manifest, approval.json
+  and the history's rows), waiting for a publication in progress to finish, so that every page and
+  every download comes from one extract; a publisher waits for such a snapshot (a second or two)
+  rather than calling itself busy.
+
+The operating system releases a lock when its holder exits, even after `kill -9`.
 
 Under the exclusive lock, and only then, `remove_leftovers` deletes what a publisher killed
 part-way left behind: temporary DuckDB files (with their write-ahead logs), unfinished Parquet
@@ -29,17 +34,15 @@ from typing import Callable, Iterator
 from flsdb.failures import OperationalError
 
 LOCK_NAME = ".publish.lock"
-#: How long `flsdb report` waits for a publication in progress, in seconds.
-READ_WAIT_SECONDS = 600
+TIER_LOCK_NAME = ".tier.lock"
+#: How long a reader waits for a publication in progress, and a publisher for a reader's
+#: snapshot, in seconds.
+WAIT_SECONDS = 600
 
 
 class PublicationBusy(OperationalError):
     def __init__(self, message: str):
         super().__init__(message, "publication_busy")
-
-
-def _lock_path(out_dir: Path) -> Path:
-    return Path(out_dir) / "published" / LOCK_NAME
 
 
 def _holder(fd: int) -> str:
@@ -50,18 +53,52 @@ def _holder(fd: int) -> str:
     return f" (process {text})" if text.isdigit() else ""
 
 
-@contextmanager
-def exclusive(out_dir: Path) -> Iterator[None]:
-    """Hold the publication lock of `out_dir`, or raise PublicationBusy at once."""
-    lock_path = _lock_path(out_dir)
+def _open(path: Path, writable_only: bool) -> int | None:
+    """The lock file's descriptor; None when it cannot be made (a read-only tier) and
+    `writable_only` is False."""
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except PermissionError as exc:
-        raise OperationalError(
-            f"Published tier not writable: {lock_path.parent} cannot be written ({exc.strerror}). "
-            "Nothing was published. Make it writable, or point FLSDB_OUTPUT at a writable place.",
-            "warehouse_read_only") from None
+        if writable_only:
+            raise OperationalError(
+                f"Published tier not writable: {path.parent} cannot be written ({exc.strerror}). "
+                "Nothing was published. Make it writable, or point FLSDB_OUTPUT at a writable "
+                "place.", "warehouse_read_only") from None
+        return os.open(path, os.O_RDONLY) if path.exists() else None
+
+
+def _wait_for(fd: int, mode: int, wait_seconds: float, on_wait: Callable[[str], None] | None,
+              what: str) -> None:
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() > deadline:
+            raise PublicationBusy(f"Publication busy: {what} has not finished after "
+                                  f"{wait_seconds:.0f} s. Nothing was changed; run the command "
+                                  "again when it has finished.")
+        if not told and on_wait is not None:
+            on_wait(f"Waiting for {what} to finish...")
+            told = True
+        time.sleep(0.1)
+
+
+@contextmanager
+def exclusive(out_dir: Path, on_wait: Callable[[str], None] | None = None,
+              wait_seconds: float = WAIT_SECONDS) -> Iterator[None]:
+    """Be the one publisher of `out_dir` (or raise PublicationBusy at once), then hold the tier
+    against readers (waiting for a report's snapshot to be taken)."""
+    published = Path(out_dir) / "published"
+    try:
+        published.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        pass                                      # _open says so
+    fd = _open(published / LOCK_NAME, writable_only=True)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -70,50 +107,36 @@ def exclusive(out_dir: Path) -> Iterator[None]:
                 raise
             raise PublicationBusy(
                 f"Publication busy: another `flsdb publish`{_holder(fd)} is publishing to "
-                f"{Path(out_dir) / 'published'}. Nothing was changed by this one; wait for it to "
-                "finish, then run `flsdb report` (or this command again).") from None
+                f"{published}. Nothing was changed by this one; wait for it to finish, then run "
+                "`flsdb report` (or this command again).") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        tier = _open(published / TIER_LOCK_NAME, writable_only=True)
+        try:
+            _wait_for(tier, fcntl.LOCK_EX, wait_seconds, on_wait, "a report reading the published tier")
+            yield
+        finally:
+            os.close(tier)
     finally:
         os.close(fd)            # releases the lock
 
 
 @contextmanager
 def shared(out_dir: Path, on_wait: Callable[[str], None] | None = None,
-           wait_seconds: float = READ_WAIT_SECONDS) -> Iterator[None]:
-    """Hold the publication lock of `out_dir` shared, waiting for a publisher to finish (at most
-    `wait_seconds`, then PublicationBusy). Without a published tier there is nothing to lock."""
-    lock_path = _lock_path(out_dir)
-    if not lock_path.parent.is_dir():
+           wait_seconds: float = WAIT_SECONDS) -> Iterator[None]:
+    """Hold the published tier of `out_dir` against publishers, waiting for a publication in
+    progress to finish. Without a published tier there is nothing to hold."""
+    published = Path(out_dir) / "published"
+    fd = _open(published / TIER_LOCK_NAME, writable_only=False) if published.is_dir() else None
+    if fd is None:
         yield
         return
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except PermissionError:
-        if not lock_path.exists():      # a read-only tier that no flsdb publish is writing
-            yield
-            return
-        fd = os.open(lock_path, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + wait_seconds
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if time.monotonic() > deadline:
-                raise PublicationBusy(
-                    f"Publication busy: a publication{_holder(fd)} to {lock_path.parent} has not "
-                    f"finished after {wait_seconds:.0f} s. Nothing was changed; run the command "
-                    "again when it has finished.")
-            if not told and on_wait is not None:
-                on_wait(f"Waiting for the publication in progress{_holder(fd)} to finish...")
-                told = True
-            time.sleep(0.2)
+        holder = os.open(published / LOCK_NAME, os.O_RDONLY) if (published / LOCK_NAME).exists() else None
+        who = _holder(holder) if holder is not None else ""
+        if holder is not None:
+            os.close(holder)
+        _wait_for(fd, fcntl.LOCK_SH, wait_seconds, on_wait, f"the publication in progress{who}")
         yield
     finally:
         os.close(fd)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import duckdb
 
-from flsdb.atomic import fsync_path, sha256_of, write_text_atomically
+from flsdb.atomic import fsync_path, sha256_of
 
 PUBLISHED_DB_NAME = "flsdb_published.duckdb"
 PARQUET_LINK_NAME = "parquet"
@@ -159,45 +159,52 @@ def _write_parquet(db_path: Path, tables: list[dict], folder: Path) -> None:
     fsync_path(folder)
 
 
-def _swap_parquet_link(pub_dir: Path, new_version: Path) -> str | None:
-    """Point pub_dir/parquet at new_version atomically; keep only the previous version, whose
-    name is returned."""
-    link = pub_dir / PARQUET_LINK_NAME
-    if link.exists() and not link.is_symlink():
-        # A plain folder left by something else: move it aside once (not atomic, one-off).
-        link.rename(pub_dir / f".parquet-legacy-{uuid.uuid4().hex[:8]}")
-    previous = Path(os.readlink(link)).name if link.is_symlink() else None
-    tmp_link = pub_dir / f".parquet-link-{uuid.uuid4().hex}"
-    os.symlink(new_version.name, tmp_link)
-    os.replace(tmp_link, link)
-    fsync_path(pub_dir)
-    keep = {new_version.name, previous}
+def _remove_old_versions(pub_dir: Path, keep: set[str | None]) -> None:
     for old in pub_dir.glob(".parquet-*"):
         if old.name not in keep and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
-    return previous
 
 
 @dataclass
 class StagedTier:
     """A new version of the published tier, written in full beside the published one and not yet
-    visible: the DuckDB file, its Parquet folder and its manifest."""
+    visible: the DuckDB file, its Parquet folder, and (once `prepare`d) the new Parquet link and
+    manifest under temporary names, so that the swap is three renames in a row."""
 
     pub_dir: Path
     tmp_db: Path
     version_dir: Path
     manifest: dict
+    tmp_link: Path | None = None
+    tmp_manifest: Path | None = None
+
+    def prepare(self) -> None:
+        """Write the new link and manifest under temporary names (nothing visible changes)."""
+        link = self.pub_dir / PARQUET_LINK_NAME
+        if link.exists() and not link.is_symlink():
+            # A plain folder left by something else: move it aside once (not atomic, one-off).
+            link.rename(self.pub_dir / f".parquet-legacy-{uuid.uuid4().hex[:8]}")
+        self.manifest["previous_parquet_version"] = Path(os.readlink(link)).name if link.is_symlink() else None
+        self.tmp_link = self.pub_dir / f".parquet-link-{uuid.uuid4().hex}"
+        os.symlink(self.version_dir.name, self.tmp_link)
+        self.tmp_manifest = self.pub_dir / f".{MANIFEST_NAME}.tmp-{uuid.uuid4().hex}"
+        with open(self.tmp_manifest, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.manifest, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def swap_database(self) -> None:
         """The moment of publication: the new DuckDB file replaces the published one."""
+        if self.tmp_link is None:
+            self.prepare()
         os.replace(self.tmp_db, self.pub_dir / PUBLISHED_DB_NAME)
-        fsync_path(self.pub_dir)
 
     def swap_rest(self) -> None:
-        """After swap_database: the Parquet link, then the manifest."""
-        previous = _swap_parquet_link(self.pub_dir, self.version_dir)
-        self.manifest["previous_parquet_version"] = previous
-        write_text_atomically(self.pub_dir / MANIFEST_NAME, json.dumps(self.manifest, indent=2) + "\n")
+        """Right after swap_database: the Parquet link, then the manifest; older versions go."""
+        os.replace(self.tmp_link, self.pub_dir / PARQUET_LINK_NAME)
+        os.replace(self.tmp_manifest, self.pub_dir / MANIFEST_NAME)
+        fsync_path(self.pub_dir)
+        _remove_old_versions(self.pub_dir, {self.version_dir.name, self.manifest["previous_parquet_version"]})
 
     def swap(self) -> Path:
         self.swap_database()
@@ -206,8 +213,9 @@ class StagedTier:
 
     def discard(self) -> None:
         """Remove what is staged and not published (never the Parquet version the link names)."""
-        for leftover in (self.tmp_db, Path(f"{self.tmp_db}.wal")):
-            leftover.unlink(missing_ok=True)
+        for leftover in (self.tmp_db, Path(f"{self.tmp_db}.wal"), self.tmp_link, self.tmp_manifest):
+            if leftover is not None and (leftover.exists() or leftover.is_symlink()):
+                leftover.unlink()
         link = self.pub_dir / PARQUET_LINK_NAME
         live = link.is_symlink() and Path(os.readlink(link)).name == self.version_dir.name
         if self.version_dir.exists() and not live:

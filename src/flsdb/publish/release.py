@@ -87,6 +87,7 @@ def release(validation_path: Path, out_dir: Path, warehouse: Path, history: Path
 
         try:
             restricted_tmp = stage_restricted_extract(warehouse, out_dir)
+            tier.prepare()
             progress(f"recording the publication in the history {history}")
             published_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
             recorded = hist.record_published_extract(warehouse, history, published_at,
