@@ -353,8 +353,8 @@ def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
 @main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
-    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish
-    -> report."""
+    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> sign-off
+    (automatic for synthetic data only) -> publish -> report."""
     landing = paths.landing_dir()
     if landing_is_empty(landing):
         ctx = click.get_current_context()
@@ -431,6 +431,7 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
             if not section or change["change_section"] in section:
                 click.echo(f"  [{change['change_kind']}] {change['description']}")
 
+
 def signed_off(extract: dict) -> str:
     """Who signed a publication off, in words (a publication recorded before sign-offs existed
     has none)."""
@@ -487,7 +488,8 @@ DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "resource_type:test",
               help="Build everything, not only what the submissions feed (after a code, seed or reference change).")
 @click.option("--full-refresh", is_flag=True, help="With --all: `dbt build --full-refresh`.")
 def refresh(build_all: bool, full_refresh: bool) -> None:
-    """New submissions: load -> build and test what they feed -> validate -> publish -> report."""
+    """New submissions: load -> build what they feed, run every test -> validate -> sign-off
+    (automatic for synthetic data only) -> publish -> report."""
     if build_all or full_refresh:
         dbt_args = ["build", *(["--full-refresh"] if full_refresh else [])]
     else:

@@ -361,6 +361,7 @@ def added(tmp_path_factory) -> dict:
     stage("load both, build the copy (and the project's models beside it)")
     validate = _flsdb(["validate"], env, project)
     stage("validate")
+    _flsdb(["approve", "--reviewer", "KPI seed test (synthetic data)", "--yes"], env, project)
     _flsdb(["publish"], env, project)
     stage("publish")
     _flsdb(["report"], env, project)

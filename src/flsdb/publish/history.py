@@ -198,14 +198,14 @@ def _history_error(history: Path, exc: BaseException, action: str) -> HistoryErr
         return HistoryError(f"History {history} is busy: another process{holder} has it open; "
                             f"{nothing} Run the command again when it has finished.", "history_busy")
     if "permission denied" in text.lower() or "read-only" in text.lower() or "read only" in text.lower():
-        return _read_only(history, action, text)
+        return _read_only(history, text)
     if _CORRUPT.search(text):
         return HistoryError(f"History {history} is unreadable, truncated or corrupt ({text[:200]}). "
                             f"{nothing} {RESTORE}", "history_corrupt")
     return HistoryError(f"History {history}: cannot {action}: {text}")
 
 
-def _read_only(history: Path, action: str, detail: str) -> HistoryError:
+def _read_only(history: Path, detail: str) -> HistoryError:
     return HistoryError(
         f"History {history} cannot be written ({detail}). Nothing was published. Make the file "
         "and its folder writable (or copy the history to a writable place and point "
@@ -220,24 +220,24 @@ def check_history(history: Path, writing: bool) -> str:
     history = Path(history)
     nothing = "Nothing was published or changed." if writing else "Nothing was changed."
     if history.is_dir():
-        return _raise(f"History {history} is a folder, not a history file: point FLSDB_HISTORY at "
-                      f"the history file (default history/flsdb_history.duckdb). {nothing}",
-                      "configuration")
+        raise HistoryError(f"History {history} is a folder, not a history file: point FLSDB_HISTORY "
+                           f"at the history file (default history/flsdb_history.duckdb). {nothing}",
+                           "configuration")
     if not history.exists():
         if writing:
             folder = history.parent
             while not folder.exists() and folder != folder.parent:
                 folder = folder.parent
             if not os.access(folder, os.W_OK):
-                raise _read_only(history, "append", f"its folder {folder} is not writable")
+                raise _read_only(history, f"its folder {folder} is not writable")
         return "absent"
     size = history.stat().st_size
     if size == 0:
-        return _raise(f"History {history} is an empty file (0 bytes): whatever it recorded is "
-                      f"gone. {nothing} {RESTORE} If it never recorded a publication, delete "
-                      "the empty file.", "history_corrupt")
+        raise HistoryError(f"History {history} is an empty file (0 bytes): whatever it recorded "
+                           f"is gone. {nothing} {RESTORE} If it never recorded a publication, "
+                           "delete the empty file.", "history_corrupt")
     if writing and not (os.access(history, os.W_OK) and os.access(history.parent, os.W_OK)):
-        raise _read_only(history, "append", "read-only file or folder")
+        raise _read_only(history, "read-only file or folder")
     try:
         con = duckdb.connect(str(history), read_only=not writing)
     except duckdb.Error as exc:
@@ -249,10 +249,10 @@ def check_history(history: Path, writing: bool) -> str:
             "where database_name = current_database()").fetchone()
         expected = DUCKDB_HEADER_BYTES + blocks * block_size
         if not wal.exists() and size < expected:
-            return _raise(f"History {history} is truncated: the file is {size:,} bytes, its own "
-                          f"header says {expected:,}. {nothing} {RESTORE}", "history_corrupt")
-        tables = {name: rows for name, rows in con.execute(
-            "select table_name, estimated_size from duckdb_tables() "
+            raise HistoryError(f"History {history} is truncated: the file is {size:,} bytes, its "
+                               f"own header says {expected:,}. {nothing} {RESTORE}", "history_corrupt")
+        tables = {name for (name,) in con.execute(
+            "select table_name from duckdb_tables() "
             "where database_name = current_database() and schema_name = 'main'").fetchall()}
         present = [t for t in HISTORY_TABLES if t in tables]
         if not present:
@@ -262,18 +262,14 @@ def check_history(history: Path, writing: bool) -> str:
             return "empty"
         missing = [t for t in HISTORY_TABLES if t not in tables]
         if missing:
-            return _raise(f"History {history} is incomplete: it has no table {', '.join(missing)} "
-                          f"but holds {sum(counts.values()):,} rows. {nothing} {RESTORE}",
-                          "history_corrupt")
+            raise HistoryError(f"History {history} is incomplete: it has no table "
+                               f"{', '.join(missing)} but holds {sum(counts.values()):,} rows. "
+                               f"{nothing} {RESTORE}", "history_corrupt")
         return "ready"
     except duckdb.Error as exc:
         raise _history_error(history, exc, "append" if writing else "read it") from exc
     finally:
         con.close()
-
-
-def _raise(message: str, kind: str):
-    raise HistoryError(message, kind)
 
 
 def _remove_stale_creations(history: Path) -> None:
