@@ -401,3 +401,52 @@ def test_a_report_made_while_extracts_are_published_reads_one_extract(signed, tm
         stop.set()
         publisher.join()
     assert codes.count(0) >= 2 and set(codes) <= {0}, codes
+
+
+def test_only_leftovers_are_removed_and_only_by_the_one_publisher(tmp_path):
+    """flsdb.publish.lock on a hand-made output folder: what a killed publisher leaves goes; the
+    published version, the one before it, the tier and the locks stay; a second publisher is
+    busy at once; a reader waits for the publisher."""
+    from flsdb.publish import lock
+
+    out = tmp_path / "output"
+    published = out / "published"
+    for folder in (published / ".parquet-20250101T000000-aaaa", published / ".parquet-20250201T000000-bbbb",
+                   published / ".parquet-20250301T000000-cccc", out / ".restricted_analyst_extract-tmp-1",
+                   out / ".restricted_analyst_extract-old-2", out / "restricted_analyst_extract"):
+        folder.mkdir(parents=True)
+        (folder / "x.parquet").write_bytes(b"x")
+    (published / "parquet").symlink_to(".parquet-20250201T000000-bbbb")
+    (published / "manifest.json").write_text(json.dumps(
+        {"parquet_version": ".parquet-20250201T000000-bbbb", "previous_parquet_version": ".parquet-20250101T000000-aaaa"}))
+    for name in ("flsdb_published.duckdb", ".flsdb_published.duckdb.tmp-1", ".flsdb_published.duckdb.tmp-1.wal",
+                 ".manifest.json.tmp-3"):
+        (published / name).write_bytes(b"x")
+    (published / ".parquet-link-4").symlink_to(".parquet-20250301T000000-cccc")
+    (out / ".approval.json.tmp-5").write_text("{}")
+
+    with lock.exclusive(out):
+        with pytest.raises(lock.PublicationBusy, match=f"process {os.getpid()}"):
+            with lock.exclusive(out):
+                pass
+        removed = {p.name for p in lock.remove_leftovers(out, "restricted_analyst_extract", "flsdb_published.duckdb")}
+        waited = []
+
+        def read() -> None:
+            with lock.shared(out, on_wait=waited.append):
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)
+        assert waited and reader.is_alive()            # the reader waits for the publisher
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert removed == {".parquet-20250301T000000-cccc", ".flsdb_published.duckdb.tmp-1",
+                       ".flsdb_published.duckdb.tmp-1.wal", ".manifest.json.tmp-3", ".parquet-link-4",
+                       ".restricted_analyst_extract-tmp-1", ".restricted_analyst_extract-old-2",
+                       ".approval.json.tmp-5"}
+    assert sorted(p.name for p in published.iterdir()) == [
+        ".parquet-20250101T000000-aaaa", ".parquet-20250201T000000-bbbb", ".publish.lock", ".tier.lock",
+        "flsdb_published.duckdb", "manifest.json", "parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["published", "restricted_analyst_extract"]

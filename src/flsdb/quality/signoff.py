@@ -77,10 +77,20 @@ def warehouse_fingerprint(warehouse: Path) -> dict:
 
 
 def _key(folder: Path) -> bytes:
+    """This folder's sealing key, made on first use (readable by its owner only). A key file left
+    empty or short by a kill is replaced (what was sealed with it no longer verifies)."""
     path = Path(folder) / KEY_NAME
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        key = path.read_bytes()
+        if len(key) >= 64:
+            return key
+        tmp = path.with_name(f"{KEY_NAME}.tmp-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+        os.replace(tmp, path)
         return path.read_bytes()
     with os.fdopen(fd, "wb") as handle:
         handle.write(secrets.token_hex(32).encode())
