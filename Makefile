@@ -14,6 +14,21 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: install run test lint pytest browser bench clean
 
+# A .venv copied from another folder (`cp -a` of the project) still runs that folder's Python and
+# code (every script's first line and the editable install name the original): pyvenv.cfg records
+# the folder it was made in, and a .venv made elsewhere is replaced by a new one here.
+VENV_MADE_IN := $(shell sed -n 's/^command = .* -m venv //p' $(VENV)/pyvenv.cfg 2>/dev/null)
+ifneq ($(VENV_MADE_IN),)
+ifneq ($(VENV_MADE_IN),$(CURDIR)/$(VENV))
+$(STAMP): venv-from-another-folder
+endif
+endif
+
+.PHONY: venv-from-another-folder
+venv-from-another-folder:
+	@echo "$(VENV) was made in $(VENV_MADE_IN) (a copied project): replacing it with one for $(CURDIR)"
+	rm -rf $(VENV)
+
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +85,35 @@ $(SPARK_STAMP): requirements-spark.lock
 
 test-spark: $(STAMP) $(SPARK_STAMP)
 	time $(BIN)/pytest tests/spark -p no:cacheprovider -s -ra
+
+# Apache Superset over the published tier (docs/bi.md): a separate environment from
+# requirements-bi.lock (.venv-bi), so .venv stays untouched. `make bi` needs a published tier
+# (`make run` first), builds Superset's metadata database from scratch in .bi/, imports the
+# dashboard of bi/superset/bundle/ and serves it on 127.0.0.1:8088 until Ctrl-C.
+.PHONY: bi bi-export test-bi
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
+
+$(BI_STAMP): requirements-bi.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
+	$(BI_VENV)/bin/pip install --quiet --no-deps -r requirements-bi.lock
+	$(BI_VENV)/bin/pip check
+	touch $(BI_STAMP)
+
+bi: $(BI_STAMP)
+	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py setup
+	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py serve
+
+# The dashboard as changed in Superset, back to bi/superset/bundle/ (docs/bi.md).
+bi-export: $(BI_STAMP)
+	$(BI_VENV)/bin/python bi/superset/flsdb_superset.py export
+
+# Builds its own small published tier (or copies output/published), starts Superset on a free
+# port and opens the dashboard in headless Chromium: a few minutes (tests/bi/).
+test-bi: $(STAMP) $(BI_STAMP) browser
+	time $(BIN)/pytest tests/bi -p no:cacheprovider -s -ra
 
 clean:
 	rm -rf target logs warehouse .pytest_cache

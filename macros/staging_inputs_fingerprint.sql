@@ -8,7 +8,8 @@
       - the staging model's own code, its field list (seeds/submission_fields.csv through
         macros/submission_fields.sql), and the code lists, wordings, whitespace rule and date
         formats in dbt_project.yml;
-      - the number of rows `flsdb recheck-rejects` moved from rejected to accepted.
+      - the number of rows `flsdb recheck-rejects` moved from rejected to accepted;
+      - the number of withdrawals revoked (`flsdb withdraw --revoke`: the rows come back).
     Every staged row carries the fingerprint it was staged under. Before each incremental run,
     `delete_rows_staged_under_other_inputs` deletes the rows whose fingerprint differs from the
     current one (all of them, when anything changed), and the run stages them again: rotating the
@@ -31,6 +32,8 @@
                 "'|" ~ local_md5(code) ~ "'",
                 "'|'",
                 "rechecks.rows_moved",
+                "'|'",
+                "revocations.revoked",
             ])) }}
         from ({{ pseudonym_key_pads() }}) as key_pads
         cross join (
@@ -47,6 +50,13 @@
             select cast(coalesce(sum(rows_accepted_on_recheck), 0) as {{ dbt.type_string() }}) as rows_moved
             from {{ source('fls_db', 'load_files') }}
         ) as rechecks
+        {#- A revoked withdrawal's rows lie under old load_orders: appending would never stage
+            them again, so a revocation restages everything (a new withdrawal deletes instead:
+            macros/withdrawals.sql). #}
+        cross join (
+            select cast(count(revoked_at) as {{ dbt.type_string() }}) as revoked
+            from {{ source('fls_db', 'withdrawals') }}
+        ) as revocations
     )
 {% endmacro %}
 

@@ -52,7 +52,7 @@
         {{ return(relation) }}
     {%- endif -%}
     {%- set file_path = reference_csv_path(source_name, table_name) -%}
-    {{ return("read_csv('" ~ file_path | replace("'", "''") ~ "', header = true, all_varchar = true)") }}
+    {{ return("read_csv(" ~ string_literal(file_path) ~ ", header = true, all_varchar = true)") }}
 {%- endmacro %}
 
 {% macro spark__read_reference_csv(source_name, table_name) -%}
@@ -62,12 +62,11 @@
     {%- endif -%}
     {%- set file_path = reference_csv_path(source_name, table_name) -%}
     {%- set file_path = spark_absolute_path(file_path, var('reference_file_root', none)) -%}
-    {%- set literal = file_path | replace('\\', '\\\\') | replace("'", "\\'") -%}
     {%- do run_query('create schema if not exists ' ~ relation.schema) -%}
     {%- do run_query('drop table if exists ' ~ relation) -%}
     {%- do run_query(
         'create table ' ~ relation ~ " using csv options ("
-        ~ "path '" ~ literal ~ "', header 'true', inferSchema 'false', "
+        ~ "path " ~ string_literal(file_path) ~ ", header 'true', inferSchema 'false', "
         ~ "quote '\"', escape '\"', multiLine 'true', encoding 'UTF-8')") -%}
     {{ return(relation) }}
 {%- endmacro %}

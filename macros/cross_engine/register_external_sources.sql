@@ -25,10 +25,9 @@
     {%- set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'fls_db') | list -%}
     {%- for node in tables | sort(attribute='name') %}
         {%- set relation = source(node.source_name, node.name) -%}
-        {%- set location = (root ~ '/' ~ node.identifier) | replace('\\', '\\\\') | replace("'", "\\'") -%}
         {%- do run_query('create schema if not exists ' ~ relation.schema) -%}
         {%- do run_query('drop table if exists ' ~ relation) -%}
-        {%- do run_query('create table ' ~ relation ~ " using parquet location '" ~ location ~ "'") -%}
+        {%- do run_query('create table ' ~ relation ~ " using parquet location " ~ string_literal(root ~ '/' ~ node.identifier)) -%}
         {%- set rows = run_query('select count(*) from ' ~ relation).columns[0].values()[0] -%}
         {{ log("registered " ~ relation ~ " (" ~ rows ~ " rows) <- " ~ root ~ "/" ~ node.identifier, info=true) }}
     {%- endfor %}

@@ -36,6 +36,6 @@
     {%- elif value is number and value is not boolean -%}
         '{{ value }}'
     {%- else -%}
-        '{{ value | string | replace('\\', '\\\\') | replace("'", "\\'") }}'
+        {{ string_literal(value) }}
     {%- endif -%}
 {%- endmacro %}

@@ -1,9 +1,14 @@
--- One row per data-quality check of the extract: what it checks in words an audit lead uses,
--- the value measured, the threshold from seeds/dq_thresholds.csv, its severity and whether it
--- passed (measured value at most the threshold; nothing to measure passes).
+-- One row per data-quality check of the extract (each row of seeds/dq_thresholds.csv measured in
+-- the warehouse): what it checks in words an audit lead uses, the value measured, the threshold,
+-- its severity, whether it passed (measured value at most the threshold; nothing to measure
+-- passes; information always does), the share of the nation's rows or records it touches and the
+-- services it concerns.
 -- Why: every data-quality fact of `flsdb validate` is computed here, once, in SQL; validate only
 -- collects these rows (with the dbt test results and the GX suites) into the report and the gate.
--- `error` checks block publication, `warn` checks are reported.
+-- `error` checks block publication, `warn` checks are reported, `info` checks are information.
+-- A check that counts problems is measured from dq_check_services; the others (measured_as
+-- `own measure`) each have a step below. Seed rows measured as `change since approved` are the
+-- report's comparison with the last approved extract, not checks of the warehouse.
 -- A description may name KPI 1's rule as {key_field_threshold_pct} and
 -- {fewest_key_fields_below_threshold_not_met}: they are filled in from the KPI seed, so that the
 -- seed of checks never writes the rule out.
@@ -16,10 +21,11 @@ with
 
 thresholds as (
     select * from {{ ref('dq_thresholds') }}
+    where measured_as != 'change since approved'
 ),
 
-problems as (
-    select * from {{ ref('dq_problems') }}
+check_services as (
+    select * from {{ ref('dq_check_services') }}
 ),
 
 volumes as (
@@ -40,76 +46,42 @@ latest_year as (
     where records > 0
 ),
 
-problem_counts as (
-    select
-        problem_kind,
-        problem_code,
-        count(*) as problems
-    from problems
-    group by problem_kind, problem_code
-),
-
-problems_classified as (
-    -- each kind (and exclusion reason) of problem counts towards one check of the seed
-    select
-        problem_code,
-        problems,
-        case
-            when problem_kind = 'file refused' then 'files_refused'
-            when problem_kind = 'row rejected' then 'rows_rejected'
-            when problem_kind = 'newer version rejected' then 'newer_version_rejected'
-            when problem_kind = 'warning' then 'field_warnings'
-            when problem_kind = 'exclusion' and problem_code = 'aged under 50 at the fracture'
-                then 'excluded_under_50'
-            when problem_kind = 'exclusion' and problem_code = 'duplicate episode'
-                then 'excluded_duplicate_episode'
-            when problem_kind = 'exclusion' and problem_code = 'fracture after the extract date'
-                then 'excluded_fracture_after_extract'
-        end as check_name
-    from problem_counts
-),
-
 problem_measures as (
-    -- a check with no problem measures 0 (the left join), not nothing
+    -- a count of problems in the whole extract, or the largest share at any one service
     select
-        thresholds.check_name,
-        cast(coalesce(sum(problems_classified.problems), 0) as double) as measured_value,
+        check_services.check_name,
+        case
+            when max(thresholds.measured_as) = 'problems' then cast(sum(check_services.problems) as double)
+            else max(check_services.share_of_service)
+        end as measured_value,
+        -- of every service's rows or records; unknown when the problems belong to no service
+        -- (a file refused whole)
+        case
+            when sum(case when check_services.fls_code is null then check_services.problems end) > 0
+                then null
+            else
+                cast(sum(check_services.rows_affected) as double)
+                / nullif(sum(check_services.service_total), 0)
+        end as national_share,
         {{ aggregate_strings(
-            "problems_classified.problem_code || ' ' || cast(problems_classified.problems as "
-            ~ dbt.type_string() ~ ")", '; ', '-problems_classified.problems') }} as detail
-    from thresholds
-    left join problems_classified on thresholds.check_name = problems_classified.check_name
-    where
-        thresholds.check_name in (
-            'files_refused',
-            'rows_rejected',
-            'newer_version_rejected',
-            'field_warnings',
-            'excluded_under_50',
-            'excluded_duplicate_episode',
-            'excluded_fracture_after_extract'
-        )
-    group by thresholds.check_name
-),
-
-unknown_deprivation as (
-    select
-        'unknown_deprivation_share' as check_name,
-        max(volumes.unknown_deprivation_share) as measured_value,
+            "case when check_services.is_above_threshold then check_services.fls_code end", ', ',
+            '-check_services.share_of_service') }} as services_concerned,
         {{ aggregate_strings(
-            "case when volumes.unknown_deprivation_share > thresholds.threshold_value then "
-            ~ "volumes.fls_code || ' ' || cast(round(100 * volumes.unknown_deprivation_share, 1) as "
-            ~ dbt.type_string() ~ ") || '%' end", ', ', 'volumes.fls_code') }} as detail
-    from volumes
-    inner join latest_year on volumes.audit_year = latest_year.audit_year
-    cross join thresholds
-    where thresholds.check_name = 'unknown_deprivation_share'
+            "case when check_services.is_above_threshold then check_services.fls_code || ' '"
+            ~ " || cast(check_services.rows_affected as " ~ dbt.type_string() ~ ") || ' of '"
+            ~ " || cast(check_services.service_total as " ~ dbt.type_string() ~ ") || ' '"
+            ~ " || check_services.measured_over end", '; ', '-check_services.share_of_service') }} as detail
+    from check_services
+    inner join thresholds on check_services.check_name = thresholds.check_name
+    group by check_services.check_name
 ),
 
 kpi_1_not_met as (
     select
         'kpi_1_not_met' as check_name,
         cast(count(*) as double) as measured_value,
+        cast(null as double) as national_share,
+        {{ aggregate_strings('not_met.fls_code', ', ', 'not_met.fls_code') }} as services_concerned,
         {{ aggregate_strings('not_met.fls_code', ', ', 'not_met.fls_code') }} as detail
     from (
         select distinct completeness.fls_code
@@ -120,19 +92,25 @@ kpi_1_not_met as (
 ),
 
 volume_drop as (
+    -- nothing to measure (no volumes) is one row with no value, which passes
     select
-        'cohort_volume_drop_share' as check_name,
+        thresholds.check_name,
         -- a fall is a negative change: measured as a positive share of the year before
         max(-volumes.cohort_change_share) as measured_value,
+        cast(null as double) as national_share,
+        {{ aggregate_strings(
+            "case when -volumes.cohort_change_share > thresholds.threshold_value then volumes.fls_code end",
+            ', ', 'volumes.cohort_change_share') }} as services_concerned,
         {{ aggregate_strings(
             "case when -volumes.cohort_change_share > thresholds.threshold_value then "
             ~ "volumes.fls_code || ' ' || cast(volumes.audit_year as " ~ dbt.type_string()
             ~ ") || ' ' || cast(round(100 * volumes.cohort_change_share, 1) as "
             ~ dbt.type_string() ~ ") || '%' end", ', ',
             'volumes.audit_year') }} as detail
-    from volumes
-    cross join thresholds
+    from thresholds
+    left join volumes on true
     where thresholds.check_name = 'cohort_volume_drop_share'
+    group by thresholds.check_name
 ),
 
 kpis_per_level as (
@@ -148,6 +126,8 @@ every_kpi as (
     select
         'kpi_results_every_kpi' as check_name,
         cast(count(*) as double) as measured_value,
+        cast(null as double) as national_share,
+        cast(null as {{ dbt.type_string() }}) as services_concerned,
         {{ aggregate_strings(
             "cast(kpis_per_level.audit_year as " ~ dbt.type_string()
             ~ ") || ' ' || kpis_per_level.geography_level", ', ',
@@ -170,6 +150,8 @@ geography_rows as (
     select
         'kpi_results_geography_rows' as check_name,
         cast(count(*) as double) as measured_value,
+        cast(null as double) as national_share,
+        cast(null as {{ dbt.type_string() }}) as services_concerned,
         {{ aggregate_strings(
             "cast(geographies.audit_year as " ~ dbt.type_string()
             ~ ") || ' ' || geographies.geography_code", ', ',
@@ -184,8 +166,6 @@ geography_rows as (
 
 measures as (
     select * from problem_measures
-    union all
-    select * from unknown_deprivation
     union all
     select * from kpi_1_not_met
     union all
@@ -203,14 +183,23 @@ final as (
             replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
             '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
         ) as description,
+        thresholds.short_label,
+        thresholds.measured_as,
         measures.measured_value,
         thresholds.threshold_value,
         thresholds.severity,
-        -- nothing to measure (no year before, no cohort) passes; a seed row that no measure
-        -- above computes fails, so that a check cannot be added to the seed and pass unseen
+        -- nothing to measure (no year before, no cohort) passes and information always does; a
+        -- seed row that no measure above computes fails, so that a check cannot be added to the
+        -- seed and pass unseen
         measures.check_name is not null
-        and coalesce(measures.measured_value <= thresholds.threshold_value, true) as passed,
-        measures.detail
+        and (
+            thresholds.severity = 'info'
+            or coalesce(measures.measured_value <= thresholds.threshold_value, true)
+        ) as passed,
+        measures.national_share,
+        measures.services_concerned,
+        measures.detail,
+        thresholds.threshold_rationale
     from thresholds
     left join measures on thresholds.check_name = measures.check_name
 )

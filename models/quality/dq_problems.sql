@@ -1,9 +1,11 @@
 -- One row per data-quality problem of the extract: a file refused, a row rejected, a newer
--- version rejected, a value warned, a record excluded, or a cohort record of unknown deprivation,
--- with the FLS, file and line (and field) it traces to and a plain-English description.
+-- version rejected, a value warned, a record excluded, a cohort record of unknown deprivation, a
+-- withdrawal (`flsdb withdraw`), or a loaded file no longer in the landing folder, with the FLS,
+-- file and line (and field) it traces to and a plain-English description.
 -- Why: the data-quality report and problems.csv list every problem where an audit lead can find
--- it in the file the FLS sent; dq_checks counts them. No raw row content: the loader's reasons
--- name no identifier, and the rejected row as sent stays in the raw schema.
+-- it in the file the FLS sent; dq_checks counts them; each service's feedback file lists its own,
+-- with a title and what to do (seeds/dq_problem_actions.csv). No raw row content: the loader's
+-- reasons name no identifier, and the rejected row as sent stays in the raw schema.
 
 with
 
@@ -21,6 +23,15 @@ warnings as (
 
 registry as (
     select fls_code from {{ ref('fls_registry') }}
+),
+
+actions as (
+    select * from {{ ref('dq_problem_actions') }}
+),
+
+withdrawals as (
+    select * from {{ ref('stg_fls_db__withdrawals') }}
+    where is_active
 ),
 
 files_with_rejects as (
@@ -121,7 +132,48 @@ refused_files as (
             else 'The whole file was refused: '
         end || coalesce(rejection_reason, 'no reason recorded') || '.' as description
     from load_files
-    where not is_loaded
+    where not is_loaded and not is_withdrawn
+),
+
+withdrawn as (
+    -- Every active withdrawal: its rows are out of the audit, counted here (not lost).
+    select
+        'withdrawn' as problem_kind,
+        withdrawal_kind || '_withdrawn' as problem_code,
+        owning_fls_code as fls_code,
+        coalesce(source_file, '(every file)') as source_file,
+        cast(null as {{ dbt.type_bigint() }}) as line_number,
+        cast(null as {{ dbt.type_string() }}) as field_name,
+        reason,
+        case withdrawal_kind
+            when 'file' then 'The file was withdrawn'
+            else 'Record ' || fls_code || ' ' || record_id || ' was withdrawn in every file'
+        end
+        || ' (withdrawal ' || cast(withdrawal_id as {{ dbt.type_string() }}) || ', by '
+        || withdrawn_by || ' on ' || cast(cast(withdrawn_at as date) as {{ dbt.type_string() }})
+        || ': ' || reason || '); its ' || cast(rows_covered as {{ dbt.type_string() }})
+        || ' accepted row(s) are not in the audit.' as description
+    from withdrawals
+),
+
+missing_from_landing as (
+    -- A loaded file the last load did not find in the landing folder: its rows still count.
+    select
+        'file missing from landing' as problem_kind,
+        'file_missing_from_landing' as problem_code,
+        cast(null as {{ dbt.type_string() }}) as fls_code,
+        source_file,
+        cast(null as {{ dbt.type_bigint() }}) as line_number,
+        cast(null as {{ dbt.type_string() }}) as field_name,
+        'no longer in the landing folder' as reason,
+        'The file was loaded on ' || cast(cast(loaded_at as date) as {{ dbt.type_string() }})
+        || ' but is no longer in the landing folder (noticed by the load of '
+        || cast(cast(missing_from_landing_since as date) as {{ dbt.type_string() }}) || '); its '
+        || cast(rows_accepted as {{ dbt.type_string() }}) || ' accepted row(s) still count in the'
+        || ' audit. If it was sent in error, withdraw it: flsdb withdraw --file "' || source_file
+        || '" --by NAME --reason TEXT.' as description
+    from load_files
+    where is_loaded and not is_withdrawn and missing_from_landing_since is not null
 ),
 
 rejected_rows as (
@@ -207,7 +259,7 @@ unknown_deprivation as (
     where is_in_cohort and deprivation_quintile = 'unknown'
 ),
 
-final as (
+every_problem as (
     select * from refused_files
     union all
     select * from rejected_rows
@@ -219,6 +271,53 @@ final as (
     select * from exclusions
     union all
     select * from unknown_deprivation
+    union all
+    select * from withdrawn
+    union all
+    select * from missing_from_landing
+),
+
+numbered as (
+    select
+        *,
+        row_number() over (
+            order by problem_kind, source_file, line_number, field_name, problem_code
+        ) as problem_number
+    from every_problem
+),
+
+actions_matched as (
+    -- each problem's title and action: the seed row of its kind whose code pattern matches it, the
+    -- most specific (longest pattern) first; each kind has a catch-all row ('%')
+    select
+        numbered.*,
+        actions.problem_title,
+        actions.action,
+        row_number() over (
+            partition by numbered.problem_number
+            order by length(actions.problem_code) desc, actions.problem_code asc
+        ) as match_rank
+    from numbered
+    left join actions
+        on
+            numbered.problem_kind = actions.problem_kind
+            and numbered.problem_code like actions.problem_code
+),
+
+final as (
+    select
+        problem_kind,
+        problem_code,
+        fls_code,
+        source_file,
+        line_number,
+        field_name,
+        reason,
+        description,
+        problem_title,
+        action
+    from actions_matched
+    where match_rank = 1
 )
 
 select * from final

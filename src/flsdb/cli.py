@@ -20,6 +20,10 @@ class FlsdbGroup(click.Group):
     (flsdb.failures.EXIT_CODES, docs/reliability.md); so does any other unexpected error.
     FLSDB_DEBUG=1 shows the traceback instead."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["flsdb.help_asked"] = bool({"--help", "-h"} & set(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         from flsdb import failures
 
@@ -38,8 +42,14 @@ class FlsdbGroup(click.Group):
 
 @click.group(cls=FlsdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flsdb")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """flsdb: the FLS-DB analytics warehouse (DuckDB + dbt)."""
+    # Every setting is checked once, here, before any subcommand does anything (exit 8 and one
+    # line naming the setting: flsdb/settings.py). Help is shown whatever the settings.
+    if not ctx.meta.get("flsdb.help_asked"):
+        from flsdb import settings
+        settings.check_all()
 
 
 @main.command()
@@ -76,8 +86,11 @@ def generate(years: str, scale: float, out_dir: Path | None, seed: int, clean: b
               help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
 def load(landing: Path | None, warehouse: Path | None) -> None:
     """Land every submission file in the DuckDB raw schema, with lineage and rejects."""
+    from flsdb import settings
     from flsdb.ingest import load_landing
 
+    if landing or warehouse:
+        settings.check_paths(landing=landing, warehouse=warehouse)
     result = load_landing(landing or paths.landing_dir(), warehouse or paths.warehouse_path())
     click.echo(result.summary_table())
     warned = [f for f in result.files if f.warnings]
@@ -93,10 +106,18 @@ def load(landing: Path | None, warehouse: Path | None) -> None:
     if result.files_skipped:
         click.echo(f"{result.files_skipped} file(s) skipped by rule (a name starting with '.' or "
                    "'_'): recorded in raw.load_files with the reason.", err=True)
+    if result.missing:
+        click.echo(f"{len(result.missing)} file(s) loaded earlier are no longer in the landing "
+                   "folder (listed above; raw.load_files.missing_since): their rows still count "
+                   "until withdrawn with flsdb withdraw --file.", err=True)
 
 
 def dbt_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           # an empty setting means its default (flsdb/settings.py); profiles.yml's env_var()
+           # would read it as '' instead
+           if not (name.startswith("FLSDB_") and value.strip() == "")}
+    env.setdefault("FLSDB_PROJECT_DIR", str(paths.PROJECT_DIR))
     env.setdefault("DBT_PROFILES_DIR", str(paths.PROJECT_DIR))
     env.setdefault("FLSDB_WAREHOUSE", str(paths.warehouse_path()))
     env.setdefault("FLSDB_POSTCODE_LOOKUP", str(paths.postcode_lookup_path()))
@@ -107,7 +128,8 @@ def dbt_env() -> dict[str, str]:
 def preflight_warehouse(warehouse: Path) -> None:
     """Before dbt runs: check the pseudonym key and that the warehouse opens for writing, so that
     a busy, read-only or corrupt warehouse or a bad key gives the CLI's one-line message
-    (FlsdbGroup) rather than dbt's error output. A warehouse not yet created is left to dbt."""
+    (FlsdbGroup) rather than dbt's error output, and bring an older raw schema up to date. A
+    warehouse not yet created is left to dbt."""
     import duckdb
 
     from flsdb.dbt_duckdb_plugin import check_pseudonym_key
@@ -129,7 +151,16 @@ def preflight_warehouse(warehouse: Path) -> None:
             if not os.access(place, os.W_OK):
                 raise PermissionError(errno.EACCES, "Permission denied (or a read-only file "
                                       "system)", str(place))
-        duckdb.connect(str(warehouse)).close()
+        con = duckdb.connect(str(warehouse))
+        try:
+            # A warehouse loaded by an older flsdb gains the raw tables and columns dbt now reads
+            # (raw.withdrawals, raw.load_files.missing_since), as the next `flsdb load` would.
+            if con.execute("select count(*) from information_schema.schemata "
+                           "where schema_name = 'raw'").fetchone()[0]:
+                from flsdb.ingest.warehouse import ensure_schema
+                ensure_schema(con)
+        finally:
+            con.close()
 
 
 def run_dbt(args: list[str]) -> int:
@@ -169,8 +200,7 @@ def _run_results_path() -> Path:
 
 
 def _output_root() -> Path:
-    from flsdb.quality.validate import output_dir
-    return output_dir().parent
+    return paths.output_dir()
 
 
 @main.command()
@@ -193,13 +223,13 @@ def _validate(warehouse, out_dir, run_results, no_gx) -> str:
 
     out_dir = out_dir or output_dir()
     result = run_validate(warehouse or paths.warehouse_path(), out_dir, run_results, run_gx=not no_gx)
-    click.echo(f"Verdict: {result.verdict} ({len(result.checks)} checks, "
-               f"{len(result.blocking_failures)} blocking failures, {len(result.warnings)} warnings)")
+    click.echo(f"Verdict: {result.summary()}")
     for check in result.blocking_failures:
         click.echo(f"  BLOCKING {check['name']}: {check['detail'][:300]}", err=True)
-    click.echo(f"  report        {out_dir / 'report.html'}\n"
+    click.echo(f"  report        {out_dir / 'report.html'} (every check: checks.html beside it)\n"
                f"  validation    {out_dir / 'validation.json'}\n"
                f"  problems      {out_dir / 'problems.csv'}\n"
+               f"  feedback      {out_dir / 'feedback'} (one file per service, to send back)\n"
                f"  GX Data Docs  {out_dir / 'data_docs' / 'index.html'}")
     return result.verdict
 
@@ -294,8 +324,11 @@ def reject(reviewer: str, note: str, validation_path: Path | None) -> None:
 def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path | None) -> None:
     """Publish the signed-off extract: the gate, then the published tier, the restricted analyst
     extract and the extract history, together or not at all."""
+    from flsdb import settings
     from flsdb.publish.release import release
 
+    if out_dir:
+        settings.check_paths(output=out_dir)
     out_dir = out_dir or _output_root()
     released = release(_validation_file(validation_path), out_dir, warehouse or paths.warehouse_path(),
                        progress=lambda line: click.echo(f"[publish] {line}", err=True))
@@ -311,8 +344,11 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
               help="Inline the Vega JavaScript into every page (each page works alone; larger site).")
 def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     """Build the static offline site (output/site/) from the published marts of an approved extract."""
+    from flsdb import settings
     from flsdb.publish.site import ReportError, build_site
 
+    if out_dir:
+        settings.check_paths(output=out_dir)
     try:
         index = build_site(out_dir or _output_root(), year=year, standalone=standalone,
                            on_wait=lambda line: click.echo(line, err=True))
@@ -369,7 +405,8 @@ def run(scale: float) -> None:
         f"  landing folder     {landing}\n"
         f"  postcode lookup    {paths.postcode_lookup_path()}\n"
         f"  warehouse          {paths.warehouse_path()}\n"
-        "  raw schema         raw.load_files, raw.submission_records, raw.submission_rejects\n"
+        "  raw schema         raw.load_files, raw.submission_records, raw.submission_rejects,\n"
+        "                     raw.withdrawals\n"
         "  KPI marts          marts.kpi_results, marts.kpi_data_completeness, marts.fct_episodes,\n"
         "                     marts.dim_fls, marts.dim_geography\n"
         f"  dbt run results    {_run_results_path()}\n"
@@ -397,6 +434,9 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
 
     from flsdb.publish.history import changes_since_last_extract, history_path, list_extracts
 
+    if history_file:
+        from flsdb import settings
+        settings.check_paths(history=history_file)
     history_file = history_file or history_path()
     # A damaged, busy or misplaced history is one line and its exit code (HistoryError).
     extracts = list_extracts(history_file)
@@ -472,6 +512,58 @@ def recheck_rejects(warehouse: Path | None, registry: Path | None) -> None:
 
     result = run_recheck(warehouse or paths.warehouse_path(), registry)
     click.echo(result.summary())
+
+
+# --- Withdrawing data (issue 19): src/flsdb/ingest/withdraw.py -----------------------------------
+@main.command()
+@click.option("--file", "file_spec", metavar="PATH|sha256:HEX", default=None,
+              help="Withdraw this file's content: a path (read to find its content), the name it "
+                   "was loaded under (relative to the landing folder), or sha256:<hex prefix>.")
+@click.option("--record", "record_spec", metavar="FLS_CODE:RECORD_ID", default=None,
+              help="Withdraw every row of this record, in every file, now and later.")
+@click.option("--by", "by", metavar="NAME", default=None, help="Who withdraws (or revokes) it.")
+@click.option("--reason", metavar="TEXT", default=None,
+              help="Why (no patient identifier: it is shown in the data-quality report).")
+@click.option("--list", "show_list", is_flag=True, help="List every withdrawal and the rows it covers.")
+@click.option("--revoke", "revoke_id", type=int, metavar="ID", default=None,
+              help="Revoke withdrawal ID (its rows come back with the next build).")
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None,
+              help="DuckDB warehouse file [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb].")
+@click.option("--landing", type=click.Path(path_type=Path), default=None,
+              help="Landing folder --file names are relative to [default: $FLSDB_LANDING or landing/].")
+def withdraw(file_spec: str | None, record_spec: str | None, by: str | None, reason: str | None,
+             show_list: bool, revoke_id: int | None, warehouse: Path | None,
+             landing: Path | None) -> None:
+    """Withdraw a file or a record from the audit (a wrong file, a patient's objection), recorded
+    with who, when and why in raw.withdrawals; the next refresh leaves its rows out of every
+    extract. Idempotent; --list shows every withdrawal, --revoke ID undoes one."""
+    from flsdb import settings
+    from flsdb.ingest import withdraw as withdrawals
+
+    warehouse = warehouse or paths.warehouse_path()
+    chosen = [name for name, given in (("--file", file_spec), ("--record", record_spec),
+                                       ("--list", show_list), ("--revoke", revoke_id is not None))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError("Give exactly one of --file, --record, --list or --revoke.")
+    if show_list:
+        click.echo(withdrawals.format_list(withdrawals.list_withdrawals(warehouse)))
+        return
+    for option, value in (("--by", by), ("--reason", reason)):
+        if not value:
+            raise click.UsageError(f"{option} is required: a withdrawal records who made it and "
+                                   "why.")
+    try:
+        if revoke_id is not None:
+            outcome = withdrawals.revoke(warehouse, revoke_id, by=by, reason=reason,
+                                         lock_timeout=settings.lock_timeout())
+        else:
+            outcome = withdrawals.withdraw(warehouse, by=by, reason=reason, file=file_spec,
+                                           record=record_spec, landing=landing,
+                                           lock_timeout=settings.lock_timeout())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(str(outcome))
 
 
 # --- the monthly cycle (issue 14 part 6) ----------------------------------------------------------

@@ -2,7 +2,7 @@
 
 `flsdb load` lands submissions in the ``raw`` schema of the DuckDB warehouse (docs/raw-schema.md).
 On Spark the same tables are read from Parquet: this module copies every base table of ``raw``
-(``load_files``, ``submission_records``, ``submission_rejects``) to
+(``load_files``, ``submission_records``, ``submission_rejects``, ``withdrawals``) to
 
     <out_dir>/<table>/part-00000.parquet
 
@@ -39,12 +39,13 @@ from flsdb.atomic import swap_in_folder
 RAW_SCHEMA = "raw"
 # The order in which raw tables are copied: lineage first, so that a reader who sees a record
 # file can always find its file row.
-TABLE_ORDER = {"load_files": 0, "submission_records": 1, "submission_rejects": 2}
+TABLE_ORDER = {"load_files": 0, "submission_records": 1, "submission_rejects": 2, "withdrawals": 3}
 # Rows in load order, so the Parquet file reads like the warehouse table.
 ORDER_BY = {
     "load_files": "load_order, file_sha256",
     "submission_records": "_load_order, _line_number",
     "submission_rejects": "_load_order, _line_number",
+    "withdrawals": "withdrawal_id",
 }
 
 

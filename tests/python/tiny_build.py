@@ -70,6 +70,25 @@ def assert_built(build: dict, result: subprocess.CompletedProcess) -> None:
     assert not skipped or failing_data_tests, result.stdout[-5000:]
 
 
+def copy_dbt_project(destination: Path, name: str = "project") -> Path:
+    """The dbt project as a developer would check it out (no tests/python, no src/, no warehouse),
+    in destination/name: flsdb runs it with FLSDB_PROJECT_DIR pointing at the copy."""
+    import shutil
+
+    root = paths.PROJECT_DIR
+    project = destination / name
+    project.mkdir()
+    for item in ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "analyses",
+                 "data"]:
+        source = root / item
+        if source.is_dir():
+            shutil.copytree(source, project / item,
+                            ignore=shutil.ignore_patterns("python", "spark", "__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, project / item)
+    return project
+
+
 def tiny_build(tmp_path_factory) -> dict:
     """{root, landing, warehouse, target, logs, load_output, build_output}: built once."""
     if "build" in _CACHE:

@@ -8,11 +8,17 @@
 -- again (macros/staging_inputs_fingerprint.sql); a change of columns stops the build and asks for
 -- `--full-refresh` (DuckDB cannot delete from and alter one table in one transaction). Spark
 -- builds it whole each time.
+-- Rows an active withdrawal covers (`flsdb withdraw`: a file's content, or a record in every file)
+-- are not staged; rows staged before the withdrawal are deleted by the second pre-hook, so a
+-- withdrawal needs no full restage (macros/withdrawals.sql).
 {{ config(
     materialized=submissions_staging_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_rows_staged_under_other_inputs() }}",
+    pre_hook=[
+        '{{ delete_rows_staged_under_other_inputs() }}',
+        '{{ delete_withdrawn_rows() }}',
+    ],
 ) }}
 
 {%- set fields = submission_fields() %}
@@ -57,13 +63,19 @@ trimmed as (
     from source
 ),
 
+kept as (
+    -- rows no withdrawal covers
+    select * from trimmed
+    where not {{ is_withdrawn('trimmed.file_sha256', 'trimmed.fls_code', 'trimmed.record_id') }}
+),
+
 typed as (
     select
         {%- for field in fields %}
             {{ stage_field_value(field, field.name ~ '__raw') }} as {{ field.name }}__value,
         {%- endfor %}
         *
-    from trimmed
+    from kept
 ),
 
 warned as (

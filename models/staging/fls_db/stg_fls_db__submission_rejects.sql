@@ -4,7 +4,7 @@
 -- newest version was rejected (dataset.md, "Versions and duplicates"). The raw row as sent
 -- (`raw_line`, which may hold an NHS number, date of birth or postcode) stays in the raw schema:
 -- only lineage, the rule, the field at fault and the loader's reason (which names no identifier)
--- are staged.
+-- are staged. Rows a withdrawal covers are left out (macros/withdrawals.sql).
 
 with
 
@@ -25,6 +25,11 @@ final as (
         nullif(upper(trim(fls_code)), '') as fls_code,
         nullif(trim(record_id), '') as record_id
     from rejects
+    -- rows a withdrawal covers (`flsdb withdraw`) are not staged, as for accepted rows
+    where not {{ is_withdrawn(
+        'rejects._file_sha256',
+        'upper(' ~ normalise_code_text('rejects.fls_code') ~ ')',
+        'trim(rejects.record_id)') }}
 )
 
 select * from final

@@ -25,8 +25,12 @@ How a file is landed
    UTF-8 -> ``utf-8``; otherwise ``windows-1252`` only when that reading is certain
    (_decode_single_byte: not UTF-8 with stray bytes, plausible as Windows-1252 and implausible as
    MacRoman), and the text is transcoded to UTF-8 before DuckDB sees it; anything else (mixed
-   UTF-8, MacRoman, UTF-16, uncertain) rejects the file naming the line and byte, so decoding
-   never silently alters a value. The header must be
+   UTF-8, MacRoman, UTF-16 or UTF-32 with or without a byte-order mark, uncertain) rejects the
+   file naming the encoding (or the line and byte) and how to re-save it as UTF-8, so decoding
+   never silently alters a value. Byte-order marks repeated at the start are all removed, with a
+   warning. A header row of contract names split by semicolons, tabs or vertical bars rejects the
+   file naming the separator and how to save comma-separated CSV (it is not guessed: a European
+   export's decimal commas would be split wrongly). The header must be
    exactly the contract columns in any order (names are trimmed and compared case-insensitively;
    they are stored under the contract spelling): a missing, duplicated or unexpected column
    rejects the file, naming the columns.
@@ -34,9 +38,12 @@ How a file is landed
    header's order), every column VARCHAR, RFC 4180 quoting, ``strict_mode`` and
    ``store_rejects``, once per batch for all files with the same header order (small files whose
    record layout is unambiguous are joined into one CSV first: DuckDB's fixed cost per file
-   would otherwise dominate 10,000 one-row files; staging.py). Mixed CRLF/LF line ends are read
-   as line ends; a carriage return on its own in a file whose lines end with LF or CRLF is data,
-   kept exactly in its value with a warning (_even_line_ends). A row over 10 MB is a reject.
+   would otherwise dominate 10,000 one-row files; staging.py). Only line ends outside quotes are
+   line ends: mixed CRLF/LF are read as line ends (a warning counts them), CR-only (classic Mac)
+   too; a line break inside a quoted value is data, kept exactly, with no warning; a carriage
+   return on its own, outside quotes, in a file whose lines end with LF or CRLF is data, kept
+   exactly in its value with a warning (_even_line_ends). No message ever shows the loader's
+   private stand-in for such a CR, or an invisible character (decoding.visible). A row over 10 MB is a reject.
    Structural faults (a truncated or over-long line, a broken quoted value) come from DuckDB's
    ``reject_errors`` table and become ``wrong_column_count`` rejects.
 5. The contract checks run as one vectorised SQL statement over the file's rows. A row is
@@ -117,6 +124,8 @@ The package follows the pipeline
 - ``loader``: the load loop (load_landing) and the _Loader that checks and commits a batch.
 - ``outcomes``: per-file outcomes, the run's summary, the records of files not loaded.
 - ``recheck``: `flsdb recheck-rejects`.
+- ``withdraw``: `flsdb withdraw` (raw.withdrawals); a loaded file the load no longer finds in the
+  landing folder is reported by ``outcomes.note_missing_from_landing`` (never withdrawn by itself).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ identifier-shaped text from every message. Each failure is a FileRejected with a
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import re
@@ -31,6 +30,32 @@ def redact(text: str) -> str:
     return text
 
 
+# A carriage return inside a value, outside quotes, of a file whose lines end with LF (or CRLF):
+# DuckDB's reader would take it for a line end, so it travels through the reader as this
+# private-use character and is put back in every value and raw line (_restore_cr).
+CR_PLACEHOLDER = "\ue000"
+
+
+def visible(text: str) -> str:
+    """text for a message, with the characters a reader could not see (or that would break the
+    message's line) shown as names: a byte-order mark <U+FEFF>, a carriage return <CR> (also the
+    loader's private stand-in for one, CR_PLACEHOLDER, which never reaches a message), a tab
+    <TAB>, other control and invisible format characters <U+XXXX>."""
+    out = []
+    for c in text:
+        if c == "\r" or c == CR_PLACEHOLDER:
+            out.append("<CR>")
+        elif c == "\t":
+            out.append("<TAB>")
+        elif c == "\n":
+            out.append("<LF>")
+        elif c == "\ufeff" or (not c.isprintable() and c != " "):
+            out.append(f"<U+{ord(c):04X}>")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 class FileRejected(Exception):
     """The whole file is refused; the message is the plain-English reason."""
 
@@ -43,26 +68,59 @@ _MAGIC = [
 ]
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Return (text, detected_encoding) or raise FileRejected."""
+# Re-saving as UTF-8, said once for every encoding message.
+RESAVE_AS_UTF8 = ("Re-save it as UTF-8: in Excel, File > Save As > 'CSV UTF-8 (Comma delimited)'; "
+                  "in Notepad or another editor, Save As with the encoding 'UTF-8'.")
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# Byte-order marks of the encodings the loader names but does not read, longest first (UTF-32 LE
+# starts with the UTF-16 LE mark).
+_OTHER_BOMS = [
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+]
+
+
+def decode(data: bytes, warnings: list[str] | None = None) -> tuple[str, str]:
+    """Return (text, detected_encoding) or raise FileRejected. Byte-order marks repeated at the
+    start (a tool that added one to a file that had one) are all removed, with a warning
+    appended to `warnings`: a mark at the start of a file is never data, and a second one would
+    otherwise end up in the first column's name."""
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise FileRejected(f"Not a CSV file: the content is {what}, not comma-separated text.")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileRejected("Unsupported encoding: the file is UTF-16; export it as UTF-8 "
-                           "(or Windows-1252) CSV.")
+    for bom, encoding in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise FileRejected(f"Unsupported encoding: the file is {encoding} text (it starts with "
+                               f"that encoding's byte-order mark); the FLS-DB format is UTF-8 (or "
+                               f"Windows-1252). Nothing was loaded. {RESAVE_AS_UTF8}")
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         raise FileRejected("The file is empty." if not data else
                            "The file is empty (it contains only blank lines or spaces).")
     if b"\x00" in data:
+        utf16 = _utf16_without_bom(data)
+        if utf16:
+            raise FileRejected(
+                f"Unsupported encoding: the file is {utf16} text without a byte-order mark (every "
+                "other byte is a NUL byte, as UTF-16 writes plain letters); the FLS-DB format is "
+                f"UTF-8 (or Windows-1252). Nothing was loaded. {RESAVE_AS_UTF8}")
         raise FileRejected("Not a CSV file: it contains binary data (NUL bytes), not text.")
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(_UTF8_BOM):
+        marks = 0
+        while data.startswith(_UTF8_BOM, 3 * marks):
+            marks += 1
+        if marks > 1 and warnings is not None:
+            warnings.append(f"the file starts with {marks} byte-order marks (BOM) instead of one; "
+                            "all were removed (a byte-order mark is not part of the first column's "
+                            "name)")
         try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
+            return data[3 * marks:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as e:
             raise FileRejected(
                 f"Unreadable encoding: the file starts with a UTF-8 byte-order mark but the byte "
-                f"at {_where(data, 3 + e.start)} is not valid UTF-8 (a stray Windows-1252 "
+                f"at {_where(data, 3 * marks + e.start)} is not valid UTF-8 (a stray Windows-1252 "
                 "byte?). Decoding it either way would alter values; re-export the file as "
                 "UTF-8.") from None
     try:
@@ -70,6 +128,29 @@ def decode(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError as utf_err:
         bad = utf_err.start
     return _decode_single_byte(data, bad), "windows-1252"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """"UTF-16 (little-endian)" or "UTF-16 (big-endian)" when data reads as UTF-16 text with no
+    byte-order mark, else None. Text of Latin letters in UTF-16 has a NUL as the high byte of
+    almost every character, so NUL bytes sit (almost) all at odd offsets (little-endian) or all
+    at even ones (big-endian); the bytes must then decode as UTF-16 to printable text."""
+    sample = data[:1 << 16]
+    sample = sample[:len(sample) - len(sample) % 2]
+    if len(sample) < 8:
+        return None
+    arr = np.frombuffer(sample, dtype=np.uint8)
+    nul_even = int((arr[0::2] == 0).sum())
+    nul_odd = int((arr[1::2] == 0).sum())
+    half = len(sample) // 2
+    for nuls, others, codec, name in ((nul_odd, nul_even, "utf-16-le", "UTF-16 (little-endian)"),
+                                      (nul_even, nul_odd, "utf-16-be", "UTF-16 (big-endian)")):
+        if nuls >= 0.3 * half and others <= 0.02 * half:
+            text = sample.decode(codec, errors="replace")
+            printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
+            if printable >= 0.95 * len(text):
+                return name
+    return None
 
 
 # Windows-1252 is read only when the result is certain; see _decode_single_byte.
@@ -159,6 +240,34 @@ def _names(names) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+# Other separators an export can use, with their plain name and how to get commas instead.
+_OTHER_DELIMITERS = [
+    (";", "semicolon-delimited", "semicolons (;)",
+     "as Excel saves 'CSV' where the list separator is a semicolon (European regional settings). "
+     "Re-save it with commas: in Windows, set Region > Additional settings > List separator to "
+     "',' and save again from Excel as 'CSV UTF-8 (Comma delimited)'; in LibreOffice, Save As "
+     "'Text CSV' with the field delimiter ','"),
+    ("\t", "tab-delimited", "tabs",
+     "as a 'Text (Tab delimited)' or .tsv export writes it. Re-save it from Excel as 'CSV UTF-8 "
+     "(Comma delimited)', or export it from the FLS system as comma-separated CSV"),
+    ("|", "pipe-delimited", "vertical bars (|)",
+     "Export it from the FLS system as comma-separated CSV instead"),
+]
+
+
+def _other_delimiter(first_line: str) -> tuple[str, str, str] | None:
+    """(kind, separators, advice) when the header row reads as contract column names split by
+    another separator (at least two of them), else None."""
+    for delimiter, kind, separators, advice in _OTHER_DELIMITERS:
+        try:
+            names = next(csv.reader(io.StringIO(first_line, newline=""), delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if sum(_norm(n.strip()) in _CONTRACT_BY_NORM for n in names) >= 2:
+            return kind, separators, advice
+    return None
+
+
 def check_header(text: str) -> list[str]:
     """The contract column names in the file's header order, or raise FileRejected."""
     try:
@@ -168,7 +277,16 @@ def check_header(text: str) -> list[str]:
     stripped = [h.strip() for h in header]
     matched = [_CONTRACT_BY_NORM.get(_norm(h)) for h in stripped]
     if not any(matched):
-        first = redact(text.split("\n", 1)[0].strip()[:80].replace("\ufeff", "<U+FEFF>"))
+        first_line = text.split("\n", 1)[0]
+        other = _other_delimiter(first_line)
+        if other is not None:
+            kind, separators, advice = other
+            raise FileRejected(
+                f"Not comma-separated: the file is {kind}, but the FLS-DB format is CSV with "
+                f"commas (RFC 4180): its header row holds the FLS-DB column names separated by "
+                f"{separators}, {advice}. Nothing was loaded (reading it with another separator "
+                "could split values such as decimal commas wrongly).")
+        first = redact(visible(first_line.strip()[:80]))
         raise FileRejected(
             "No header row: the first line does not contain the FLS-DB column names "
             f"(it reads '{first}'), so this is not a FLS-DB CSV export.")
@@ -180,7 +298,7 @@ def check_header(text: str) -> list[str]:
     dups = [c for c, n in seen.items() if n > 1]
     missing_req = [c for c in contract.REQUIRED_COLUMNS if c not in seen]
     missing_opt = [c for c in CONTRACT_COLUMNS if c not in seen and c not in contract.REQUIRED_COLUMNS]
-    unknown = [redact(h)[:80] for h, m in zip(stripped, matched) if not m]
+    unknown = [redact(visible(h))[:80] for h, m in zip(stripped, matched) if not m]
     if missing_req:
         problems.append(f"missing required column{'s' if len(missing_req) > 1 else ''} "
                         f"{_names(missing_req)}")
@@ -197,46 +315,71 @@ def check_header(text: str) -> list[str]:
     return matched  # type: ignore[return-value]
 
 
-# A carriage return inside a value, outside quotes, of a file whose lines end with LF (or CRLF):
-# DuckDB's reader would take it for a line end, so it travels through the reader as this
-# private-use character and is put back in every value and raw line (_restore_cr).
-CR_PLACEHOLDER = "\ue000"
-
-
 def _even_line_ends(text: str, warnings: list[str]) -> str:
-    """Line ends mixing CRLF and LF (a file edited on two systems) are read as line ends: CRLF
-    becomes LF (DuckDB's reader needs one style per file). A carriage return on its own in a file
-    whose lines end with LF or CRLF is data (a value padded with a CR, say), quoted or not: it is
-    kept in the value, exactly, with a warning; if it was really a line break, the row then has
-    the wrong number of columns and is rejected as such. A file of CR-only line ends (classic
-    Mac) is read with CR as the line end."""
+    """Line ends made even for DuckDB's reader, which needs one style per file. Only line ends
+    outside quotes are line ends; a line break inside a quoted value (LF, CRLF or CR) is part of
+    the value and kept exactly, with no warning (RFC 4180 allows it).
+
+    - Lines ending in a mix of CRLF and LF (a file edited on two systems): CRLF becomes LF, with
+      a warning naming the counts.
+    - CR-only line ends (classic Mac): each becomes LF, with no warning; a quoted value holding a
+      line break stays as it was.
+    - A carriage return on its own, outside quotes, in a file whose lines end with LF or CRLF is
+      data (a value padded with a CR, say): kept in the value, exactly, with a warning (it
+      travels through DuckDB's reader as CR_PLACEHOLDER); if it was really a line break, the row
+      then has the wrong number of columns and is rejected as such.
+
+    Positions are found on the UTF-8 bytes with numpy (CR, LF and the double quote are single
+    bytes that never occur inside a multi-byte character); inside or outside quotes is the parity
+    of the double quotes before a position, as in layout.py."""
     if "\r" not in text:
         return text
-    crlf = text.count("\r\n")
-    lf = text.count("\n") - crlf
-    quotes = [m.start() for m in re.finditer('"', text)]
-    lone = [m.start() for m in re.finditer(r"\r(?!\n)", text)]
-    unquoted = [at for at in lone if bisect.bisect_left(quotes, at) % 2 == 0]
-    if unquoted and (lf or crlf):
-        if CR_PLACEHOLDER in text:
-            at = unquoted[0]
-            raise FileRejected(
-                f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
-                "return (CR) on its own, outside quotes, while the file's lines end with LF: "
-                "mixed or corrupted line endings. Re-export the file.")
-        chars = list(text)
-        for at in unquoted:
-            chars[at] = CR_PLACEHOLDER
-        text = "".join(chars)
-        first = sorted({text.count("\n", 0, at) + 1 for at in unquoted})
+    data = text.encode("utf-8")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 34)
+    cr = np.flatnonzero(arr == 13)
+    lf = np.flatnonzero(arr == 10)
+    cr = cr[np.searchsorted(quotes, cr) % 2 == 0]          # outside quotes only
+    lf = lf[np.searchsorted(quotes, lf) % 2 == 0]
+    before_lf = np.zeros(len(cr), dtype=bool)
+    inner = cr + 1 < len(arr)
+    before_lf[inner] = arr[cr[inner] + 1] == 10
+    crlf, lone = cr[before_lf], cr[~before_lf]
+    n_crlf = len(crlf)
+    n_lf = len(lf) - n_crlf                                  # LF not preceded by a CR
+    if not n_crlf and not n_lf:
+        if not len(lone):
+            return text                                      # every CR is inside quotes
+        out = arr.copy()
+        out[lone] = 10                                       # classic Mac: CR ends the line
+        return out.tobytes().decode("utf-8")
+    if len(lone) and CR_PLACEHOLDER in text:
+        at = len(data[:int(lone[0])].decode("utf-8"))
+        raise FileRejected(
+            f"Not readable as CSV: line {text.count(chr(10), 0, at) + 1} contains a carriage "
+            "return (CR) on its own, outside quotes, while the file's lines end with LF: "
+            "mixed or corrupted line endings. Re-export the file.")
+    counts = np.ones(len(arr), dtype=np.int64)
+    if n_crlf and n_lf:
+        counts[crlf] = 0                                     # CRLF -> LF
+    counts[lone] = len(CR_PLACEHOLDER.encode("utf-8"))
+    if len(lone):
+        # the physical line: every LF before it (quoted ones too) + 1
+        first = sorted(set((np.searchsorted(np.flatnonzero(arr == 10), lone) + 1).tolist()))
         shown = ", ".join(map(str, first[:5])) + (", ..." if len(first) > 5 else "")
-        warnings.append(f"{len(unquoted):,} carriage return(s) (CR) inside values on line(s) "
+        warnings.append(f"{len(lone):,} carriage return(s) (CR) inside values on line(s) "
                         f"{shown}, kept as data (RFC 4180 asks for such values to be quoted)")
-    if crlf and lf:
-        warnings.append(f"mixed line endings ({crlf:,} CRLF and {lf:,} LF); all were read as "
+    if n_crlf and n_lf:
+        warnings.append(f"mixed line endings ({n_crlf:,} CRLF and {n_lf:,} LF); all were read as "
                         "line ends")
-        return text.replace("\r\n", "\n")
-    return text
+    if (counts == 1).all():
+        return text
+    out = np.repeat(arr, counts)
+    if len(lone):
+        starts = (np.cumsum(counts) - counts)[lone]
+        for k, byte in enumerate(CR_PLACEHOLDER.encode("utf-8")):
+            out[starts + k] = byte
+    return out.tobytes().decode("utf-8")
 
 
 def _raw_lines(text: str, cr_placeholder: bool = False) -> list[str]:

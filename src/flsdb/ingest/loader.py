@@ -19,18 +19,19 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from flsdb import paths
+from flsdb import paths, settings
 from flsdb.ingest.columns import CONTRACT_COLUMNS, _lit, _q
 from flsdb.ingest.decoding import (CR_PLACEHOLDER, FileRejected, _even_line_ends, _raw_lines,
                                    check_header, decode)
 from flsdb.ingest.discovery import (FileRefused, _escaped, _printable, changed_since,
                                     discover_all, read_stable)
-from flsdb.ingest.outcomes import FileOutcome, LoadResult, _record_not_loaded
+from flsdb.ingest.outcomes import (FileOutcome, LoadResult, _record_not_loaded,
+                                   note_missing_from_landing)
 from flsdb.ingest.row_checks import (EXTRACTS_SQL, IDENTIFIER_TOKENS, IDENTIFIER_TOKENS_SQL,
                                      MACROS, MIXED_FLS_SQL, REJECTS_SQL, _final_sql, _nhs_problem,
                                      name_warnings, uk_now)
 from flsdb.ingest.staging import _Pending, _Stager
-from flsdb.ingest.warehouse import (LOAD_FILES_INSERT, LOCK_TIMEOUT_ENV, LoadError, _connect,
+from flsdb.ingest.warehouse import (LOAD_FILES_INSERT, LoadError, _connect,
                                     _read_registry, ensure_schema, transaction)
 
 # Test hook: called (with the connection and source file) after a file's records are inserted
@@ -88,7 +89,7 @@ class _Loader(_Stager):
         p = _Pending(rel, sha, len(data), None, path=path, sig=sig, rel_os=rel_os or rel)
         p.warnings += name_warnings(rel)
         try:
-            p.text, p.encoding = decode(data)
+            p.text, p.encoding = decode(data, p.warnings)
             had_placeholder = CR_PLACEHOLDER in p.text
             p.text = _even_line_ends(p.text, p.warnings)
             p.cr_placeholder = not had_placeholder and CR_PLACEHOLDER in p.text
@@ -287,10 +288,7 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
     warehouse = Path(warehouse_path)
     registry = Path(registry_path) if registry_path else paths.seeds_dir() / "fls_registry.csv"
     if lock_timeout is None:
-        try:
-            lock_timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or 0)
-        except ValueError:
-            raise LoadError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds.") from None
+        lock_timeout = settings.lock_timeout()
     if not landing.is_dir():
         raise LoadError(f"Landing folder {landing} does not exist.")
     files, not_read = discover_all(landing)
@@ -335,6 +333,7 @@ def load_landing(landing_dir: Path | str, warehouse_path: Path | str,
                                          kind=n.kind, rel_os=n.rel) for n in not_read]
             _record_not_loaded(con, [f for f in result.files
                                      if f.status in ("skipped", "refused")], loader.next_order)
+            note_missing_from_landing(con, result)
             con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -38,11 +38,27 @@ class FileOutcome:
 
 
 @dataclass
+class MissingFile:
+    """A file loaded by an earlier run that this run did not find in the landing folder (neither
+    its name nor its content): its rows still count in the audit until it is withdrawn."""
+    source_file: str
+    file_sha256: str
+    loaded_at: datetime
+    rows_accepted: int
+    missing_since: datetime
+
+    @property
+    def display_name(self) -> str:
+        return _escaped(self.source_file)
+
+
+@dataclass
 class LoadResult:
     warehouse: Path
     landing: Path
     files: list[FileOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    missing: list[MissingFile] = field(default_factory=list)
 
     @property
     def files_loaded(self) -> int:
@@ -112,6 +128,21 @@ class LoadResult:
                 lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 15)
             lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
                          f"{r[3]:>{widths[3]}}  {r[4]}")
+        if self.missing:
+            lines.append(self.missing_summary())
+        return "\n".join(lines)
+
+    def missing_summary(self) -> str:
+        """The warning about loaded files no longer in the landing folder."""
+        lines = [f"WARNING: {len(self.missing)} file(s) loaded earlier are no longer in the landing "
+                 "folder; their rows still count in the audit (a file is never withdrawn just "
+                 "because it was deleted):"]
+        for m in self.missing:
+            lines.append(f"  MISSING {m.display_name} (loaded {m.loaded_at:%Y-%m-%d}, "
+                         f"{m.rows_accepted:,} accepted rows; missing since "
+                         f"{m.missing_since:%Y-%m-%d %H:%M} UTC)")
+        lines.append("  If a file was sent in error, withdraw it: flsdb withdraw --file NAME --by "
+                     "YOUR-NAME --reason TEXT. If it was moved by mistake, put it back.")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -165,3 +196,41 @@ def _record_not_loaded(con: duckdb.DuckDBPyConnection, outcomes: list[FileOutcom
             con.execute(LOAD_FILES_INSERT, [loaded_at])
         finally:
             con.unregister("_load_files_df")
+
+
+# Loaded files (not withdrawn) and whether this run saw them: by content or by name (a file replaced
+# by a newer export under its name is a new version, not a missing file).
+LOADED_NOT_WITHDRAWN_SQL = """
+    SELECT f.file_sha256, f.source_file, f.loaded_at, f.rows_accepted, f.missing_since
+    FROM raw.load_files f
+    WHERE f.status = 'loaded' AND NOT EXISTS (
+        SELECT 1 FROM raw.withdrawals w WHERE w.withdrawal_kind = 'file'
+        AND w.revoked_at IS NULL AND w.file_sha256 = f.file_sha256)
+    ORDER BY f.load_order
+"""
+
+
+def note_missing_from_landing(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
+    """Find the loaded files this run did not see in the landing folder (neither their content nor
+    their name), record when that was first noticed (raw.load_files.missing_since; cleared when the
+    file is back) and list them in result.missing. Nothing is withdrawn: deleting a file from the
+    landing folder is not a withdrawal (flsdb withdraw is)."""
+    seen_content = {f.file_sha256 for f in result.files if f.file_sha256}
+    seen_names = {f.source_file for f in result.files}
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    newly, back = [], []
+    for sha, name, loaded_at, rows, since in con.execute(LOADED_NOT_WITHDRAWN_SQL).fetchall():
+        if sha in seen_content or name in seen_names:
+            if since is not None:
+                back.append(sha)
+            continue
+        if since is None:
+            newly.append(sha)
+        result.missing.append(MissingFile(name, sha, loaded_at, rows, since or now))
+    if not newly and not back:
+        return
+    with transaction(con):
+        for shas, value in ((newly, now), (back, None)):
+            if shas:
+                con.execute("UPDATE raw.load_files SET missing_since = ?::TIMESTAMP "
+                            "WHERE list_contains(?, file_sha256)", [value, shas])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flsdb import paths
+from flsdb import paths, settings
 from flsdb.ingest.columns import CONTRACT_COLUMNS, _q
 from flsdb.ingest.decoding import CR_PLACEHOLDER
 from flsdb.ingest.loader import _Loader
 from flsdb.ingest.row_checks import _CODES_SQL, _COLUMNS_SQL, _REASON_SQL, _final_sql
-from flsdb.ingest.warehouse import (LOCK_TIMEOUT_ENV, LoadError, _connect, _read_registry,
-                                    ensure_schema, transaction)
+from flsdb.ingest.warehouse import (LoadError, _connect, _read_registry, ensure_schema,
+                                    transaction)
 
 
 @dataclass
@@ -71,7 +70,7 @@ def recheck_rejects(warehouse_path: Path | str, registry_path: Path | str | None
     warehouse = Path(warehouse_path)
     registry = Path(registry_path) if registry_path else paths.seeds_dir() / "fls_registry.csv"
     if lock_timeout is None:
-        lock_timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or 0)
+        lock_timeout = settings.lock_timeout()
     if not warehouse.exists():
         raise LoadError(f"Warehouse {warehouse} does not exist: nothing to re-check.")
     result = RecheckResult()

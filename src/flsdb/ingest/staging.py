@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from flsdb.ingest.columns import CONTRACT_COLUMNS, FLS, _lit, _q
-from flsdb.ingest.decoding import CR_PLACEHOLDER, FileRejected, _raw_lines, redact
+from flsdb.ingest.decoding import CR_PLACEHOLDER, FileRejected, _raw_lines, redact, visible
 from flsdb.ingest.layout import Layout, _nth_newline_end, layout_csv, layout_numpy
 
 
@@ -90,7 +90,7 @@ class _Stager:
                     except duckdb.Error as e:
                         first = str(e).strip().splitlines()[0] if str(e).strip() else \
                             type(e).__name__
-                        p.reason = f"Not readable as CSV: {redact(first)[:300]}"
+                        p.reason = f"Not readable as CSV: {redact(visible(first))[:300]}"
                 ps = ok
             staged += [(p, errs.get(p.fid, {})) for p in ps]
         counts = dict(self.con.execute(

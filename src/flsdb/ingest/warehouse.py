@@ -15,8 +15,8 @@ import duckdb
 
 from flsdb.ingest.columns import CONTRACT_COLUMNS, _lit, _q
 
-# Seconds to wait for a busy warehouse before giving up (0: fail at once). Overridden by the
-# lock_timeout argument of load_landing.
+# Seconds to wait for a busy warehouse before giving up (0: fail at once), read by
+# flsdb.settings.lock_timeout. Overridden by the lock_timeout argument of load_landing.
 LOCK_TIMEOUT_ENV = "FLSDB_LOCK_TIMEOUT"
 
 
@@ -50,6 +50,7 @@ DDL = [
         load_warnings VARCHAR,
         rows_accepted_on_recheck BIGINT DEFAULT 0,
         column_order VARCHAR,
+        missing_since TIMESTAMP,
         CHECK (rows_read = rows_accepted + rows_rejected)
     )""",
     "CREATE TABLE IF NOT EXISTS raw.submission_records ("
@@ -60,6 +61,24 @@ DDL = [
         _file_sha256 VARCHAR, _source_file VARCHAR, _line_number BIGINT, _load_order BIGINT,
         _loaded_at TIMESTAMP, reject_code VARCHAR, column_name VARCHAR, reject_reason VARCHAR,
         raw_line VARCHAR, fls_code VARCHAR, record_id VARCHAR
+    )""",
+    # `flsdb withdraw` (withdraw.py): a file (by content) or a record (FLS code + Record ID, in
+    # every file) taken out of the audit, with who, when and why; revoked, never deleted.
+    """CREATE TABLE IF NOT EXISTS raw.withdrawals (
+        withdrawal_id BIGINT PRIMARY KEY,
+        withdrawal_kind VARCHAR NOT NULL CHECK (withdrawal_kind IN ('file', 'record')),
+        file_sha256 VARCHAR,
+        source_file VARCHAR,
+        fls_code VARCHAR,
+        record_id VARCHAR,
+        withdrawn_by VARCHAR NOT NULL,
+        withdrawn_at TIMESTAMP NOT NULL,
+        reason VARCHAR NOT NULL,
+        revoked_by VARCHAR,
+        revoked_at TIMESTAMP,
+        revoke_reason VARCHAR,
+        CHECK ((withdrawal_kind = 'file' AND file_sha256 IS NOT NULL)
+               OR (withdrawal_kind = 'record' AND fls_code IS NOT NULL AND record_id IS NOT NULL))
     )""",
     """CREATE OR REPLACE VIEW raw.load_file_rejects AS
         SELECT source_file, file_sha256, rejection_reason, file_size_bytes, detected_encoding,
@@ -76,6 +95,7 @@ LOAD_FILES_ADDED = [
     ("load_warnings", "VARCHAR"),
     ("rows_accepted_on_recheck", "BIGINT DEFAULT 0"),
     ("column_order", "VARCHAR"),   # JSON list: the file's header, as contract names, in order
+    ("missing_since", "TIMESTAMP"),  # a loaded file no longer in the landing folder: first noticed
 ]
 LOAD_FILES_COLUMNS = [
     "file_sha256", "source_file", "file_size_bytes", "detected_encoding", "status",

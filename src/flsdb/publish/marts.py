@@ -48,6 +48,7 @@ from pathlib import Path
 import duckdb
 
 from flsdb.atomic import fsync_path, sha256_of
+from flsdb.publish.comments import apply_comments, publication_docs
 
 PUBLISHED_DB_NAME = "flsdb_published.duckdb"
 PARQUET_LINK_NAME = "parquet"
@@ -57,6 +58,15 @@ STORAGE_VERSION = "v1.0.0"
 PUBLICATION_SCHEMA = "publication"
 #: Written by this module beside the copied tables.
 INFO_TABLE = "publication_info"
+#: Its documentation (the other tables' is the dbt docs of models/publication/), as COMMENT ON.
+INFO_DOCS = (
+    "Metadata of this publication, written by flsdb publish beside the publication tables.",
+    {"built_at": "When flsdb publish wrote this file (UTC).",
+     "extract_date": "Extract date of the published data (the latest of published_records_submitted).",
+     "is_synthetic_data": "True when the published data is SYNTHETIC (made up by flsdb generate).",
+     "storage_version": "DuckDB storage version of this file: v1.0.0, readable by DuckDB 1.0 and later.",
+     "duckdb_version": "Version of DuckDB that wrote this file."},
+)
 
 
 def published_dir(output_dir: Path) -> Path:
@@ -128,6 +138,8 @@ def _write_database(warehouse_path: Path, tmp_db: Path, built_at: str) -> dict:
             """,
             [built_at, extract_date, is_synthetic, STORAGE_VERSION, duckdb.__version__],
         )
+        # Descriptions for BI tools: the dbt docs, as COMMENT ON TABLE / COLUMN.
+        apply_comments(con, "pub", PUBLICATION_SCHEMA, {**publication_docs(), INFO_TABLE: INFO_DOCS})
         con.execute("checkpoint pub")
         con.execute("detach pub")
         con.execute("detach src")

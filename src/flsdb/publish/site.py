@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import tempfile
 import uuid
@@ -65,8 +64,7 @@ class ReportError(RuntimeError):
 
 def output_dir() -> Path:
     """Where `flsdb publish` and `flsdb report` write: $FLSDB_OUTPUT or output/."""
-    value = Path(os.environ.get("FLSDB_OUTPUT", "output"))
-    return value if value.is_absolute() else paths.PROJECT_DIR / value
+    return paths.output_dir()
 
 
 def read_approval(out_dir: Path) -> dict:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from flsdb import paths
+from flsdb.publish.comments import publication_docs
 from flsdb.publish.marts import PUBLICATION_SCHEMA
 from flsdb.safe_csv import neutralise_frame
 
@@ -29,7 +30,6 @@ DOWNLOADS = ("published_kpi_results", "published_kpi_data_completeness", "publis
 #: The monthly series and SPC summaries (issue 14 part 4), offered as downloads too.
 SPC_DOWNLOADS = ("published_kpi_monthly", "published_kpi_spc_summary")
 DOWNLOADS = DOWNLOADS + SPC_DOWNLOADS
-MODELS_YML = Path("models") / "publication" / "_publication__models.yml"
 TYPE_WORDS = {"VARCHAR": "text", "BOOLEAN": "boolean", "DATE": "date", "INTEGER": "integer",
               "BIGINT": "integer", "DOUBLE": "number"}
 
@@ -99,10 +99,8 @@ def load_site_data(db_path: Path) -> SiteData:
 
 def column_descriptions() -> dict[str, dict[str, str]]:
     """{model: {column: description}} from the publication models' yml: the documentation of a
-    published column lives there once."""
-    spec = yaml.safe_load((paths.PROJECT_DIR / MODELS_YML).read_text(encoding="utf-8"))
-    return {m["name"]: {c["name"]: " ".join(str(c.get("description", "")).split())
-                        for c in m.get("columns", [])} for m in spec["models"]}
+    published column lives there once (flsdb.publish.comments)."""
+    return {model: columns for model, (_, columns) in publication_docs().items()}
 
 
 def write_downloads(db_path: Path, folder: Path) -> list[Path]:

@@ -183,6 +183,7 @@ def _check(suite_def: Suite, r, rows: int) -> dict:
         "element_count": elements,
         "rows_checked": rows,
         "sampled": suite_def.sampled,
+        "mostly": config.kwargs.get("mostly"),
     }
 
 

@@ -1,140 +1,209 @@
-"""The data-quality report: one self-contained HTML page (inline CSS, no script, nothing fetched)
-for an audit lead, rendered from a flsdb.quality.validate.Validation. It renders only: every
-figure comes from the dbt models of models/quality/ and the marts, through validate.
+"""The data-quality report, rendered from a flsdb.quality.validate.Validation on the templates of
+templates/ (Jinja2, autoescape: file names, reasons and FLS codes come from submissions and may
+hold markup such as `<img src=x onerror=...>`). It renders only: every figure comes from the dbt
+models of models/quality/ and the marts, through validate, and from the extract history, through
+flsdb.quality.changes.
 
-Every value is escaped (Jinja2 autoescape): file names, reasons and FLS codes come from
-submissions and may hold markup such as `<img src=x onerror=...>`.
+Pages, each self-contained (inline CSS, no script, nothing fetched), written into the quality
+output folder:
+- report.html: what an audit lead reviews before signing off, in plain words and on a few
+  screens: the verdict, what needs a decision, blocking failures, warnings ranked by the share of
+  a service's (or the nation's) rows or records they touch, what changed since the last approved
+  extract, and problems by service;
+- checks.html: every check with its source and technical name, the thresholds and why they are
+  where they are, and KPI 1's completeness by service and field;
+- changes.html: every change since the last approved extract, one per row.
+The problems one by one are in problems.csv and in each service's feedback file
+(flsdb.quality.feedback), which the report links to.
 
-It is an INTERNAL page: it names the files and lines of every problem (a file name is the FLS's
-own), but shows no row as sent; the rows themselves stay in the raw schema. It is never
-published; the publication outputs are built from the marts only.
+INTERNAL pages: they name the files services sent and the lines of problems in them, and show no
+row as sent (the rows themselves stay in the raw schema). Never published.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from pathlib import Path
 
 import jinja2
 
-CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Arial, sans-serif; margin: 0 auto;
-       max-width: 1300px; padding: 0 1.2em 3em; color: #1d1d1d; line-height: 1.4; }
-h1 { margin-bottom: .2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-.banner { background: #fff3cd; border: 2px solid #c99a00; padding: .6em 1em; font-weight: 600; margin: 1em 0; }
-.internal { background: #f8d7da; border: 2px solid #a71d2a; padding: .6em 1em; margin: 1em 0; }
-.verdict { font-size: 1.8em; font-weight: 700; padding: .5em 1em; border-radius: 6px; display: inline-block; }
-.v-PASS { background: #d4edda; color: #155724; } .v-WARN { background: #fff3cd; color: #7a5a00; }
-.v-FAIL { background: #f8d7da; color: #721c24; }
-table { border-collapse: collapse; font-size: .86em; margin: .6em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
-th { background: #f1f1f1; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.fail-error { color: #a71d2a; font-weight: 700; } .fail-warn { color: #8a6100; font-weight: 700; }
-.pass { color: #2f7d32; }
-.heat td { text-align: center; min-width: 2.6em; } .heat th.rot { writing-mode: vertical-rl; transform: rotate(180deg); }
-code, .mono { font-family: ui-monospace, Consolas, monospace; font-size: .92em; }
-.lines { max-width: 60em; word-break: break-word; }
-details { margin: .4em 0; } summary { cursor: pointer; font-weight: 600; }
-.small { font-size: .85em; color: #555; }
-"""
+#: how many rows of each list the main page shows (the rest: changes.html, problems.csv)
+MAIN_PAGE_ROWS = 8
+#: how many services a warning names on the main page before "and N more"
+SERVICES_NAMED = 8
 
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>FLS-DB data-quality report{% if v.extract_date %} - extract {{ v.extract_date }}{% endif %}</title>
-<style>{{ css }}</style></head><body>
-{% if f.synthetic %}<div class="banner">SYNTHETIC DATA. Everything on this page was built from the synthetic
-generator's submissions: invented services and invented patients. No figure here describes a real
-NHS organisation or person.</div>{% endif %}
-<h1>FLS-DB data-quality report</h1>
-<p>Extract date <b>{{ v.extract_date or "unknown" }}</b> &middot; warehouse <code>{{ v.warehouse }}</code>
-&middot; generated {{ v.generated_at }}</p>
-<div class="internal"><b>INTERNAL - not for publication.</b> This page names the files services sent and
-the lines of every problem in them. Share it only with the audit team. It shows no row as sent; published
-outputs are built from the marts, which hold no identifiers.</div>
 
-<h2 id="verdict">Verdict</h2>
-<p><span class="verdict v-{{ verdict_class }}">{{ v.verdict }}</span></p>
-<p>{% if v.verdict == "FAIL" %}Publication is <b>blocked</b>: {{ blocking|length }} blocking check(s) failed
-(listed below). Fix them and run <code>flsdb validate</code> again.
-{% elif v.verdict == "PASS WITH WARNINGS" %}Nothing blocks publication. {{ warnings|length }} check(s) raised
-warnings: review them before approving.{% else %}Every check passed.{% endif %}</p>
-<table><tr><th>source</th><th>checks</th><th>passed</th><th>blocking failures</th><th>warnings</th></tr>
-{% for s in sources %}<tr><td>{{ s.name }}</td><td class="num">{{ s.total }}</td><td class="num">{{ s.passed }}</td>
-<td class="num{% if s.errors %} fail-error{% endif %}">{{ s.errors }}</td><td class="num{% if s.warns %} fail-warn{% endif %}">{{ s.warns }}</td></tr>{% endfor %}
-</table>
-{% if blocking %}<h3>Blocking failures</h3>
-<table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
-{% for c in blocking %}<tr><td class="fail-error">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
-</table>{% endif %}
-{% if warnings %}<h3>Warnings</h3>
-<table><tr><th>what was checked</th><th>found</th><th class="small">check</th></tr>
-{% for c in warnings %}<tr><td class="fail-warn">{{ c.description }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
-</table>{% endif %}
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("flsdb.quality", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["share"] = share
+    env.filters["count"] = count
+    env.filters["anchor"] = anchor
+    env.globals["threshold_words"] = threshold_words
+    env.globals["measured_words"] = measured_words
+    return env
 
-<h2 id="checks">Data-quality checks</h2>
-<p class="small">Computed by the dbt models of <code>models/quality/</code> (<code>quality.dq_checks</code>);
-thresholds from <code>seeds/dq_thresholds.csv</code>. A check passes when the value measured is at most the threshold.</p>
-<table><tr><th>what is checked</th><th>measured</th><th>threshold</th><th>severity</th><th>result</th><th>detail</th></tr>
-{% for c in dq_rows %}<tr><td>{{ c.description }}</td><td class="num">{{ c.measured }}</td><td class="num">{{ c.threshold }}</td>
-<td>{{ 'blocking' if c.severity == 'error' else 'warning' }}</td><td class="{{ 'pass' if c.status == 'pass' else 'fail-' ~ c.severity }}">{{ 'passed' if c.status == 'pass' else 'failed' }}</td>
-<td class="small">{{ c.detail }}</td></tr>{% endfor %}
-</table>
 
-<h2 id="per-fls">Per FLS</h2>
-<p class="small">Rejected rows and field warnings count every version submitted; exclusions, duplicates and
-unknown deprivation count the current version of each record. Volume is cohort records in {{ f.latest_year }}
-against {{ f.latest_year - 1 if f.latest_year else "" }}; a fall of more than {{ drop_limit }} is flagged.</p>
-<table><tr><th>FLS</th><th>name</th><th>rejected rows by reason</th><th>exclusions by reason</th>
-<th>warnings by field</th><th>duplicates</th><th>unknown deprivation ({{ f.latest_year }} cohort)</th>
-<th>cohort {{ f.latest_year - 1 if f.latest_year else "" }}</th><th>cohort {{ f.latest_year }}</th><th>change</th></tr>
-{% for r in fls_rows %}<tr><td>{{ r.fls_code }}</td><td>{{ r.fls_name }}</td>
-<td>{{ r.rejects }}</td><td>{{ r.exclusions }}</td><td>{{ r.warnings }}</td><td class="num">{{ r.duplicates }}</td>
-<td class="num">{{ r.unknown_share }}</td><td class="num">{{ r.previous }}</td><td class="num">{{ r.current }}</td>
-<td class="num{% if r.drop %} fail-warn{% endif %}">{{ r.change }}</td></tr>{% endfor %}
-</table>
+def share(value, digits: int = 1) -> str:
+    """0.0246 -> '2.5%'; a share too small to show at one decimal keeps two significant digits."""
+    if value is None:
+        return ""
+    if value and abs(value) < 10 ** -(digits + 2):
+        return f"{100 * value:.2g}%"
+    return f"{100 * value:.{digits}f}%"
 
-<h2 id="kpi-1">KPI 1 data completeness ({{ f.latest_year }})</h2>
-<p class="small">Share of cohort records with each key field recorded (6.01 and 6.06 over records due at 16
-weeks, 7.01 at 52 weeks). Red below {{ heat.pct }}%. An FLS meets KPI 1 when fewer than {{ heat.fewer_than }} fields are below {{ heat.pct }}%.</p>
-<table class="heat"><tr><th>FLS</th>{% for name in heat.fields %}<th class="rot">{{ name }}</th>{% endfor %}<th>fields &ge; {{ heat.pct }}%</th><th>KPI 1</th></tr>
-{% for row in heat.rows %}<tr><th>{{ row.fls_code }}</th>{% for cell in row.cells %}<td style="background:{{ cell.colour }}" title="{{ cell.title }}">{{ cell.text }}</td>{% endfor %}
-<td class="num">{{ row.fields_ok }}/{{ row.key_fields }}</td><td class="{{ 'pass' if row.meets else 'fail-warn' }}">{{ 'met' if row.meets else 'not met' }}</td></tr>{% endfor %}
-</table>
 
-<h2 id="dbt">dbt tests</h2>
-<p>Read from <code>{{ f.run_results }}</code>. {{ dbt_summary }}</p>
-{% if dbt_failed %}<table><tr><th>what was tested</th><th>severity</th><th>detail</th><th class="small">test</th></tr>
-{% for c in dbt_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.description }}</td><td>{{ c.severity }}</td><td>{{ c.detail }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}</table>{% endif %}
-<details><summary>All {{ dbt_checks|length }} dbt checks</summary>
-<table><tr><th>what is tested</th><th>severity</th><th>status</th><th class="small">test</th></tr>
-{% for c in dbt_checks %}<tr><td>{{ c.description }}</td><td>{{ c.severity }}</td><td class="{{ 'pass' if c.status == 'pass' else 'fail-' ~ c.severity }}">{{ c.status }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}
-</table></details>
+def count(value) -> str:
+    if value is None:
+        return ""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
-<h2 id="gx">Great Expectations</h2>
-{% if f.gx_ran %}<p>A second look with Great Expectations: the small tables whole, the big ones on a random
-sample (suites in <code>src/flsdb/quality/expectations.py</code>, run by <code>gx_run.py</code>). Full results:
-<a href="data_docs/index.html">GX Data Docs</a> (offline; unstyled; no submitted value is shown there).</p>
-<table><tr><th>suite</th><th>expectations</th><th>passed</th><th>blocking failures</th><th>warnings</th></tr>
-{% for s in gx_suites %}<tr><td>{{ s.name }}</td><td class="num">{{ s.total }}</td><td class="num">{{ s.passed }}</td>
-<td class="num{% if s.errors %} fail-error{% endif %}">{{ s.errors }}</td><td class="num{% if s.warns %} fail-warn{% endif %}">{{ s.warns }}</td></tr>{% endfor %}</table>
-{% if gx_failed %}<table><tr><th>what was checked</th><th>severity</th><th>found</th><th class="small">expectation</th></tr>
-{% for c in gx_failed %}<tr><td class="fail-{{ c.severity }}">{{ c.description }}</td><td>{{ c.severity }}</td><td>{{ c.found }}</td><td class="small mono">{{ c.name }}</td></tr>{% endfor %}</table>{% endif %}
-{% else %}<p>Great Expectations was not run for this validation (<code>--no-gx</code>).</p>{% endif %}
 
-<h2 id="trace">Every problem, traced to its file and line</h2>
-<p>{{ problem_count }} problem(s). Line numbers are physical lines of the submitted file (the header is line 1).
-Also written to <code>problems.csv</code> beside this page.</p>
-{% for group in trace %}<h3>{{ group.title }} ({{ group.count }})</h3>
-<table><tr><th>FLS</th><th>file</th><th>problem</th><th>rows</th><th>lines</th></tr>
-{% for r in group.rows %}<tr><td>{{ r.fls_code }}</td><td class="mono">{{ r.source_file }}</td><td>{{ r.what }}</td>
-<td class="num">{{ r.count }}</td><td class="mono lines">{{ r.lines }}</td></tr>{% endfor %}</table>{% endfor %}
-<p class="small">Generated by <code>flsdb validate</code>. Checks: dbt tests (severity from the project), the
-data-quality models (<code>quality.dq_checks</code>), and Great Expectations suites (critical = blocking).
-validation.json holds every check.</p>
-</body></html>
-"""
+def measured_words(check: dict) -> str:
+    """A data-quality check's measured value: a share as a percentage, a count as a count."""
+    value = check.get("measured_value")
+    if value is None:
+        return "nothing to measure"
+    if (check.get("measured_as") or "").startswith("service share") or not float(value).is_integer():
+        return share(value)
+    return count(value)
 
+
+def threshold_words(check: dict) -> str:
+    """A check's threshold in words, in the unit it is measured in."""
+    value, measured = check.get("threshold_value"), check.get("measured_as") or ""
+    if check.get("severity") == "info":
+        return "for information"
+    if check.get("source") == "gx":
+        mostly = check.get("mostly")
+        return f"it holds in fewer than {share(mostly, 0)} of rows" if mostly else "any row fails"
+    if check.get("source") == "dbt":
+        return "any row fails"
+    if value is None:
+        return "\u2013"
+    if measured.startswith("service share of "):
+        unit = measured.removeprefix("service share of ").replace("rows", "rows submitted")
+        return f"above {share(value)} of a service's {unit}"
+    if value == 0:
+        return "any"
+    if measured == "problems" or value >= 1:
+        return f"above {count(value)}"
+    return f"above {share(value)}"
+
+
+def anchor(name: str) -> str:
+    """A check's name as an HTML id (checks.html#<anchor>)."""
+    return "check-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings ranked by impact
+# --------------------------------------------------------------------------------------------
+
+def impact(check: dict, by_check_service: dict) -> dict:
+    """How much a failed check touches, in words, with the share it is ranked by (None: not
+    measured as a share) and the services it concerns."""
+    services = list(check.get("services") or [])
+    if check["source"] == "dq" and check.get("measured_as", "").startswith("service share"):
+        top = by_check_service.get((check.get("check_name"), services[0])) if services else None
+        national = check.get("national_share")
+        words = []
+        if top:
+            words.append(f"{share(top['share_of_service'])} of {top['fls_code']}'s {top['measured_over']} "
+                         f"({count(top['rows_affected'])} of {count(top['service_total'])})")
+        if national is not None:
+            words.append(f"{share(national, 2)} of all services' {top['measured_over'] if top else 'rows'}")
+        return {"share": check.get("measured_value"), "text": "; ".join(words), "services": services}
+    if check["source"] == "dq" and check.get("measured_as") == "problems":
+        national = check.get("national_share")
+        text = f"{count(check.get('measured_value'))} found"
+        if national:
+            text += f" ({share(national, 2)} of all services' rows)"
+        return {"share": national, "text": text, "services": services}
+    if check["source"] == "dq":
+        # a measure of its own: its value, and what the model says is behind it
+        value = check.get("measured_value")
+        is_share = value is not None and 0 < value <= 1 and not float(value).is_integer()
+        text = measured_words(check) + (f": {check['dq_detail']}" if check.get("dq_detail") else "")
+        return {"share": value if is_share else None, "text": text, "services": services}
+    if check["source"] == "gx" and check.get("unexpected_count"):
+        part = check["unexpected_count"] / (check.get("element_count") or 1)
+        sample = " of a random sample" if check.get("sampled") else ""
+        failed = "missing" if ".expect_column_values_to_not_be_null[" in check["name"] else "not so"
+        return {"share": part, "services": services,
+                "text": f"{failed} in {share(part)} of the rows{sample} ({count(check['unexpected_count'])} "
+                        f"of {count(check.get('element_count') or 0)})"}
+    failing = check.get("failures")
+    if str(check.get("unique_id", "")).startswith("unit_test."):
+        text = "the unit test failed: the model no longer computes its pinned example"
+    elif failing:
+        text = f"{count(failing)} row{'s' if failing != 1 else ''} break it"
+    else:
+        text = "failed"
+    return {"share": None, "services": services, "text": text}
+
+
+def ranked(checks: list[dict], by_check_service: dict) -> list[dict]:
+    """Failed checks with their impact, the largest share first; those with no share last."""
+    rows = [{**c, "impact": impact(c, by_check_service)} for c in checks]
+    return sorted(rows, key=lambda c: (c["impact"]["share"] is None, -(c["impact"]["share"] or 0),
+                                       c["name"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Problems by service
+# --------------------------------------------------------------------------------------------
+
+def problem_columns(facts: dict) -> list[dict]:
+    """The checks that count problems at services, with any problem at any service: the columns of
+    the main page's table of problems by service, warnings before information."""
+    seen: dict = {}
+    for row in facts.get("check_services", []):
+        if row["fls_code"] is None:
+            continue
+        column = seen.setdefault(row["check_name"], {"check_name": row["check_name"],
+                                                     "label": row["short_label"],
+                                                     "severity": row["severity"],
+                                                     "threshold": threshold_words(row),
+                                                     "measured_over": row["measured_over"],
+                                                     "any": False})
+        column["any"] = column["any"] or row["problems"] > 0
+    # warnings first, then information; alphabetical within each
+    return sorted((c for c in seen.values() if c["any"]),
+                  key=lambda c: (c["severity"] == "info", c["label"]))
+
+
+def services_table(facts: dict, names: dict) -> list[dict]:
+    """One row per service with its rows submitted and, per problem column, the rows affected and
+    their share (flagged above the threshold); the services furthest above a threshold first."""
+    latest = {r["fls_code"]: r for r in facts.get("volumes", []) if r["audit_year"] == facts.get("latest_year")}
+    kpi_1 = {r["fls_code"]: r["fls_meets_kpi_1"] for r in facts.get("completeness", [])}
+    rows: dict = {}
+    for r in facts.get("check_services", []):
+        if r["fls_code"] is None:
+            continue
+        row = rows.setdefault(r["fls_code"], {"fls_code": r["fls_code"],
+                                              "fls_name": names.get(r["fls_code"], "(not in registry)"),
+                                              "rows_submitted": None, "cells": {}, "worst": 0.0,
+                                              "problems": 0})
+        if r["measured_over"] == "rows submitted":
+            row["rows_submitted"] = r["service_total"]
+        row["cells"][r["check_name"]] = r
+        row["problems"] += r["problems"]
+        if r["is_above_threshold"] and r["threshold_value"]:
+            row["worst"] = max(row["worst"], (r["share_of_service"] or 0) / r["threshold_value"])
+        elif r["is_above_threshold"]:
+            row["worst"] = max(row["worst"], float(r["problems"]))
+    for code, row in rows.items():
+        volume = latest.get(code, {})
+        row["cohort_change"] = volume.get("cohort_change_share")
+        row["kpi_1_met"] = kpi_1.get(code)
+    return sorted(rows.values(), key=lambda r: (-r["worst"], -r["problems"], r["fls_code"]))
+
+
+# --------------------------------------------------------------------------------------------
+# KPI 1 heat map (details page)
+# --------------------------------------------------------------------------------------------
 
 def _colour(pct: float | None, complete_enough: bool | None, threshold: float) -> str:
     """Green when the field is complete enough for KPI 1 (the mart's flag), red, darker the
@@ -148,146 +217,32 @@ def _colour(pct: float | None, complete_enough: bool | None, threshold: float) -
     return f"rgb({int(230 - 60 * strength)}, {int(245 - 15 * strength)}, {int(225 - 50 * strength)})"
 
 
-def _counts(rows, key) -> str:
-    out: dict = defaultdict(int)
-    for r in rows:
-        out[r[key] or "(none)"] += 1
-    return "; ".join(f"{k} {n:,}" for k, n in sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def _compress(lines: list[int]) -> str:
-    """[2, 3, 4, 9] -> '2-4, 9'."""
-    lines = sorted(set(int(x) for x in lines if x not in (None, "")))
-    parts, start, prev = [], None, None
-    for n in lines:
-        if start is None:
-            start = prev = n
-        elif n == prev + 1:
-            prev = n
-        else:
-            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = prev = n
-    if start is not None:
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ", ".join(parts)
-
-
-def _summaries(checks, key) -> list[dict]:
-    groups: dict = defaultdict(list)
-    for c in checks:
-        groups[c[key]].append(c)
-    return [{"name": name, "total": len(cs), "passed": sum(c["status"] == "pass" for c in cs),
-             "errors": sum(c["status"] == "fail" and c["severity"] == "error" for c in cs),
-             "warns": sum(c["status"] == "fail" and c["severity"] == "warn" for c in cs)}
-            for name, cs in groups.items()]
-
-
-KIND_TITLES = {  # dq_problems.problem_kind -> section title, in the report's order
-    "file refused": "Files refused whole",
-    "row rejected": "Rejected rows",
-    "newer version rejected": "Newer versions rejected (the previous accepted version stands)",
-    "warning": "Field warnings (value treated as not recorded)",
-    "exclusion": "Excluded records (outside the audit's scope)",
-    "unknown deprivation": "Cohort records of unknown deprivation",
-}
-
-
-def _share(value) -> str:
-    return "" if value is None else f"{value:.1%}"
-
-
-def render(v) -> str:
-    f = v.facts
-    latest = f["latest_year"]
-    by_fls: dict = defaultdict(lambda: defaultdict(list))
-    for p in f["problems"]:
-        by_fls[p["fls_code"]][p["kind"]].append(p)
-    volumes = {(r["fls_code"], r["audit_year"]): r for r in f["volumes"]}
-    names = {r["fls_code"]: r["fls_name"] for r in f["fls"]}
-    codes = sorted({r["fls_code"] for r in f["volumes"] if r["records"]}
-                   | {code for code in by_fls if code})
-    drop_limit = f["thresholds"].get("cohort_volume_drop_share")
-    fls_rows = []
-    for code in codes:
-        cur = volumes.get((code, latest), {})
-        change = cur.get("cohort_change_share")
-        excl = by_fls[code]["exclusion"]
-        fls_rows.append({
-            "fls_code": code, "fls_name": names.get(code, "(not in registry)"),
-            "rejects": _counts(by_fls[code]["row rejected"], "code"),
-            "exclusions": _counts(excl, "reason"),
-            "warnings": _counts(by_fls[code]["warning"], "field"),
-            "duplicates": sum(x["reason"] == "duplicate episode" for x in excl),
-            "unknown_share": _share(cur.get("unknown_deprivation_share")),
-            "previous": f"{cur['previous_year_cohort_records']:,}" if cur.get("previous_year_cohort_records") else "",
-            "current": f"{cur['cohort_records']:,}" if cur.get("cohort_records") else "",
-            "change": f"{100 * change:+.1f}%" if change is not None else ("new" if cur.get("cohort_records") else ""),
-            "drop": change is not None and drop_limit is not None and -change > drop_limit,
-        })
-
-    heat_fields: list[str] = []
-    heat_rows: dict = {}
-    kpi_1 = f.get("kpi_1") or {}
+def heat_map(facts: dict) -> dict:
+    fields: list[str] = []
+    rows: dict = {}
+    kpi_1 = facts.get("kpi_1") or {}
     threshold = float(kpi_1.get("key_field_threshold_pct") or 0)
     max_below = kpi_1.get("max_key_fields_below_threshold")
-    for r in f["completeness"]:
-        if r["field_name"] not in heat_fields:
-            heat_fields.append(r["field_name"])
-        row = heat_rows.setdefault(r["fls_code"], {"fls_code": r["fls_code"], "cells": [],
-                                                   "fields_ok": r["fields_at_least_80_pct_complete"],
-                                                   "key_fields": r["key_fields"],
-                                                   "meets": r["fls_meets_kpi_1"]})
+    for r in facts.get("completeness", []):
+        if r["field_name"] not in fields:
+            fields.append(r["field_name"])
+        row = rows.setdefault(r["fls_code"], {"fls_code": r["fls_code"], "cells": [],
+                                              "fields_ok": r["fields_at_least_80_pct_complete"],
+                                              "key_fields": r["key_fields"],
+                                              "meets": r["fls_meets_kpi_1"]})
         pct = r["completeness_pct"]
         row["cells"].append({"colour": _colour(pct, r["is_at_least_80_pct_complete"], threshold),
                              "text": "" if pct is None else f"{pct:.0f}",
                              "title": f"{r['fls_code']} {r['field_name']}: "
                                       + ("nothing to measure" if pct is None else
                                          f"{pct:.1f}% of {r['records_measured']:,}")})
+    return {"fields": fields, "rows": [rows[k] for k in sorted(rows)], "pct": f"{threshold:g}",
+            "fewer_than": "" if max_below is None else int(max_below) + 1}
 
-    trace = []
-    for kind, title in KIND_TITLES.items():
-        grouped: dict = defaultdict(list)
-        for p in by_kind(f["problems"], kind):
-            if kind == "file refused":
-                what = p["reason"]
-            elif kind == "warning":
-                what = f"{p['field']}: {p['code']}"
-            else:
-                what = p["code"] + (f" ({p['field']})" if p["field"] else "")
-            grouped[(p["fls_code"], p["source_file"], what)].append(p["line_number"])
-        if not grouped:
-            continue
-        rows = [{"fls_code": k[0], "source_file": k[1], "what": k[2], "count": len(lines),
-                 "lines": _compress(lines)} for k, lines in sorted(grouped.items())]
-        trace.append({"title": title, "count": sum(r["count"] for r in rows), "rows": rows})
 
-    dbt_checks = [c for c in v.checks if c["source"] == "dbt"]
-    gx_checks = [c for c in v.checks if c["source"] == "gx"]
-    dq_rows = [{**c, "measured": _measure(c["measured_value"]), "threshold": _measure(c["threshold_value"]),
-                "detail": c.get("dq_detail") or ""}
-               for c in v.checks if c["source"] == "dq"]
-    dbt_failed = [c for c in dbt_checks if c["status"] == "fail"]
-    tests = [c for c in dbt_checks if c["name"] != "dbt.build"]
-    dbt_summary = (f"{len(tests)} tests and failures: {sum(c['status'] == 'pass' for c in tests)} passed, "
-                   f"{sum(c['status'] == 'fail' and c['severity'] == 'error' for c in dbt_checks)} blocking, "
-                   f"{sum(c['status'] == 'fail' and c['severity'] == 'warn' for c in dbt_checks)} warnings.")
-    gx_failed = [{**c, "found": _found(c)} for c in gx_checks if c["status"] == "fail"]
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(TEMPLATE).render(
-        v=v, f=f, css=CSS,
-        verdict_class={"PASS": "PASS", "FAIL": "FAIL"}.get(v.verdict, "WARN"),
-        blocking=[{**c, "found": _found(c)} for c in v.blocking_failures],
-        warnings=[{**c, "found": _found(c)} for c in v.warnings],
-        sources=_summaries(v.checks, "source"), fls_rows=fls_rows, dq_rows=dq_rows,
-        drop_limit=_share(drop_limit),
-        heat={"fields": heat_fields, "rows": [heat_rows[k] for k in sorted(heat_rows)],
-              "pct": f"{threshold:g}", "fewer_than": "" if max_below is None else int(max_below) + 1},
-        dbt_checks=dbt_checks, dbt_failed=dbt_failed, dbt_summary=dbt_summary,
-        gx_suites=_summaries(gx_checks, "suite") if gx_checks else [],
-        gx_failed=gx_failed,
-        trace=trace, problem_count=f"{len(f['problems']):,}",
-    )
-
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
 
 def _found(c: dict) -> str:
     """What a failed check found, in words: GX's counts, else the check's detail."""
@@ -299,16 +254,57 @@ def _found(c: dict) -> str:
     return "failed" + (" (" + c["detail"].split(": raised ", 1)[1] + ")" if ": raised " in c["detail"] else "")
 
 
-def by_kind(problems: list[dict], kind: str) -> list[dict]:
-    return [p for p in problems if p["kind"] == kind]
+def context(v) -> dict:
+    """Everything the three pages show, from the validation."""
+    f = v.facts
+    names = {r["fls_code"]: r["fls_name"] for r in f.get("fls", [])}
+    by_check_service = {(r["check_name"], r["fls_code"]): r for r in f.get("check_services", [])}
+    changes = f.get("changes")
+    volumes_moved = [r for r in (changes.volumes if changes else []) if r["is_above_threshold"]]
+    kpis = changes.kpis if changes else []
+    restated = [r for r in kpis if r["change"] == "restated"]
+    levels = ["national", "country", "region", "fls"]
+    return {
+        "v": v, "f": f, "names": names, "synthetic": f.get("synthetic"),
+        "verdict_class": {"PASS": "PASS", "FAIL": "FAIL"}.get(v.verdict, "WARN"),
+        "counts": v.check_counts(),
+        "blocking": ranked(v.blocking_failures, by_check_service),
+        "warnings": ranked(v.warnings, by_check_service),
+        "information": [{**c, "impact": impact(c, by_check_service)} for c in v.information],
+        "services_named": SERVICES_NAMED, "main_rows": MAIN_PAGE_ROWS,
+        "columns": problem_columns(f), "services": services_table(f, names),
+        "changes": changes, "volumes_moved": volumes_moved,
+        "volume_threshold": next((r["threshold_value"] for r in (changes.volumes if changes else [])), None),
+        "restated": restated,
+        "restated_by_level": [{"level": level, "count": sum(r["geography_level"] == level for r in restated)}
+                              for level in levels],
+        "kpis_added": sum(r["change"] == "added" for r in kpis),
+        "kpis_removed": sum(r["change"] == "removed" for r in kpis),
+        "problems_new": sum(r["change"] == "new" for r in (changes.problems if changes else [])),
+        "problems_resolved": sum(r["change"] == "resolved" for r in (changes.problems if changes else [])),
+        "problem_count": len(f.get("problems", [])),
+        "heat": heat_map(f),
+        "found": _found,
+        "dq_checks": [c for c in v.checks if c["source"] == "dq"],
+        "gx_checks": [c for c in v.checks if c["source"] == "gx"],
+        "dbt_checks": [c for c in v.checks if c["source"] == "dbt"],
+    }
 
 
-def _measure(value) -> str:
-    if value is None:
-        return "-"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:.1%}"
+def render(v, page: str = "report.html") -> str:
+    return environment().get_template(page).render(**context(v))
 
 
-__all__ = ["render"]
+def write(v, out_dir: Path) -> list[Path]:
+    """report.html, checks.html and changes.html into `out_dir`."""
+    env = environment()
+    values = context(v)
+    written = []
+    for page in ("report.html", "checks.html", "changes.html"):
+        path = Path(out_dir) / page
+        path.write_text(env.get_template(page).render(**values), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+__all__ = ["render", "write", "environment", "share", "count"]

@@ -8,14 +8,21 @@ Collects, and computes nothing itself:
 - `gx`: the Great Expectations suites of flsdb.quality.expectations, on the small outputs whole
   and on samples of the big tables.
 
-A check is `error` (blocks publication) or `warn` (reported). The verdict is FAIL when any error
-check fails, PASS WITH WARNINGS when only warn checks fail, else PASS. Every check carries a
-plain-English `description` (dq_checks' description, the dbt test's, or GX's worded
-expectation), which is what the report shows.
+A check is `error` (blocks publication), `warn` (reported) or `info` (a data-quality fact shown
+for information: it always passes). The verdict is FAIL when any error check fails, PASS WITH
+WARNINGS when only warn checks fail, else PASS. Every check carries a plain-English
+`description` (dq_checks' description, the dbt test's, or GX's worded expectation), which is what
+the report shows.
 
-Writes into the output folder (default output/quality/): validation.json, report.html (one
-self-contained page for an audit lead; flsdb.quality.quality_report), problems.csv (every row of
-quality.dq_problems with its file and line), and the GX Data Docs site under data_docs/.
+Beside the checks it reads what the report shows (flsdb.quality.quality_report): the per-service
+facts of the quality models, the services a GX warning concerns, and what changed since the last
+approved extract (flsdb.quality.changes, from the extract history, read-only).
+
+Writes into the output folder (default output/quality/): validation.json, the report
+(report.html, the page an audit lead reviews, with checks.html and changes.html beside it),
+problems.csv (every row of quality.dq_problems with its file, line and what to do), one feedback
+file per service (feedback/<FLS code>.html and .csv; flsdb.quality.feedback), and the GX Data Docs
+site under data_docs/.
 
 For the sign-off (flsdb.quality.signoff), validation.json also records the warehouse it read
 (path and content fingerprint, taken before reading it) and the checks it skipped, and
@@ -27,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,13 +49,15 @@ from flsdb.safe_csv import write_csv
 PASS, PASS_WITH_WARNINGS, FAIL = "PASS", "PASS WITH WARNINGS", "FAIL"
 CHECK_FIELDS = ("name", "source", "severity", "status", "description", "detail")
 PROBLEM_COLUMNS = ("kind", "code", "field", "reason", "description", "fls_code", "source_file",
-                   "line_number")
+                   "line_number", "title", "action")
+#: validation.json's `source` -> the words the report uses for it (one vocabulary everywhere)
+SOURCE_WORDS = {"dbt": "tests of the build", "dq": "data-quality measures",
+                "gx": "independent checks of the data"}
 
 
 def output_dir() -> Path:
     """The quality outputs folder: $FLSDB_OUTPUT/quality (default output/quality)."""
-    base = Path(os.environ.get("FLSDB_OUTPUT", "output"))
-    return (base if base.is_absolute() else paths.PROJECT_DIR / base) / "quality"
+    return paths.output_dir() / "quality"
 
 
 def default_run_results() -> Path:
@@ -86,6 +96,28 @@ class Validation:
     def warnings(self) -> list[dict]:
         return [c for c in self.checks if c["severity"] == "warn" and c["status"] == "fail"]
 
+    @property
+    def information(self) -> list[dict]:
+        return [c for c in self.checks if c["severity"] == "info"]
+
+    def check_counts(self) -> list[dict]:
+        """The number of checks per source, passed, blocking and warning: the one count the
+        report, its details page and the command line all say."""
+        counts = []
+        for source, words in SOURCE_WORDS.items():
+            mine = [c for c in self.checks if c["source"] == source]
+            counts.append({"source": source, "words": words, "total": len(mine),
+                           "passed": sum(c["status"] == "pass" for c in mine),
+                           "blocking": sum(c["status"] == "fail" and c["severity"] == "error" for c in mine),
+                           "warnings": sum(c["status"] == "fail" and c["severity"] == "warn" for c in mine),
+                           "information": sum(c["severity"] == "info" for c in mine)})
+        return counts
+
+    def summary(self) -> str:
+        """One line: the verdict and the counts, as the command line prints it."""
+        return (f"{self.verdict} ({len(self.checks)} checks, {len(self.blocking_failures)} blocking "
+                f"failures, {len(self.warnings)} warnings)")
+
 
 def verdict_of(checks: list[dict]) -> str:
     if any(c["severity"] == "error" and c["status"] == "fail" for c in checks):
@@ -119,7 +151,8 @@ def dbt_checks(run_results: Path) -> list[dict]:
         kind = uid.split(".")[0]
         status = result.get("status")
         node = nodes.get(uid, {})
-        message = (result.get("message") or "").strip()
+        # dbt colours its unit-test diffs for a terminal: the report shows text
+        message = re.sub(r"\x1b\[[0-9;]*m", "", result.get("message") or "").strip()
         if kind in ("test", "unit_test"):
             configured = str((node.get("config") or {}).get("severity") or "error").lower()
             severity = "warn" if status == "warn" or configured == "warn" else "error"
@@ -218,14 +251,44 @@ def dq_checks(con) -> list[dict]:
     """One check per row of quality.dq_checks."""
     checks = []
     for r in _rows(con, "select * from quality.dq_checks order by check_name"):
-        detail = f"measured {_number(r['measured_value'])}, threshold {_number(r['threshold_value'])}"
+        threshold = ("for information" if r["severity"] == "info"
+                     else f"threshold {_number(r['threshold_value'])}")
+        detail = f"measured {_number(r['measured_value'])}, {threshold}"
         if r["detail"]:
             detail += f": {r['detail']}"
         checks.append({"name": f"dq.{r['check_name']}", "source": "dq", "severity": r["severity"],
                        "status": "pass" if r["passed"] else "fail", "detail": detail,
                        "description": r["description"], "measured_value": r["measured_value"],
-                       "threshold_value": r["threshold_value"], "dq_detail": r["detail"]})
+                       "threshold_value": r["threshold_value"], "dq_detail": r["detail"],
+                       "check_name": r["check_name"], "short_label": r["short_label"],
+                       "measured_as": r["measured_as"], "national_share": r["national_share"],
+                       "services": _codes(r["services_concerned"]),
+                       "threshold_rationale": r["threshold_rationale"]})
     return checks
+
+
+def _codes(text: str | None) -> list[str]:
+    return [code.strip() for code in (text or "").split(",") if code.strip()]
+
+
+def gx_services(con, check: dict, latest_year) -> list[str]:
+    """The services a GX check of the submitted values concerns, from the whole-table facts (GX
+    itself sees a sample, and names no row): for KPI 1's null-rate check of a key field, the
+    services whose field is below KPI 1's threshold in the latest year (kpi_data_completeness);
+    for a format or range check of a field, the services with values of it treated as not
+    recorded (dq_problems). Other GX checks are of whole tables: none."""
+    if check.get("suite") != "raw_submissions" or not check.get("column"):
+        return []
+    field = check["column"].split(" (")[0]
+    if ".expect_column_values_to_not_be_null[" in check["name"]:
+        return [r["fls_code"] for r in _rows(con, """
+            select fls_code from marts.kpi_data_completeness
+            where audit_year = ? and field_name = ? and not is_at_least_80_pct_complete
+            order by completeness_pct, fls_code""", [latest_year, field])]
+    return [r["fls_code"] for r in _rows(con, """
+        select distinct fls_code from quality.dq_problems
+        where problem_kind = 'warning' and field_name = ? and fls_code is not null
+        order by fls_code""", [field])]
 
 
 def read_facts(con) -> dict:
@@ -245,8 +308,12 @@ def read_facts(con) -> dict:
                is_at_least_80_pct_complete, fields_at_least_80_pct_complete, key_fields, fls_meets_kpi_1
         from marts.kpi_data_completeness where audit_year = ? order by fls_code, field_order""",
         [facts["latest_year"]])
-    facts["thresholds"] = {r["check_name"]: r["threshold_value"] for r in _rows(
-        con, "select check_name, threshold_value from quality.dq_checks")}
+    facts["check_services"] = _rows(con, """
+        select check_services.*, checks.short_label, checks.severity, checks.threshold_value,
+               checks.measured_as
+        from quality.dq_check_services as check_services
+        inner join quality.dq_checks as checks on check_services.check_name = checks.check_name
+        order by check_services.fls_code, check_services.check_name""")
     # KPI 1's rule, from the KPI seed (the heat map's legend and colours say it)
     kpi_1 = _rows(con, "select key_field_threshold_pct, max_key_fields_below_threshold "
                        "from reference.kpi_definitions where grain = 'completeness'")
@@ -259,7 +326,7 @@ def problems(con) -> list[dict]:
     return _rows(con, """
         select problem_kind as kind, problem_code as code, coalesce(field_name, '') as field,
                coalesce(reason, '') as reason, description, coalesce(fls_code, '') as fls_code,
-               source_file, line_number
+               source_file, line_number, problem_title as title, action
         from quality.dq_problems order by source_file, line_number, kind""")
 
 
@@ -269,8 +336,11 @@ def problems(con) -> list[dict]:
 
 def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | None = None,
              run_gx: bool = True, gx_suites: set[str] | None = None,
-             progress: Callable[[str], None] = print_progress) -> Validation:
-    from flsdb.quality import quality_report, signoff
+             progress: Callable[[str], None] = print_progress,
+             history: Path | None = None) -> Validation:
+    """Every check on `warehouse`, the verdict, and every output of the quality step. `history`:
+    the extract history to compare with (default $FLSDB_HISTORY or history/flsdb_history.duckdb)."""
+    from flsdb.quality import changes, feedback, quality_report, signoff
 
     started = time.monotonic()
 
@@ -292,12 +362,14 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
             facts = read_facts(con)
             checks += dq_checks(con)
             facts["problems"] = problems(con)
+            models_built = True
         except duckdb.CatalogException as error:
             # The marts or quality models were not built (a failing test upstream skips them in
             # a first build): say so as a blocking check and still write the report.
+            models_built = False
             facts = {"extract_date": None, "synthetic": False, "years": [], "latest_year": None,
-                     "fls": [], "volumes": [], "completeness": [], "thresholds": {}, "problems": [],
-                     "kpi_1": None}
+                     "fls": [], "volumes": [], "completeness": [], "problems": [],
+                     "kpi_1": None, "check_services": []}
             checks.append({"name": "dq.models_built", "source": "dq", "severity": "error",
                            "status": "fail",
                            "description": "The data-quality models (models/quality/) and the marts "
@@ -310,6 +382,10 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
             from flsdb.quality.gx_run import run_suites
             checks += run_suites(con, out_dir / "gx", out_dir / "data_docs", only=gx_suites,
                                  progress=step)
+            if models_built:
+                for check in checks:
+                    if check["source"] == "gx" and check["status"] == "fail":
+                        check["services"] = gx_services(con, check, facts["latest_year"])
     finally:
         con.close()
     e = facts["extract_date"]
@@ -320,12 +396,17 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
         checks_skipped=signoff.skipped_checks(run_results, run_gx, gx_suites))
     facts["gx_ran"] = run_gx
     facts["run_results"] = str(run_results)
-    step("writing validation.json, problems.csv and report.html")
+    step("comparing with the last approved extract (extract history, read-only)")
+    facts["changes"] = (changes.since_last_approved(warehouse, history) if models_built
+                        else changes.Changes(history=str(history or ""),
+                                             unavailable="the marts and quality models were not built"))
+    step("writing validation.json, problems.csv, the report and the feedback files")
     (out_dir / "validation.json").write_text(json.dumps(validation.as_json(), indent=2, default=str)
                                              + "\n", encoding="utf-8")
     write_csv(out_dir / "problems.csv", list(PROBLEM_COLUMNS),
               ([problem.get(column) for column in PROBLEM_COLUMNS] for problem in facts["problems"]))
-    (out_dir / "report.html").write_text(quality_report.render(validation), encoding="utf-8")
+    quality_report.write(validation, out_dir)
+    feedback.write(validation, out_dir / "feedback")
     signoff.seal_validation(out_dir)
     step(f"done: {validation.verdict}")
     return validation

@@ -146,7 +146,7 @@ def test_sql_metacharacters_never_reach_sql_text(load_env, monkeypatch):
     tables = load_env.q("SELECT table_name FROM information_schema.tables "
                         "WHERE table_schema = 'raw' ORDER BY 1")
     assert tables == [("load_file_rejects",), ("load_files",), ("submission_records",),
-                      ("submission_rejects",)]
+                      ("submission_rejects",), ("withdrawals",)]
 
 
 def test_fls_code_differing_row_to_row_is_allowed_per_row_with_a_warning(load_env):

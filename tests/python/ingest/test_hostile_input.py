@@ -126,26 +126,34 @@ def _snapshot_by_file(env):
     }
 
 
+def load_batched_and_one_at_a_time(env, corpus: dict[str, bytes], tmp_path, monkeypatch):
+    """Write the corpus, load it in one batch (small files combined into one DuckDB read, grouped
+    commits forced), check every file is accounted for, and assert that a reference load of one
+    batch per file with no combining (the plain per-file path) gives exactly the same raw tables.
+    Returns the batched load's result."""
+    for name, data in corpus.items():
+        env.write(name, data)
+    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
+    result = env.load()
+    all_accounted(env, result)
+    batched = _snapshot_by_file(env)
+    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
+    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
+    ref_wh = tmp_path / "ref.duckdb"
+    load_landing(env.landing, ref_wh, registry_path=env.registry, progress=False)
+    env.warehouse, saved = ref_wh, env.warehouse
+    try:
+        assert _snapshot_by_file(env) == batched
+    finally:
+        env.warehouse = saved
+    return result
+
+
 def test_mixed_corpus_batched_equals_one_file_at_a_time(load_env, tmp_path, monkeypatch):
     """The whole dataset.md corpus loaded in one batch (small files combined into one DuckDB
     read, grouped commits) gives exactly what loading every file on its own gives."""
     corpus = dataset_md_corpus()
-    for name, data in corpus.items():
-        load_env.write(name, data)
-    monkeypatch.setattr(loader._Loader, "SMALL_BATCH_FILES", 4)   # force grouped commits too
-    result = load_env.load()
-    all_accounted(load_env, result)
-    batched = _snapshot_by_file(load_env)
-
-    # Reference: one batch per file, no combining (the plain per-file path).
-    monkeypatch.setattr(loader._Loader, "BATCH_FILES", 1)
-    monkeypatch.setattr(loader._Loader, "COMBINE_MAX_BYTES", 0)
-    ref_wh = tmp_path / "ref.duckdb"
-    load_landing(load_env.landing, ref_wh, registry_path=load_env.registry, progress=False)
-    load_env.warehouse, saved = ref_wh, load_env.warehouse
-    reference = _snapshot_by_file(load_env)
-    load_env.warehouse = saved
-    assert batched == reference
+    result = load_batched_and_one_at_a_time(load_env, corpus, tmp_path, monkeypatch)
 
     outcome = {f.source_file: f for f in result.files}
     assert all(outcome[n].status == "rejected" for n in corpus
@@ -156,6 +164,65 @@ def test_mixed_corpus_batched_equals_one_file_at_a_time(load_env, tmp_path, monk
         assert (line, got) == (3, code) and needle in reason
     assert load_env.q("SELECT count(*) FROM raw.submission_records WHERE \"Record ID\" = 'Zoë-1'") \
         == [(1,)]
+
+
+def round3_corpus() -> dict[str, bytes]:
+    """Issue 19's "messages that do not say why", with bytes of their own: other separators,
+    CR-only and mixed line ends with quoted line breaks, repeated byte-order marks, UTF-16 and
+    UTF-32 with and without a byte-order mark (the cases one by one: test_decoding.py)."""
+    def line(row, delimiter=","):
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerow(
+            [row.get(c, "") for c in COLS])
+        return buf.getvalue()[:-2]
+
+    head = dict(zip(COLS, COLS))
+    rows = [good_row(300), good_row(301, **{"Record ID": "Q-1\nQ-2"}), good_row(302)]
+
+    def text(end="\n", delimiter=",", body=rows):
+        return end.join(line(r, delimiter) for r in [head, *body]) + end
+
+    bom = b"\xef\xbb\xbf"
+    return {
+        "r3/semicolon_excel.csv": text(delimiter=";").encode(),
+        "r3/semicolon_bom_bom.csv": bom * 2 + text("\r\n", ";").encode(),
+        "r3/tab_export.txt": text(delimiter="\t").encode(),
+        "r3/classic_mac_quoted_lf.csv": text("\r").encode(),
+        "r3/classic_mac_quoted_cr.csv": text("\r", body=[good_row(303, **{"Record ID": "M\rN"})]).encode(),
+        "r3/crlf_quoted_lf.csv": text("\r\n").encode(),
+        "r3/lf_quoted_crlf.csv": text("\n", body=[good_row(304, **{"Record ID": "P\r\nQ"})]).encode(),
+        "r3/double_bom.csv": bom * 2 + text().encode(),
+        "r3/utf16le_no_mark.csv": text().encode("utf-16-le"),
+        "r3/utf16be_no_mark.csv": text().encode("utf-16-be"),
+        "r3/utf16_with_mark.csv": text("\r\n").encode("utf-16"),
+        "r3/utf32_with_mark.csv": text().encode("utf-32"),
+    }
+
+
+def test_round3_corpus_says_why_and_batched_equals_one_file_at_a_time(load_env, tmp_path,
+                                                                      monkeypatch):
+    corpus = round3_corpus()
+    result = load_batched_and_one_at_a_time(load_env, corpus, tmp_path, monkeypatch)
+
+    outcome = {f.source_file: f for f in result.files}
+    expected_reason = {
+        "r3/semicolon_excel.csv": "semicolon-delimited", "r3/semicolon_bom_bom.csv": "semicolon-delimited",
+        "r3/tab_export.txt": "tab-delimited", "r3/utf16le_no_mark.csv": "UTF-16 (little-endian)",
+        "r3/utf16be_no_mark.csv": "UTF-16 (big-endian)", "r3/utf16_with_mark.csv": "UTF-16",
+        "r3/utf32_with_mark.csv": "UTF-32"}
+    for name, needle in expected_reason.items():
+        assert outcome[name].status == "rejected" and needle in outcome[name].reason, outcome[name]
+    for name in set(corpus) - set(expected_reason):
+        f = outcome[name]
+        assert (f.status, f.rows_read, f.rows_rejected) == ("loaded", 3 if "quoted_cr" not in name
+                                                            and "quoted_crlf" not in name else 1, 0), f
+        assert not any("mixed line endings" in w or "carriage return" in w for w in f.warnings), f
+    assert "2 byte-order marks" in "".join(outcome["r3/double_bom.csv"].warnings)
+    assert "2 byte-order marks" in "".join(outcome["r3/semicolon_bom_bom.csv"].warnings)
+    values = {r[0] for r in load_env.q('SELECT "Record ID" FROM raw.submission_records')}
+    assert {"Q-1\nQ-2", "M\rN", "P\r\nQ"} <= values
+    dump = repr(load_env.snapshot())
+    assert "\ue000" not in dump and "\\ue000" not in dump and "\ufeff" not in dump
 
 
 # ---------------------------------------------------------------------------------------------
