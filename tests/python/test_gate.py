@@ -303,10 +303,8 @@ def test_real_data_cannot_be_signed_off_automatically(deploy):
 def test_real_data_run_stops_before_publication_for_a_named_person(tmp_path_factory, tmp_path):
     """`flsdb refresh` (the path `flsdb run` shares) on a project whose var data_is_synthetic is
     false: it loads, builds and validates, then stops with exit 9, publishing nothing."""
-    from test_kpi_seed import _copy_project
-
     d = dep.fresh(tmp_path_factory)
-    project = _copy_project(tmp_path)
+    project = tiny_build.copy_dbt_project(tmp_path)
     settings = project / "dbt_project.yml"
     settings.write_text(settings.read_text().replace("data_is_synthetic: true", "data_is_synthetic: false"))
     env = {"FLSDB_PROJECT_DIR": str(project), "DBT_PROFILES_DIR": str(project)}
