@@ -218,7 +218,7 @@ def _history_state(history: Path):
 # fault -> (exit code of publish, words, exit code of `flsdb history`)
 HISTORY_FAULTS = {"empty": (6, "empty file (0 bytes)", 6), "truncated": (6, "truncated", 6),
                   "garbage": (6, "unreadable, truncated or corrupt", 6),
-                  "folder": (8, "is a folder, not a history file", 8),
+                  "folder": (8, "is a folder", 8),          # the settings check, at start-up
                   "busy": (4, "is busy", 4), "read_only": (5, "cannot be written", 0)}
 
 
@@ -255,7 +255,8 @@ def test_publish_with_a_damaged_busy_or_read_only_history_changes_nothing(signed
             assert subprocess.run(["mount", "-o", "remount,ro", str(mount)]).returncode == 0
         before = _history_state(history)
         code, words, history_code = HISTORY_FAULTS[fault]
-        message = dep.refused(d.cli("publish", env=extra), code, words, "Nothing was published")
+        message = dep.refused(d.cli("publish", env=extra), code, words,
+                              "Nothing was changed" if fault == "folder" else "Nothing was published")
         if code == 6:
             assert "Restore it from your backup" in message and "flsdb load" not in message
         assert d.tier_state() == tier                  # tier, restricted extract, approval: untouched

@@ -48,6 +48,7 @@ from pathlib import Path
 import duckdb
 
 from flsdb.atomic import fsync_path, sha256_of
+from flsdb.publish import lock
 from flsdb.publish.comments import apply_comments, publication_docs
 
 PUBLISHED_DB_NAME = "flsdb_published.duckdb"
@@ -278,8 +279,6 @@ def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
     `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically,
     under the publication lock. No gate and no history: `flsdb publish` (flsdb.publish.release)
     does those. Returns the path of the published DuckDB file."""
-    from flsdb.publish import lock
-
     with lock.exclusive(output_dir):
         staged = stage_tier(warehouse_path, output_dir)
         try:
