@@ -1,6 +1,7 @@
 # flsdb: two commands on a fresh machine.
 #   make run   generate synthetic submissions -> load into DuckDB -> dbt build -> outputs
 #   make test  lint + unit/integration tests (installs everything it needs first)
+#   make test-fast  the quick loop: the tests that build no warehouse, and lint of changed SQL
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +13,7 @@ export FLSDB_PROJECT_DIR := $(CURDIR)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test lint pytest browser bench clean
+.PHONY: install run test test-fast lint lint-changed pytest browser bench clean
 
 # A .venv copied from another folder (`cp -a` of the project) still runs that folder's Python and
 # code (every script's first line and the editable install name the original): pyvenv.cfg records
@@ -57,6 +58,22 @@ browser:
 	  else echo "chromium is not installed and this is not root: the browser test will be skipped"; fi; }
 
 test: lint browser pytest
+
+# The quick loop (DEVELOPERS.md, "Tests"): every test not marked `warehouse` (those build a warehouse
+# with dbt or read the session's shared builds) or `slow`, and sqlfluff on the SQL files changed
+# against LINT_BASE. `make test` runs everything.
+test-fast: lint-changed $(STAMP)
+	$(BIN)/pytest -m "not warehouse and not slow"
+
+# sqlfluff on the .sql files under models/, analyses/ and tests/ that differ from LINT_BASE
+# (committed or not, new files included); nothing to lint when none changed.
+LINT_BASE ?= main
+lint-changed: $(STAMP)
+	@base=$$(git merge-base HEAD $(LINT_BASE) 2>/dev/null || echo HEAD); \
+	files=$$( { git diff --name-only --diff-filter=d $$base -- models analyses tests; \
+	            git ls-files --others --exclude-standard -- models analyses tests; } | grep '\.sql$$' | sort -u); \
+	if [ -z "$$files" ]; then echo "lint-changed: no SQL changed against $(LINT_BASE)"; \
+	else echo "lint-changed:" $$files; $(BIN)/sqlfluff lint $$files --processes 2; fi
 
 # Benchmark harness: wall time, CPU and peak memory per stage at 1x and 10x one national year, the
 # hand-written baseline and one new month on a built 1x warehouse (bench/run_benchmarks.py),

@@ -1,4 +1,4 @@
-{#- The KPI breakdown age band of kpi-spec.md: 50-59, 60-69, 70-79, 80-89, 90+. -#}
+{#- The KPI breakdown age band of docs/specification/kpi-definitions.md: 50-59, 60-69, 70-79, 80-89, 90+. -#}
 {% macro breakdown_age_band(age) %}
     case
         when {{ age }} >= 90 then '90+'

@@ -1,4 +1,4 @@
-{#- Funnel plots with overdispersion (monitoring-spec.md section 3; Spiegelhalter, Stat Med
+{#- Funnel plots with overdispersion (docs/specification/monitoring.md section 3; Spiegelhalter, Stat Med
     2005;24:1185). The statistics live here once: int_kpi_funnel_overdispersion_estimated estimates
     phi and tau2 with them, kpi_results draws the limits with them. Every choice between the
     proportion and the observed/expected scale is made on the KPI seed's value_type. -#}
@@ -31,8 +31,10 @@
 {% endmacro %}
 
 {#- A funnel limit as a percentage: p0 + z * sqrt(s^2 + tau2), with tau2 the between-FLS variance
-    (0 gives the unadjusted limit). Proportions are clipped to [0, 100], ratios at 0. Null when
-    there is no national value, no denominator, or (ratios) a national ratio of 0. -#}
+    (0 gives the unadjusted limit). Proportions are clipped to [0, 100], ratios at 0. Null ("not
+    applicable") only when there is no national value or no denominator. A degenerate national
+    value (0% or 100%, or an identification ratio of 0) has s = 0: the limits collapse onto it,
+    since every FLS result equals it (DEVELOPERS.md, "Degenerate years"). -#}
 {% macro funnel_limit_pct(value_type, national_value, denominator, z, tau2=0) %}
     case
         when {{ denominator }} > 0 and {{ value_type }} = 'proportion' and {{ national_value }} is not null
@@ -41,7 +43,7 @@
                     power({{ funnel_standard_error(value_type, national_value, denominator) }}, 2) + {{ tau2 }}
                 )
             ))
-        when {{ denominator }} > 0 and {{ value_type }} = 'ratio_to_expected' and {{ national_value }} > 0
+        when {{ denominator }} > 0 and {{ value_type }} = 'ratio_to_expected' and {{ national_value }} >= 0
             then 100.0 * greatest(0.0,
                 {{ national_value }} + {{ z }} * sqrt(
                     power({{ funnel_standard_error(value_type, national_value, denominator) }}, 2) + {{ tau2 }}
@@ -50,11 +52,15 @@
     end
 {% endmacro %}
 
-{#- z-score of an FLS result against the national value; null where s is 0 (national value 0 or
-    1), where every result is the national value and nothing can be standardised. -#}
+{#- z-score of an FLS result against the national value. Where s is 0 (a national proportion of 0
+    or 1, or an identification ratio of 0) every FLS result equals the national value: z = 0, the
+    result sits on the centre line, so phi = 0 and tau2 = 0 (no variation between services). -#}
 {% macro funnel_z_score(value_type, numerator, denominator, national_value) %}
-    ({{ numerator }} / {{ denominator }} - {{ national_value }})
-    / nullif({{ funnel_standard_error(value_type, national_value, denominator) }}, 0)
+    coalesce(
+        ({{ numerator }} / {{ denominator }} - {{ national_value }})
+        / nullif({{ funnel_standard_error(value_type, national_value, denominator) }}, 0),
+        case when {{ numerator }} / {{ denominator }} = {{ national_value }} then 0.0 end
+    )
 {% endmacro %}
 
 {#- The winsorised overdispersion factor phi = (1/k) sum z_w^2, z_w the z-score clipped to the
@@ -77,4 +83,35 @@
             0.0
         ))
     end
+{% endmacro %}
+
+{#- The funnel plots' one grid of denominators, for the internal curves (kpi_funnel_limits) and the
+    published ones (published_funnel_limits): var funnel_curve_steps + 1 points (step_number 0 to
+    funnel_curve_steps), evenly spaced on a log scale from 0.9 x the smallest to 1.1 x the largest
+    FLS denominator of each curve. `curves` has one row per curve, with smallest_fls_denominator and
+    largest_fls_denominator (over the FLS results each model may show). -#}
+{% macro funnel_curve_grid(curves) %}
+    {%- set steps = var('funnel_curve_steps') %}
+    select
+        curves.*,
+        cast(grid_steps.generated_number - 1 as {{ dbt.type_int() }}) as step_number,
+        0.9 * curves.smallest_fls_denominator * power(
+            1.1 * curves.largest_fls_denominator / (0.9 * curves.smallest_fls_denominator),
+            (grid_steps.generated_number - 1) / {{ steps }}.0
+        ) as denominator
+    from {{ curves }} as curves
+    cross join ({{ dbt.generate_series(steps + 1) }}) as grid_steps
+{% endmacro %}
+
+{#- The 8 limit columns of a funnel curve at `denominator`: <prefix><lower|upper>_<95|998>_pct
+    (adjusted by tau2) and ..._unadjusted_pct (tau2 = 0). -#}
+{% macro funnel_curve_limits(value_type, national_value, denominator, tau2, prefix='') %}
+    {%- for label, z in funnel_z_scores().items() %}
+        {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
+        {{ funnel_limit_pct(value_type, national_value, denominator, sign * z, tau2) }}
+            as {{ prefix }}{{ bound }}_{{ label }}_pct,
+        {{ funnel_limit_pct(value_type, national_value, denominator, sign * z) }}
+            as {{ prefix }}{{ bound }}_{{ label }}_unadjusted_pct{{ ',' if not loop.last }}
+        {%- endfor %}{{ ',' if not loop.last }}
+    {%- endfor %}
 {% endmacro %}

@@ -1,6 +1,6 @@
 {#-
     The one aggregation behind every KPI result: sum episode-level (or expected-count) measures to
-    every geography level and breakdown of kpi-spec.md, as one long row shape.
+    every geography level and breakdown of docs/specification/kpi-definitions.md, as one long row shape.
 -#}
 
 {#- Geography levels: name and the episode column that holds its code. -#}

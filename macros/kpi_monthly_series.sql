@@ -1,5 +1,5 @@
 {#-
-    The KPIs with a monthly series (monitoring-spec.md section 1), read from the KPI seed: every KPI
+    The KPIs with a monthly series (docs/specification/monitoring.md section 1), read from the KPI seed: every KPI
     whose value_type is not `completeness`, with its value_type and its completeness lag. The KPI
     list lives in the seed only; SQL never counts KPIs by hand. The seed is read by kpi_definitions()
     (macros/kpi_definitions.sql: [] while dbt parses; on DuckDB the CSV file itself, so it also works

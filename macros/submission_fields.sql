@@ -1,7 +1,7 @@
 {#-
-    The raw submission contract of dataset.md, read from its one home, the seed
+    The raw submission contract of docs/specification/submission-format.md, read from its one home, the seed
     seeds/submission_fields.csv (DEVELOPERS.md, "The submission contract"): one row per raw column,
-    in dataset.md's order. flsdb/contract.py reads the same file for Python.
+    in docs/specification/submission-format.md's order. flsdb/contract.py reads the same file for Python.
 
     submission_contract() returns the seed's rows as dicts ordered by field_number, typed by
     seed_records (macros/seed_records.sql): `is_*` columns booleans, `field_number` and
@@ -17,7 +17,7 @@
     contract column that is neither required nor an identifier (those are staged by hand in the
     model). Each entry: the raw column name, the staged column name, and how it is checked:
       code:<list>       a coded answer, matched trimmed and case-insensitively against
-                        var('submission_code_lists')[list] and stored in its listed spelling;
+                        code_list(list) and stored in its listed spelling;
       number:<min>:<max> a number in a range (kinds number and integer);
       date_after_fracture:<max days>  a date that may not fall before the fracture (nor, when
                         max days is given, more than that many days after it);
@@ -90,7 +90,7 @@
     codes of var('submission_code_lists')[list_name] and their documented wordings, and returned in
     its listed spelling. The wordings are derived as flsdb/contract.py code_wordings() does. -#}
 {% macro recode_answer(raw, list_name) %}
-    {%- set codes = var('submission_code_lists')[list_name] %}
+    {%- set codes = code_list(list_name) %}
     {%- set wordings = code_wordings(list_name) %}
     case lower({{ raw }})
         {%- for code in codes %}
@@ -100,6 +100,21 @@
         when '{{ wording | lower | replace("'", "''") }}' then '{{ code | replace("'", "''") }}'
         {%- endfor %}
     end
+{% endmacro %}
+
+
+{#- The codes of var('submission_code_lists')[list_name], in order; an item that is a list (the
+    named drugs, written once as *named_drugs in dbt_project.yml) stands for its codes. -#}
+{% macro code_list(list_name) %}
+    {%- set codes = [] %}
+    {%- for item in var('submission_code_lists')[list_name] %}
+        {%- if item is string %}
+            {%- do codes.append(item) %}
+        {%- else %}
+            {%- do codes.extend(item) %}
+        {%- endif %}
+    {%- endfor %}
+    {{ return(codes) }}
 {% endmacro %}
 
 

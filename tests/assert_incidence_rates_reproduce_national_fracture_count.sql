@@ -1,6 +1,6 @@
 -- The incidence rate table, applied to the whole population of England and Wales aged 50+, must
 -- give the national fragility fracture count (347,770 a year, +/- 5%) and about 70,000 hip
--- fractures (+/- 10%) (kpi-spec.md). Returns one row per total that is out of range.
+-- fractures (+/- 10%) (docs/specification/kpi-definitions.md). Returns one row per total that is out of range.
 with population_estimates as (
     select * from {{ ref('stg_reference__population_estimates') }}
     where age >= {{ var('minimum_age') }}

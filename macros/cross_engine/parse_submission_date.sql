@@ -1,5 +1,5 @@
 {#-
-    Dates and timestamps as FLSs send them (dataset.md), in the formats of vars
+    Dates and timestamps as FLSs send them (docs/specification/submission-format.md), in the formats of vars
     submission_date_formats and submission_timestamp_formats (strftime codes, held once: the loader
     and the GX suites read them too, through flsdb/contract.py). Every engine accepts exactly what
     DuckDB's strptime accepts for these formats: the year in 1 to 4 digits, month, day, hour, minute

@@ -1,10 +1,10 @@
--- One row per cohort episode. For each KPI of kpi-spec.md: whether the episode is in the
+-- One row per cohort episode. For each KPI of docs/specification/kpi-definitions.md: whether the episode is in the
 -- denominator, whether it is in the numerator, and why not (null when it is in the numerator).
 -- This is the only place where a KPI's episode-level rule is written down.
 
 {%- set drugs = var('named_drugs') %}
 {%- set due_days = var('follow_up_due_days') %}
-{#- kpi-spec.md's windows, in days after the fracture: died by 16 weeks (also KPI 9's contact
+{#- docs/specification/kpi-definitions.md's windows, in days after the fracture: died by 16 weeks (also KPI 9's contact
     window) and died by 52 weeks. When a record is due is the var above. #}
 {%- set days_in_16_weeks = 112 %}
 {%- set days_in_52_weeks = 364 %}

@@ -1,9 +1,11 @@
 -- One row per record (current version only), with the deprivation of its LSOA, the extract date,
--- and whether it is in the audit cohort or why not (kpi-spec.md, "Cohort(Y)"): aged 50 or over at
--- the fracture, not a duplicate episode, and fractured on or before the extract date.
+-- and whether it is in the audit cohort or why not (docs/specification/kpi-definitions.md, "Terms",
+-- Cohort(Y)): aged var minimum_age (50) or over at the fracture, not a duplicate episode, and
+-- fractured on or before the extract date.
 -- A view, like int_submission_records_versioned (which ranks duplicate episodes): its readers take
 -- a few of its columns each.
 {{ config(materialized='view') }}
+{%- set reasons = cohort_exclusion_reasons() %}
 
 with
 
@@ -38,9 +40,9 @@ final as (
         coalesce(cast(lsoa_deprivation.deprivation_quintile as {{ dbt.type_string() }}), 'unknown')
             as deprivation_quintile,
         case
-            when records.age_at_fracture < {{ var('minimum_age') }} then 'aged under 50 at the fracture'
-            when records.episode_rank > 1 then 'duplicate episode'
-            when records.fracture_date > extract_date.extract_date then 'fracture after the extract date'
+            when records.age_at_fracture < {{ var('minimum_age') }} then '{{ reasons.under_minimum_age }}'
+            when records.episode_rank > 1 then '{{ reasons.duplicate_episode }}'
+            when records.fracture_date > extract_date.extract_date then '{{ reasons.fracture_after_extract }}'
         end as exclusion_reason
     from records
     cross join extract_date

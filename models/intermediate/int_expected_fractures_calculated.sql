@@ -1,5 +1,6 @@
 -- One row per FLS, audit year, fracture site, sex and five-year age band: the expected number of
--- fragility fractures among the catchment population aged 50+ (kpi-spec.md, "Expected caseload").
+-- fragility fractures among the catchment population aged 50+ (docs/specification/kpi-definitions.md,
+-- "Expected caseload").
 -- Audit years come from the data, not from a setting: every year with cohort records, so that a
 -- new year's submissions get their KPI 2/3 denominators with no change here, and each FLS gets
 -- the years its registry row says it takes part in (macros/fls_registration.sql).
@@ -49,7 +50,8 @@ estimate_years as (
 
 audit_year_estimates_chosen as (
     -- Each audit year uses the latest population estimate for that year or before; a year older
-    -- than every estimate uses the earliest one (kpi-spec.md; DEVELOPERS.md, "Spec readings").
+    -- than every estimate uses the earliest one (docs/specification/kpi-definitions.md; DEVELOPERS.md,
+    -- "Spec readings").
     select
         audit_years.audit_year,
         coalesce(

@@ -40,7 +40,7 @@ final as (
         case
             when records_measured > 0 then 100.0 * cast(records_recorded as double) / records_measured
         end as completeness_pct,
-        -- A field with no records to measure counts as complete (kpi-spec.md).
+        -- A field with no records to measure counts as complete (docs/specification/kpi-definitions.md).
         -- Compared in integers and an exact decimal: 100 x recorded >= threshold x measured.
         records_measured = 0
         or 100 * records_recorded >= {{ completeness.key_field_threshold_pct }} * records_measured

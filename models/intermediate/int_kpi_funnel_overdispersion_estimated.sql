@@ -1,7 +1,7 @@
 -- One row per audit year x KPI x breakdown value with FLS results, for the KPIs with funnel plots
 -- (value type proportion or ratio_to_expected in the KPI seed): the number k of FLS results with a
 -- denominator, the winsorising percentiles of their z-scores, and the overdispersion phi and the
--- additive random-effects variance tau2 (monitoring-spec.md section 3).
+-- additive random-effects variance tau2 (docs/specification/monitoring.md section 3).
 -- Why: with thousands of patients per service the unadjusted funnel limits are so narrow that most
 -- services are alarms; kpi_results widens them by tau2. The formulas are the macros of
 -- macros/funnel_overdispersion.sql. Breakdowns other than `all` are estimated the same way, each

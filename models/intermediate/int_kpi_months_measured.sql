@@ -1,56 +1,19 @@
 -- One row per monthly series (geography level x geography x KPI 2-11, breakdown all) and complete
--- calendar month of the fracture date F: numerator, denominator and value (monitoring-spec.md
--- section 1). Why: services need a monthly view to see whether a change worked; the SPC charts
--- (int_kpi_months_charted) are drawn from these rows.
-{#- The KPIs, their value type and completeness lag come from the KPI seed (macros/kpi_monthly_series.sql). -#}
-{%- set kpis = kpi_monthly_series() %}
-{%- set proportion_kpis = kpis | selectattr('value_type', '!=', 'ratio_to_expected') | list %}
-{%- set measures = [] %}
-{%- for kpi in kpis %}
-    {%- do measures.append({'name': 'kpi_' ~ kpi.number ~ '_numerator',
-        'expression': count_if_true('kpi_' ~ kpi.number ~ '_in_numerator')}) %}
-    {#- KPI 2/3 denominators are expected counts, joined below; 0 here keeps the long row shape. #}
-    {%- do measures.append({'name': 'kpi_' ~ kpi.number ~ '_denominator',
-        'expression': count_if_true('kpi_' ~ kpi.number ~ '_in_denominator')
-            if kpi in proportion_kpis else '0'}) %}
-{%- endfor %}
-{%- set first_month = var('earliest_fracture_date')[:7] ~ '-01' %}
-{#- The calendar runs to the end of the fifth year after the later of today and var extract_date
-    (a margin for a derived E later than today); months after E are dropped below. #}
-{%- set extract_year = ((var('extract_date') | string)[:4] | int) if var('extract_date') else 0 %}
-{%- set last_year = [run_started_at.year, extract_year] | max + 5 %}
-{%- set month_count = (last_year - first_month[:4] | int + 1) * 12 %}
+-- calendar month of the fracture date F, from the series' first month to its last month with a
+-- value: numerator, denominator and value (docs/specification/monitoring.md section 1).
+-- Why: services need a monthly view to see whether a change worked; the SPC charts
+-- (int_spc_months_grouped onwards) are drawn from these rows. KPI 2/3 divide by the year's expected
+-- count x the seasonal share of the month (int_kpi_seasonal_shares_estimated), so that the seasons
+-- of fractures do not read as special causes.
 
 with
 
-episodes as (
-    -- Only the month, the geography and the flags: the aggregation below reads this once per level.
-    select
-        cast({{ dbt.date_trunc('month', 'episodes.fracture_date') }} as date) as month_start,
-        episodes.country_code,
-        episodes.region_code,
-        episodes.fls_code,
-        {%- for kpi in kpis %}
-            {%- if kpi in proportion_kpis %}
-                episodes.kpi_{{ kpi.number }}_in_numerator,
-                episodes.kpi_{{ kpi.number }}_in_denominator,
-            {%- else %}
-                -- Identification counts only FLSs with an expected caseload that year, like its denominator.
-                episodes.kpi_{{ kpi.number }}_in_numerator and fls_years_with_expected_count.fls_code is not null
-                    as kpi_{{ kpi.number }}_in_numerator,
-            {%- endif %}
-        {%- endfor %}
-        1 as cohort_records
-    from {{ ref('int_episodes_kpi_flagged') }} as episodes
-    left join (
-        select distinct
-            fls_code,
-            audit_year
-        from {{ ref('int_expected_fractures_calculated') }}
-    ) as fls_years_with_expected_count
-        on
-            episodes.fls_code = fls_years_with_expected_count.fls_code
-            and episodes.audit_year = fls_years_with_expected_count.audit_year
+monthly_counts as (
+    select * from {{ ref('int_kpi_months_counted') }}
+),
+
+seasonal_shares as (
+    select * from {{ ref('int_kpi_seasonal_shares_estimated') }}
 ),
 
 kpi_definitions as (
@@ -70,21 +33,21 @@ yearly_expected_counts as (
     where breakdown = 'all'
 ),
 
-month_offsets as (
-    select month_offset_list.month_offset
-    from (
-        values
-        {%- for offset in range(month_count) %}
-            ({{ offset }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as month_offset_list (month_offset)
+calendar_bounds as (
+    -- The calendar runs from the first month with cohort records to the month of E: from the data,
+    -- never from the clock. (An E before the first month leaves that one month, which the
+    -- completeness rule below then drops.)
+    select
+        min(month_start) as first_month_start,
+        greatest(
+            min(month_start),
+            cast({{ dbt.date_trunc('month', extract_date()) }} as date)
+        ) as last_month_start
+    from monthly_counts
 ),
 
 calendar_months as (
-    select
-        cast({{ dbt.dateadd('month', 'month_offset', "cast('" ~ first_month ~ "' as date)") }} as date)
-            as month_start
-    from month_offsets
+    {{ month_starts('calendar_bounds', 'calendar_bounds.first_month_start', 'calendar_bounds.last_month_start') }}
 ),
 
 calendar_months_measured as (
@@ -104,20 +67,9 @@ calendar_months_measured as (
             dbt.dateadd('year', 1, dbt.date_trunc('year', 'month_start')),
             'day'
         ) }} as days_in_year,
-        cast(extract(year from month_start) as integer) as audit_year
+        cast(extract(year from month_start) as integer) as audit_year,
+        cast(extract(month from month_start) as integer) as month_of_year
     from calendar_months
-),
-
-monthly_counts_wide as (
-    {{ aggregate_to_levels_and_breakdowns(
-        'episodes',
-        measures + [{'name': 'cohort_records', 'expression': 'cohort_records'}],
-        kpi_breakdowns() | selectattr('breakdown', 'equalto', 'all') | list,
-        period='month_start') }}
-),
-
-monthly_counts as (
-    {{ unpivot_kpis('monthly_counts_wide', kpis | map(attribute='number') | list, period='month_start') }}
 ),
 
 series_starts as (
@@ -126,7 +78,7 @@ series_starts as (
         geography_level,
         geography_code,
         min(month_start) as first_month_start
-    from monthly_counts_wide
+    from monthly_counts
     group by geography_level, geography_code
 ),
 
@@ -139,6 +91,7 @@ series_months as (
         kpi_definitions.value_type,
         calendar_months_measured.month_start,
         calendar_months_measured.audit_year,
+        calendar_months_measured.month_of_year,
         calendar_months_measured.days_in_month,
         calendar_months_measured.days_in_year
     from series_starts
@@ -151,6 +104,8 @@ series_months as (
 ),
 
 measured as (
+    -- KPI 2/3: the year's expected count x the month's seasonal share; with no complete audit year
+    -- to estimate it from, the flat share of the month's own year (days in month / days in year).
     select
         series_months.geography_level,
         series_months.geography_code,
@@ -163,7 +118,10 @@ measured as (
                 when series_months.value_type = 'ratio_to_expected'
                     then
                         coalesce(yearly_expected_counts.expected_fractures, 0)
-                        * series_months.days_in_month / series_months.days_in_year
+                        * case
+                            when seasonal_shares.years_used > 0 then seasonal_shares.share
+                            else cast(series_months.days_in_month as double) / series_months.days_in_year
+                        end
                 else coalesce(monthly_counts.denominator, 0)
             end as double
         ) as denominator
@@ -180,19 +138,42 @@ measured as (
             and series_months.geography_code = yearly_expected_counts.geography_code
             and series_months.kpi_number = yearly_expected_counts.kpi_number
             and series_months.audit_year = yearly_expected_counts.audit_year
+    left join seasonal_shares
+        on
+            series_months.kpi_number = seasonal_shares.kpi_number
+            and series_months.month_of_year = seasonal_shares.month_of_year
 ),
 
-final as (
+series_ends as (
+    -- A series ends at its last month with a value (denominator > 0): no rows after it, so a chart
+    -- does not run on into months nobody has submitted yet. A series with no value has no rows.
     select
         geography_level,
         geography_code,
         kpi_number,
-        value_type,
-        month_start,
-        numerator,
-        denominator,
-        case when denominator > 0 then 100.0 * numerator / denominator end as value_pct
+        max(month_start) as last_month_start
     from measured
+    where denominator > 0
+    group by geography_level, geography_code, kpi_number
+),
+
+final as (
+    select
+        measured.geography_level,
+        measured.geography_code,
+        measured.kpi_number,
+        measured.value_type,
+        measured.month_start,
+        measured.numerator,
+        measured.denominator,
+        case when measured.denominator > 0 then 100.0 * measured.numerator / measured.denominator end as value_pct
+    from measured
+    inner join series_ends
+        on
+            measured.geography_level = series_ends.geography_level
+            and measured.geography_code = series_ends.geography_code
+            and measured.kpi_number = series_ends.kpi_number
+            and measured.month_start <= series_ends.last_month_start
 )
 
 select * from final

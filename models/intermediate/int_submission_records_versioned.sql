@@ -1,5 +1,5 @@
 -- One row per accepted submission row, marked current or superseded, and ranked among duplicate
--- episodes (dataset.md, "Versions and duplicates"):
+-- episodes (docs/specification/submission-format.md, "Versions and duplicates"):
 -- - the same FLS Code + Record ID seen more than once is one record: the latest Last Updated wins;
 --   ties go to the file loaded last, then the later line;
 -- - among current versions, the same patient with the same index fracture date at the same FLS

@@ -1,5 +1,5 @@
--- One row per warning on a staged submission row: the field (named as in dataset.md) and why
--- its value was set to not recorded. Traceable to its file and line.
+-- One row per warning on a staged submission row: the field (named as in docs/specification/submission-format.md)
+-- and why its value was set to not recorded. Traceable to its file and line.
 
 with
 

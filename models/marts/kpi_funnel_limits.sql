@@ -1,12 +1,11 @@
 -- One row per audit year x KPI x breakdown value x point on the denominator axis: the funnel
--- plot's limit curves, adjusted for overdispersion and unadjusted, at 101 denominators from 1 to
--- 1.1 times the largest FLS denominator rounded up to a multiple of 10 (evenly spaced on a log
--- scale). Neither end depends on a small FLS count, so the axis discloses no suppressed number.
--- Why: the report draws the curves from these rows and recomputes nothing; the limits come from
--- the same macro as kpi_results' own (macros/funnel_overdispersion.sql), so a curve passes through
+-- plot's limit curves, adjusted for overdispersion and unadjusted, on the funnel plots' one grid
+-- (funnel_curve_grid, as published_funnel_limits): var('funnel_curve_steps') + 1 denominators,
+-- evenly spaced on a log scale from 0.9 x the smallest to 1.1 x the largest denominator of the
+-- FLS results with funnel limits (every FLS here; the published curves span the published ones).
+-- Why: analysts draw the curves from these rows and recompute nothing; the limits come from the
+-- same macro as kpi_results' own (macros/funnel_overdispersion.sql), so a curve passes through
 -- every FLS's limits.
-
-{%- set points = 101 %}
 
 with
 
@@ -18,11 +17,7 @@ kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
 ),
 
-axis_points as (
-    {{ dbt.generate_series(points) }}
-),
-
-funnels as (
+curves as (
     -- phi and tau2 are the same on every FLS row of a year, KPI and breakdown value.
     select
         kpi_results.audit_year,
@@ -33,8 +28,8 @@ funnels as (
         max(kpi_results.national_value_pct) as national_value_pct,
         max(kpi_results.overdispersion_phi) as overdispersion_phi,
         max(kpi_results.overdispersion_tau2) as overdispersion_tau2,
-        1.0 as smallest_denominator,
-        10.0 * ceiling(1.1 * max(kpi_results.denominator) / 10.0) as largest_denominator
+        min(kpi_results.denominator) as smallest_fls_denominator,
+        max(kpi_results.denominator) as largest_fls_denominator
     from kpi_results
     inner join kpi_definitions
         on kpi_results.kpi_number = kpi_definitions.kpi_number
@@ -50,16 +45,8 @@ funnels as (
         kpi_definitions.value_type
 ),
 
-curve_points as (
-    select
-        funnels.*,
-        cast(axis_points.generated_number as {{ dbt.type_int() }}) as point_number,
-        funnels.smallest_denominator * power(
-            funnels.largest_denominator / funnels.smallest_denominator,
-            (axis_points.generated_number - 1) / {{ points - 1 }}.0
-        ) as denominator
-    from funnels
-    cross join axis_points
+grid as (
+    {{ funnel_curve_grid('curves') }}
 ),
 
 final as (
@@ -68,21 +55,15 @@ final as (
         kpi_number,
         breakdown,
         breakdown_value,
-        point_number,
+        step_number,
         cast(denominator as double) as denominator,
         national_value_pct,
         overdispersion_phi,
         overdispersion_tau2,
-        {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
-            {%- for label, z in funnel_z_scores().items() %}
-                {{ funnel_limit_pct('value_type', 'national_value_pct / 100.0', 'denominator',
-                                    sign * z, 'overdispersion_tau2') }} as funnel_{{ bound }}_{{ label }}_pct,
-                {{ funnel_limit_pct('value_type', 'national_value_pct / 100.0', 'denominator', sign * z) }}
-                    as funnel_{{ bound }}_{{ label }}_unadjusted_pct,
-            {%- endfor %}
-        {%- endfor %}
+        {{ funnel_curve_limits('value_type', 'national_value_pct / 100.0', 'denominator',
+                               'overdispersion_tau2', prefix='funnel_') }},
         {{ var('data_is_synthetic') }} as is_synthetic_data
-    from curve_points
+    from grid
 )
 
 select * from final

@@ -1,5 +1,5 @@
 -- One row per monthly series month: geography level x geography x KPI 2-11 (breakdown all) x
--- complete calendar month of the fracture date, with its XmR chart (monitoring-spec.md sections 1-2).
+-- complete calendar month of the fracture date, with its XmR chart (docs/specification/monitoring.md sections 1-2).
 -- Why: services watch their KPIs month by month, and the SPC rules tell a real change from noise.
 
 with

@@ -1,6 +1,6 @@
 -- One row per audit year x geography x KPI x breakdown value: every published KPI number, with
 -- its confidence interval, rating, funnel-plot outlier flags and small-number suppression flag.
--- This is the results table of kpi-spec.md, the contract BI tools rely on.
+-- This is the results table of docs/specification/kpi-definitions.md, the contract BI tools rely on.
 
 {%- set z_95 = funnel_z_scores()['95'] %}
 
@@ -100,7 +100,7 @@ compared as (
             and with_values.numerator = poisson_exact_limits.observed_count
 ),
 
--- Overdispersion of the FLS results (monitoring-spec.md section 3): phi and tau2 of the same year,
+-- Overdispersion of the FLS results (docs/specification/monitoring.md section 3): phi and tau2 of the same year,
 -- KPI and breakdown value, on FLS rows only, as the funnel limits.
 overdispersion_joined as (
     select
@@ -204,7 +204,7 @@ final as (
             when value_pct < funnel_lower_95_pct then 'low'
             when value_pct > funnel_upper_95_pct then 'high'
         end as outlier_direction,
-        -- Overdispersion (monitoring-spec.md section 3): the flags above use the adjusted limits;
+        -- Overdispersion (docs/specification/monitoring.md section 3): the flags above use the adjusted limits;
         -- the unadjusted ones are kept for the funnel plot's dotted lines.
         funnel_lower_95_unadjusted_pct,
         funnel_upper_95_unadjusted_pct,

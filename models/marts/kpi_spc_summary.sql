@@ -1,6 +1,6 @@
 -- One row per monthly series (geography level x geography x KPI 2-11): its latest month, number of
 -- chart points, variation (point type of the latest point) and assurance against the KPI's target.
--- Why: the summary table at the top of each report page, one icon pair per KPI (monitoring-spec.md
+-- Why: the summary table at the top of each report page, one icon pair per KPI (docs/specification/monitoring.md
 -- section 2, "Series summary").
 
 with

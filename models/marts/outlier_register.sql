@@ -1,6 +1,6 @@
 -- One row per extract date x audit year x FLS x KPI whose result (breakdown all) is an alert or
 -- alarm on the overdispersion-adjusted funnel limits, with where it stands in the HQIP outlier
--- process (monitoring-spec.md section 4).
+-- process (docs/specification/monitoring.md section 4).
 -- Why: a flag on a chart is not a process. The status comes from the reviewed decisions seed and is
 -- joined on (audit year, FLS, KPI) only, never on the extract date, so a decision stays attached
 -- to its outlier in every later extract; an outlier nobody has decided on yet is `detected`.
@@ -12,7 +12,17 @@ kpi_results as (
 ),
 
 outlier_decisions as (
-    select * from {{ ref('outlier_decisions') }}
+    -- FLS codes as typed by a person: `syn012 ` means SYN012 (a decision that matches no result is
+    -- named by quality.dq_seed_rows and refuses publication).
+    select
+        audit_year,
+        {{ normalise_code('fls_code') }} as fls_code,
+        kpi_number,
+        status,
+        decided_on,
+        decided_by,
+        note
+    from {{ ref('outlier_decisions') }}
 ),
 
 outliers as (

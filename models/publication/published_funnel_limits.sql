@@ -3,12 +3,10 @@
 -- overdispersion (solid lines) and unadjusted (dotted), with the phi and tau2 of the caption.
 -- Why: the site draws the curves from here and recomputes nothing; the limits come from the macro
 -- that sets kpi_results' own limits and outlier flags (macros/funnel_overdispersion.sql), so a dot
--- outside a drawn line is always a flagged FLS. The grid spans 0.9 x the smallest to 1.1 x the
--- largest PUBLISHED FLS denominator, evenly on a log scale, in var('funnel_curve_steps') steps: a
--- suppressed FLS never sets an end of the axis (marts.kpi_funnel_limits, the internal curves, spans
--- every FLS).
-
-{%- set steps = var('funnel_curve_steps') %}
+-- outside a drawn line is always a flagged FLS. The grid is the funnel plots' one grid
+-- (funnel_curve_grid, as marts.kpi_funnel_limits): 0.9 x the smallest to 1.1 x the largest
+-- PUBLISHED FLS denominator, evenly on a log scale, in var('funnel_curve_steps') steps, so a
+-- suppressed FLS never sets an end of the axis (the internal curves span every FLS).
 
 with
 
@@ -22,10 +20,6 @@ results as (
 
 kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
-),
-
-grid_steps as (
-    {{ dbt.generate_series(steps + 1) }}
 ),
 
 overdispersion as (
@@ -67,27 +61,27 @@ published_fls_ranges as (
     select
         audit_year,
         kpi_number,
-        0.9 * min(denominator) as lowest_denominator,
-        1.1 * max(denominator) as highest_denominator
+        min(denominator) as smallest_fls_denominator,
+        max(denominator) as largest_fls_denominator
     from results
     where geography_level = 'fls' and breakdown = 'all' and denominator > 0
     group by audit_year, kpi_number
 ),
 
-grid as (
+curves as (
     select
         national_centres.*,
-        grid_steps.generated_number - 1 as step_number,
-        published_fls_ranges.lowest_denominator * power(
-            published_fls_ranges.highest_denominator / published_fls_ranges.lowest_denominator,
-            (grid_steps.generated_number - 1) / {{ steps }}.0
-        ) as denominator
+        published_fls_ranges.smallest_fls_denominator,
+        published_fls_ranges.largest_fls_denominator
     from national_centres
     inner join published_fls_ranges
         on
             national_centres.audit_year = published_fls_ranges.audit_year
             and national_centres.kpi_number = published_fls_ranges.kpi_number
-    cross join grid_steps
+),
+
+grid as (
+    {{ funnel_curve_grid('curves') }}
 ),
 
 final as (
@@ -95,19 +89,12 @@ final as (
         audit_year,
         kpi_number,
         value_type,
-        cast(step_number as {{ dbt.type_int() }}) as step_number,
+        step_number,
         cast(denominator as double) as denominator,
         national_value_pct,
         overdispersion_phi,
         overdispersion_tau2,
-        {%- for label, z in funnel_z_scores().items() %}
-            {%- for bound, sign in [('lower', -1), ('upper', 1)] %}
-                {{ funnel_limit_pct('value_type', 'national_value', 'denominator', sign * z, 'overdispersion_tau2') }}
-                    as {{ bound }}_{{ label }}_pct,
-                {{ funnel_limit_pct('value_type', 'national_value', 'denominator', sign * z) }}
-                    as {{ bound }}_{{ label }}_unadjusted_pct,
-            {%- endfor %}
-        {%- endfor %}
+        {{ funnel_curve_limits('value_type', 'national_value', 'denominator', 'overdispersion_tau2') }},
         {{ var('data_is_synthetic') }} as is_synthetic_data
     from grid
 )

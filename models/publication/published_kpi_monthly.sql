@@ -1,5 +1,5 @@
 -- One row per geography x KPI x month of marts.kpi_monthly: the monthly series and its SPC chart
--- (monitoring-spec.md sections 1-2) as they may leave the building, with primary and secondary
+-- (docs/specification/monitoring.md sections 1-2) as they may leave the building, with primary and secondary
 -- small-number suppression applied.
 -- Why: the run charts of the report site and BI tools read only the published tier. A month is a
 -- subset of its audit year and of its parent geography, so suppressing small months alone would
@@ -7,22 +7,16 @@
 -- and recover them.
 --
 -- Primary suppression is kpi_monthly.is_suppressed (the one macro, macros/kpi_statistics.sql).
--- Secondary suppression is the one mechanism of published_kpi_results
--- (macros/secondary_suppression.sql) over the relations of publication_monthly_suppression_relations
--- (months -> the year; FLS -> region -> country -> England and Wales months). The yearly results
--- are members with the suppression published_kpi_results gave them, fixed (never chosen as a
--- complement here, so the yearly tier is not changed by the months); the later months of an
--- incomplete year are a blank member that needs no protection itself (not a suppressed cell:
--- months not yet complete, published in a later extract); the complement is the month
--- with the smallest denominator, then numerator, then key. The data test
--- assert_published_monthly_suppression_leaves_no_lone_cell checks the result.
+-- Secondary suppression is decided with the yearly results, as one system, by
+-- publication_suppression (models/publication/suppression/; docs/bi.md, "Suppression"): a month is
+-- a part of its yearly result (breakdown `all`) and of its parent geography's month, so no
+-- withheld month can be worked out from the published months and years, and no withheld year from
+-- the published months.
 --
 -- A suppressed month keeps its keys and lines and loses its counts, value, point type and flag.
 -- The centre and limits of an SPC group are computed from every point of the group, so a group
 -- with exactly one suppressed point would give that point's value away (n x mean - the others):
 -- such a group's centre and limits are blanked too (`spc_lines_withheld`).
-
-{%- set passes = var('secondary_suppression_passes') %}
 
 with
 
@@ -30,12 +24,12 @@ kpi_monthly as (
     select * from {{ ref('kpi_monthly') }}
 ),
 
-published_results as (
-    select * from {{ ref('published_kpi_results') }}
+suppression_cells as (
+    select * from {{ ref('publication_suppression_cells') }}
 ),
 
-relations as (
-    select * from {{ ref('publication_monthly_suppression_relations') }}
+suppression as (
+    select * from {{ ref('publication_suppression') }}
 ),
 
 geographies as (
@@ -46,96 +40,20 @@ kpi_definitions as (
     select * from {{ ref('kpi_definitions') }}
 ),
 
-monthly as (
-    select
-        *,
-        cast(extract(year from month_start) as {{ dbt.type_int() }}) as audit_year,
-        cast(extract(month from month_start) as {{ dbt.type_int() }}) as month_number
-    from kpi_monthly
-),
-
-cell_keys as (
-    -- Every member of a relation: the months (mutable), the yearly results and the later months
-    -- (fixed: decided by published_kpi_results, or never published).
-    select
-        geography_level,
-        geography_code,
-        kpi_number,
-        audit_year,
-        month_number,
-        numerator,
-        denominator,
-        is_suppressed as is_primary_suppressed,
-        false as is_fixed,
-        true as is_protected
-    from monthly
-    union all
-    select
-        published_results.geography_level,
-        published_results.geography_code,
-        published_results.kpi_number,
-        published_results.audit_year,
-        0 as month_number,
-        cast(null as double) as numerator,
-        cast(null as double) as denominator,
-        published_results.is_suppressed as is_primary_suppressed,
-        true as is_fixed,
-        true as is_protected
-    from published_results
-    where
-        published_results.breakdown = 'all'
-        and published_results.breakdown_value = 'all'
-        and published_results.kpi_number in (select distinct monthly.kpi_number from monthly)
-    union all
-    select distinct
-        geography_level,
-        geography_code,
-        kpi_number,
-        audit_year,
-        month_number,
-        cast(null as double) as numerator,
-        cast(null as double) as denominator,
-        true as is_primary_suppressed,
-        true as is_fixed,
-        false as is_protected
-    from relations
-    where month_number = 13
-),
-
-cells as (
-    select
-        *,
-        row_number() over (
-            order by geography_level, geography_code, kpi_number, audit_year, month_number
-        ) as cell_id
-    from cell_keys
-),
-
--- Members in the order a complement is chosen (the macro beside the passes): parts before the
--- total, then the smallest denominator, then the smallest numerator, then the cell's key.
-members as (
-    {{ secondary_suppression_members(
-        'relations', 'cells',
-        ['geography_level', 'geography_code', 'kpi_number', 'audit_year', 'month_number']
-    ) }}
-),
-
-{{ secondary_suppression_passes('cells', 'members', passes) }}
-
 flagged as (
     select
-        monthly.*,
-        suppressed_after_pass_{{ passes }}.is_suppressed as is_published_suppressed
-    from monthly
-    inner join cells
+        kpi_monthly.*,
+        cast(extract(year from kpi_monthly.month_start) as {{ dbt.type_int() }}) as audit_year,
+        coalesce(suppression.is_suppressed, kpi_monthly.is_suppressed) as is_published_suppressed
+    from kpi_monthly
+    left join suppression_cells
         on
-            monthly.geography_level = cells.geography_level
-            and monthly.geography_code = cells.geography_code
-            and monthly.kpi_number = cells.kpi_number
-            and monthly.audit_year = cells.audit_year
-            and monthly.month_number = cells.month_number
-    inner join suppressed_after_pass_{{ passes }}
-        on cells.cell_id = suppressed_after_pass_{{ passes }}.cell_id
+            kpi_monthly.geography_level = suppression_cells.geography_level
+            and kpi_monthly.geography_code = suppression_cells.geography_code
+            and kpi_monthly.kpi_number = suppression_cells.kpi_number
+            and kpi_monthly.month_start = suppression_cells.month_start
+    left join suppression
+        on suppression_cells.cell_id = suppression.cell_id
 ),
 
 groups as (

@@ -4,25 +4,10 @@
 -- site, the downloads) reads this table, so suppression is decided once, here, in SQL.
 --
 -- Primary suppression is kpi_results.is_suppressed (the one macro, macros/kpi_statistics.sql).
--- Secondary suppression, the rule (docs/bi.md, "Suppression"): in every additive relation of
--- publication_suppression_relations (FLSs -> region -> country -> England and Wales; breakdown
--- values -> `all`), a relation with exactly one suppressed member would give that member away by
--- subtraction; and relations cross (a cell is a part of its region's total and of its own `all`
--- row), so two suppressed members can still be solved for through a chain of relations. So a
--- relation with some, but fewer than var('secondary_suppression_min_cells') (3; or all of its
--- members when it has fewer), suppressed members gets its first published member suppressed too:
--- a part (breakdown value or child geography) before the total, then the smallest denominator,
--- then the smallest numerator, ties broken by the cell's key.
--- Suppressing a cell can leave another relation short, so the rule is applied again,
--- var('secondary_suppression_passes') times (unrolled below; portable SQL, no recursive CTE). The
--- data test assert_published_suppression_leaves_no_lone_cell fails if the passes did not reach the
--- point where every relation with a suppressed member has enough of them.
--- The passes are the macro secondary_suppression_passes (macros/secondary_suppression.sql), which
--- published_kpi_monthly uses too.
--- A suppressed cell keeps its keys and flags and loses every number derived from its counts.
-
-{%- set passes = var('secondary_suppression_passes') %}
-{%- set min_cells = var('secondary_suppression_min_cells') %}
+-- Secondary (complementary) suppression is decided once, for the yearly results and the monthly
+-- series together, by publication_suppression (models/publication/suppression/; the rule and the
+-- cost of a complement are in docs/bi.md, "Suppression"). A withheld cell keeps its keys and flags
+-- and loses every number derived from its counts.
 
 with
 
@@ -30,63 +15,29 @@ kpi_results as (
     select * from {{ ref('kpi_results') }}
 ),
 
-relations as (
-    select * from {{ ref('publication_suppression_relations') }}
+suppression_cells as (
+    select * from {{ ref('publication_suppression_cells') }}
 ),
-
-cells as (
-    -- A number for each cell, so that the passes below join on one column.
-    select
-        audit_year,
-        geography_level,
-        geography_code,
-        kpi_number,
-        breakdown,
-        breakdown_value,
-        numerator,
-        denominator,
-        is_suppressed as is_primary_suppressed,
-        false as is_fixed,
-        true as is_protected,
-        row_number() over (
-            order by audit_year, geography_level, geography_code, kpi_number, breakdown, breakdown_value
-        ) as cell_id
-    from kpi_results
-),
-
--- Members in the order a complement is chosen (the macro beside the passes): parts before the
--- total, then the smallest denominator, then the smallest numerator, then the cell's key.
-members as (
-    {{ secondary_suppression_members(
-        'relations', 'cells',
-        ['audit_year', 'geography_level', 'geography_code', 'kpi_number', 'breakdown', 'breakdown_value']
-    ) }}
-),
-
-{{ secondary_suppression_passes('cells', 'members', passes, min_cells) }}
 
 suppression as (
-    select
-        cells.*,
-        suppressed_after_pass_{{ passes }}.is_suppressed
-    from cells
-    inner join suppressed_after_pass_{{ passes }}
-        on cells.cell_id = suppressed_after_pass_{{ passes }}.cell_id
+    select * from {{ ref('publication_suppression') }}
 ),
 
 flagged as (
     select
         kpi_results.*,
-        suppression.is_suppressed as is_published_suppressed
+        coalesce(suppression.is_suppressed, kpi_results.is_suppressed) as is_published_suppressed
     from kpi_results
-    inner join suppression
+    left join suppression_cells
         on
-            kpi_results.audit_year = suppression.audit_year
-            and kpi_results.geography_level = suppression.geography_level
-            and kpi_results.geography_code = suppression.geography_code
-            and kpi_results.kpi_number = suppression.kpi_number
-            and kpi_results.breakdown = suppression.breakdown
-            and kpi_results.breakdown_value = suppression.breakdown_value
+            kpi_results.audit_year = suppression_cells.audit_year
+            and kpi_results.geography_level = suppression_cells.geography_level
+            and kpi_results.geography_code = suppression_cells.geography_code
+            and kpi_results.kpi_number = suppression_cells.kpi_number
+            and kpi_results.breakdown = suppression_cells.breakdown
+            and kpi_results.breakdown_value = suppression_cells.breakdown_value
+    left join suppression
+        on suppression_cells.cell_id = suppression.cell_id
 ),
 
 national_suppression as (

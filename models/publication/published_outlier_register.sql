@@ -1,5 +1,5 @@
 -- One row per extract date x audit year x FLS x KPI in marts.outlier_register whose result is
--- published: the outlier register (monitoring-spec.md section 4) as it may leave the building.
+-- published: the outlier register (docs/specification/monitoring.md section 4) as it may leave the building.
 -- Why: the site lists the register by KPI, with each outlier's status in the HQIP process, and
 -- each FLS page shows its own entries (issue 15). The alert and alarm flags are already public
 -- on the funnel plots (published_kpi_results), so every status is named, `detected` included;

@@ -27,6 +27,11 @@ volumes as (
     select * from {{ ref('dq_fls_volumes') }}
 ),
 
+withdrawals as (
+    select * from {{ ref('stg_fls_db__withdrawals') }}
+    where is_active
+),
+
 check_problems as (
     select
         thresholds.check_name,
@@ -87,6 +92,16 @@ rejected_per_service as (
     group by fls_code
 ),
 
+withdrawn_per_service as (
+    -- withdrawn rows were submitted too: they are out of staging, so counted from the withdrawals
+    select
+        owning_fls_code as fls_code,
+        cast(sum(rows_covered) as {{ dbt.type_bigint() }}) as rows_withdrawn
+    from withdrawals
+    where owning_fls_code is not null
+    group by owning_fls_code
+),
+
 records_per_service as (
     select
         fls_code,
@@ -105,6 +120,8 @@ service_codes as (
     from records_per_service
     where records > 0
     union
+    select fls_code as service_key from withdrawn_per_service
+    union
     select service_key from problem_counts
 ),
 
@@ -112,12 +129,14 @@ services as (
     select
         service_codes.service_key,
         coalesce(accepted_per_service.rows_accepted, 0)
-        + coalesce(rejected_per_service.rows_rejected, 0) as rows_submitted,
+        + coalesce(rejected_per_service.rows_rejected, 0)
+        + coalesce(withdrawn_per_service.rows_withdrawn, 0) as rows_submitted,
         coalesce(records_per_service.records, 0) as records,
         coalesce(records_per_service.cohort_records, 0) as cohort_records
     from service_codes
     left join accepted_per_service on service_codes.service_key = accepted_per_service.fls_code
     left join rejected_per_service on service_codes.service_key = rejected_per_service.fls_code
+    left join withdrawn_per_service on service_codes.service_key = withdrawn_per_service.fls_code
     left join records_per_service on service_codes.service_key = records_per_service.fls_code
 ),
 

@@ -10,8 +10,8 @@
 -- `own measure`) each have a step below. Seed rows measured as `change since approved` are the
 -- report's comparison with the last approved extract, not checks of the warehouse.
 -- A description may name KPI 1's rule as {key_field_threshold_pct} and
--- {fewest_key_fields_below_threshold_not_met}: they are filled in from the KPI seed, so that the
--- seed of checks never writes the rule out.
+-- {fewest_key_fields_below_threshold_not_met}, and the cohort's age as {minimum_age}: they are
+-- filled in from the KPI seed and var minimum_age, so that the seed of checks never writes a rule out.
 
 {%- set kpi_1 = completeness_kpi() %}
 {%- set key_field_pct = '%g' % kpi_1.key_field_threshold_pct if kpi_1 else '' %}
@@ -164,8 +164,21 @@ geography_rows as (
     where geographies.result_rows > national.result_rows
 ),
 
+seed_rows_unmatched as (
+    select
+        'seed_rows_unmatched' as check_name,
+        cast(count(*) as double) as measured_value,
+        cast(null as double) as national_share,
+        cast(null as {{ dbt.type_string() }}) as services_concerned,
+        {{ aggregate_strings('unmatched.description', '; ', 'unmatched.description') }} as detail
+    from {{ ref('dq_seed_rows') }} as unmatched
+    where not unmatched.is_matched
+),
+
 measures as (
     select * from problem_measures
+    union all
+    select * from seed_rows_unmatched
     union all
     select * from kpi_1_not_met
     union all
@@ -180,8 +193,11 @@ final as (
     select
         thresholds.check_name,
         replace(
-            replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
-            '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
+            replace(
+                replace(thresholds.description, '{key_field_threshold_pct}', '{{ key_field_pct }}'),
+                '{fewest_key_fields_below_threshold_not_met}', '{{ fewest_below }}'
+            ),
+            '{minimum_age}', '{{ var("minimum_age") }}'
         ) as description,
         thresholds.short_label,
         thresholds.measured_as,

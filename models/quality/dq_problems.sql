@@ -80,8 +80,8 @@ rejects_with_fls as (
 ),
 
 latest_accepted_versions as (
-    -- dataset.md, "Versions and duplicates": versions are ranked among accepted rows only. For
-    -- each record that also has a rejected row, its accepted row loaded last (file load order,
+    -- docs/specification/submission-format.md, "Versions and duplicates": versions are ranked among accepted rows
+    -- only. For each record that also has a rejected row, its accepted row loaded last (file load order,
     -- then line), which a later rejected row would have replaced had it been accepted.
     select
         fls_code,

@@ -323,9 +323,11 @@ def reject(reviewer: str, note: str, validation_path: Path | None) -> None:
                    "must be the one signed off.")
 def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path | None) -> None:
     """Publish the signed-off extract: the gate, then the published tier, the restricted analyst
-    extract and the extract history, together or not at all."""
+    extract and the extract history, together or not at all. At most one publication per
+    publication period (var publication_period): another extract of the same period is `Not
+    published` (exit 0) and nothing changes."""
     from flsdb import settings
-    from flsdb.publish.release import release
+    from flsdb.publish.release import Held, release
 
     if out_dir:
         settings.check_paths(output=out_dir)
@@ -333,7 +335,8 @@ def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path 
     released = release(_validation_file(validation_path), out_dir, warehouse or paths.warehouse_path(),
                        progress=lambda line: click.echo(f"[publish] {line}", err=True))
     click.echo(str(released))
-    click.echo(f"Approval: {out_dir / 'approval.json'}")
+    if not isinstance(released, Held):
+        click.echo(f"Approval: {out_dir / 'approval.json'}")
 
 
 @main.command()

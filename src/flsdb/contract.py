@@ -1,4 +1,4 @@
-"""The raw submission contract of ../shared/fls-db/dataset.md, as data.
+"""The raw submission contract of docs/specification/submission-format.md, as data.
 
 The contract is held once, in files the SQL reads too, so that the generator, the loader, the
 staging models and the GX suites cannot disagree (DEVELOPERS.md, "The submission contract"):
@@ -88,7 +88,7 @@ DRUGS: tuple[str, ...] = tuple(_VARS["named_drugs"])
 YES_NO_NK: tuple[str, ...] = tuple(_VARS["submission_code_lists"]["yes_no_not_known"])
 SITES: tuple[str, ...] = tuple(_VARS["submission_code_lists"]["fracture_site"])
 
-# Column name -> contract kind (Field.contract_kind), in dataset.md's order.
+# Column name -> contract kind (Field.contract_kind), in docs/specification/submission-format.md's order.
 COLUMNS: dict[str, str] = {field.column_name: field.contract_kind for field in FIELDS}
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(f.column_name for f in FIELDS if f.is_required)
 KPI_1_KEY_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_kpi_1_key_field)
@@ -96,8 +96,11 @@ KPI_1_KEY_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_kpi_1_key_
 # is due (var follow_up_due_days: 16 weeks, and 56 weeks, the end of the 48-56 week window).
 FOLLOW_UP_DUE_DAYS: dict[str, int] = {name: int(days) for name, days in _VARS["follow_up_due_days"].items()}
 
+# An item that is itself a list (the named drugs, written once as *named_drugs in dbt_project.yml)
+# stands for its codes, in their order (as code_list() in macros/submission_fields.sql).
 CODE_LISTS: dict[str, tuple[str, ...]] = {
-    name: tuple(codes) for name, codes in _VARS["submission_code_lists"].items()
+    name: tuple(code for item in codes for code in ([item] if isinstance(item, str) else item))
+    for name, codes in _VARS["submission_code_lists"].items()
 }
 
 # How a coded answer is read (dbt_project.yml, the coded-answer block): whitespace of any kind
@@ -108,7 +111,7 @@ CODE_WHITESPACE_PATTERN: str = _VARS["code_whitespace_pattern"]
 
 
 def code_wordings(list_name: str) -> dict[str, str]:
-    """The documented wordings of the codes of list_name (dataset.md), wording -> code: the
+    """The documented wordings of the codes of list_name (docs/specification/submission-format.md), wording -> code: the
     explicit ones of var submission_code_wordings, and for a drug list with a wording suffix
     every named drug followed by it. The same derivation is in macros/submission_fields.sql."""
     wordings = dict(_VARS.get("submission_code_wordings", {}).get(list_name, {}))
@@ -124,8 +127,8 @@ MAX_AGE_YEARS: int = int(_VARS["maximum_age"])
 MIN_AGE_YEARS: int = int(_VARS["minimum_age"])
 
 
-# The date and timestamp formats of dataset.md, as strftime codes (vars submission_date_formats
-# and submission_timestamp_formats). DuckDB's strptime parses them; the staging macros
+# The date and timestamp formats of docs/specification/submission-format.md, as strftime codes (vars
+# submission_date_formats and submission_timestamp_formats). DuckDB's strptime parses them; the staging macros
 # (macros/cross_engine/parse_submission_date.sql) and the GX suites use them as they are. The
 # loader accepts each in its written, zero-padded form only (strict_format_regex): a four-digit
 # year not starting with 0, two-digit month, day, hour, minute and second.

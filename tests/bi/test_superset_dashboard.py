@@ -301,7 +301,7 @@ def test_dashboard_renders_every_chart_with_no_error_and_the_expected_figure(das
     assert set(charts) == set(bundle_charts()), set(charts) ^ set(bundle_charts())
     broken = [name for name, c in charts.items() if c["error"] or not c["drawn"] or c["loading"]]
     assert not broken, {name: charts[name]["text"][:500] for name in broken}
-    # The national KPI 1 result (never suppressed: kpi-spec exempts KPI 1) of the year shown.
+    # The national KPI 1 result (never suppressed: docs/specification/kpi-definitions.md exempts KPI 1) of the year shown.
     year = max(r["audit_year"] for r in query(published["db"], "select distinct audit_year from "
                                               "publication.published_kpi_results"))
     (kpi_1,) = national(published["db"], year, kpi=1)

@@ -1,7 +1,7 @@
 {#-
     Fails with one row per column of `model` that holds, or is named like, a patient identifier:
     an NHS number (10 digits, spaces or hyphens allowed), a UK postcode, or a date of birth.
-    Identifiers may exist in the raw schema only (dataset.md, "Identifiers and privacy").
+    Identifiers may exist in the raw schema only (docs/specification/submission-format.md, "Identifiers and privacy").
 -#}
 {% test no_identifiers(model) %}
     {%- set nhs_number_pattern = '^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$' %}

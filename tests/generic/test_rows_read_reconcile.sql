@@ -1,6 +1,6 @@
 {#-
-    Reconciliation per file (dataset.md: "rows read = rows accepted + rows rejected"). Fails with
-    one row per loaded file whose counts do not add up: rows_read != rows_accepted + rows_rejected,
+    Reconciliation per file (docs/specification/submission-format.md: rows read = rows accepted + rows rejected).
+    Fails with one row per loaded file whose counts do not add up: rows_read != rows_accepted + rows_rejected,
     or, when `records` / `rejects` relations are given, rows_accepted / rows_rejected differ from
     the rows actually stored for that file (joined on `key`). Refused files (status != 'loaded')
     load nothing, so none of their rows may be stored either.

@@ -8,7 +8,6 @@ unit and data test, among them the one that fails the build on a missing expecte
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,31 +15,42 @@ import duckdb
 import pytest
 
 import tiny_build
+from flsdb import paths
+from shared_builds import SharedBuild
+
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
 
 YEARS = (2019, 2025)
 # The ONS population estimate the project ships (data/reference/ons_mye2020_la_age_sex.csv.gz).
 EARLIEST_ESTIMATE = 2020
 
 
-@pytest.fixture(scope="module")
-def audit_years_build(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("audit_years")
+def _make(shared: SharedBuild, root: Path) -> dict:
     build = {"root": root, "landing": root / "landing", "warehouse": root / "years.duckdb",
              "target": root / "target", "logs": root / "logs"}
     flsdb = Path(sys.executable).with_name("flsdb")
     env = tiny_build.dbt_env(build["warehouse"], build["landing"])
-    generate = subprocess.run(
-        [str(flsdb), "generate", "--years", ",".join(map(str, YEARS)), "--scale", "0.05",
-         "--seed", "14", "--out", str(build["landing"])],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert generate.returncode == 0, generate.stderr[-5000:]
-    load = subprocess.run([str(flsdb), "load", "--landing", str(build["landing"]),
-                           "--warehouse", str(build["warehouse"])],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert load.returncode == 0, load.stderr[-5000:]
-    result = tiny_build.run_dbt(build, ["build"])
+    generate = shared.run("generate", [str(flsdb), "generate", "--years", ",".join(map(str, YEARS)),
+                                       "--scale", "0.05", "--seed", "14", "--out", str(build["landing"])],
+                          env, paths.PROJECT_DIR, root / "steps" / "generate.log")
+    assert generate.returncode == 0, generate.stdout[-5000:]
+    load = shared.run("load", [str(flsdb), "load", "--landing", str(build["landing"]),
+                               "--warehouse", str(build["warehouse"])],
+                      env, paths.PROJECT_DIR, root / "steps" / "load.log")
+    assert load.returncode == 0, load.stdout[-5000:]
+    result = shared.run("dbt build", tiny_build.dbt_command(["build"], build["target"], build["logs"]),
+                        env, paths.PROJECT_DIR, root / "steps" / "dbt_build.log")
     build["build"] = result
     return build
+
+
+BUILD = SharedBuild("audit years 2019 and 2025 at 5%", _make, fixture="audit_years_build", module=__file__)
+
+
+@pytest.fixture(scope="module")
+def audit_years_build(tmp_path_factory) -> dict:
+    """Made once, in the background when the session starts (shared_builds.py)."""
+    return BUILD.get(lambda: tmp_path_factory.mktemp("audit_years"))
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ import pytest
 from flsdb.ingest import load_landing
 
 import tiny_build
+from shared_builds import copy_build
 
 SEED = 20250607
 KILLS = 20
@@ -107,6 +108,7 @@ def fault_landing(tmp_path_factory) -> dict:
     return {"root": root, "landing": landing, "reference": raw_snapshot(reference)}
 
 
+@pytest.mark.slow
 def test_loader_killed_at_random_moments_then_rerun_equals_clean_load(fault_landing):
     root, landing, reference = (fault_landing[k] for k in ("root", "landing", "reference"))
     # How long a whole load takes in a child process (after its imports).
@@ -144,8 +146,8 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_dbt_build_killed_mid_run_then_next_build_completes(tmp_path_factory):
-    build = tiny_build.tiny_build(tmp_path_factory)
+def test_dbt_build_killed_mid_run_then_next_build_completes(tiny, tmp_path):
+    build = copy_build(tiny, tmp_path / "tiny_copy")          # this test kills a build on it
     from flsdb.publish.marts import publish_marts
 
     out = build["root"] / "output"

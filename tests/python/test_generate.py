@@ -41,7 +41,7 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
-    """ISO YYYY-MM-DD or UK DD/MM/YYYY, as dataset.md allows."""
+    """ISO YYYY-MM-DD or UK DD/MM/YYYY, as docs/specification/submission-format.md allows."""
     iso = pd.to_datetime(values.where(values.str.match(r"^\d{4}-")), format="%Y-%m-%d",
                          errors="coerce")
     uk = pd.to_datetime(values.where(values.str.match(r"^\d{2}/")), format="%d/%m/%Y",

@@ -1,4 +1,4 @@
-"""The extract history (monitoring-spec.md section 5; src/flsdb/publish/history.py and history.sql).
+"""The extract history (docs/specification/monitoring.md section 5; src/flsdb/publish/history.py and history.sql).
 
 Two kinds of test:
 - the rules of the change views on small hand-made warehouses (fast): the 0.1-point threshold,
@@ -302,6 +302,7 @@ def _kpi_rows(warehouse: Path) -> dict[tuple, tuple]:
         con.close()
 
 
+@pytest.mark.warehouse
 def test_two_extracts_end_to_end(tmp_path):
     from flsdb.synthetic import generate
 

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -37,6 +38,9 @@ import pytest
 import deployment as dep
 from flsdb import paths
 from flsdb.publish import history as hist
+from shared_builds import SharedBuild
+
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
 
 # Planted identifiers: a valid NHS number (modulus 11), a postcode and a date of birth. None of them
 # may appear anywhere under the published tier or the site.
@@ -102,19 +106,18 @@ def _plant_hostile_files(landing: Path) -> None:
     _write(locked / "SYN001_locked.csv", header, [variant(12)])
 
 
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    flsdb = Path(sys.executable).with_name("flsdb")
-    return subprocess.run([str(flsdb), *args], env=env, cwd=paths.PROJECT_DIR, capture_output=True,
-                          text=True, timeout=1200)
+def _make(shared: SharedBuild, root: Path) -> dict:
+    flsdb = str(Path(sys.executable).with_name("flsdb"))
 
+    def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+        done = shared.run(args[0], [flsdb, *args], env, paths.PROJECT_DIR, root / "steps" / f"{args[0]}.log")
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, "")
 
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
-    from flsdb.synthetic.generator import generate
-
-    root = tmp_path_factory.mktemp("hostile_pipeline")
     landing = root / "landing"
-    generate(years=[2024], scale=0.02, out_dir=landing, seed=1212, clean=True)
+    generated = shared.run("generate", [flsdb, "generate", "--years", "2024", "--scale", "0.02", "--seed",
+                                        "1212", "--clean", "--out", str(landing)],
+                           dict(os.environ), paths.PROJECT_DIR, root / "steps" / "generate.log")
+    assert generated.returncode == 0, generated.stdout[-5000:]
     _plant_hostile_files(landing)
     env = dict(os.environ)
     env.update({
@@ -139,6 +142,16 @@ def hostile_run(tmp_path_factory):
     finally:
         os.chmod(landing / "locked_folder", 0o755)
     return {"root": root, "landing": landing, "steps": steps}
+
+
+BUILD = SharedBuild("hostile pipeline (2024 at 2%, clean, hostile files)", _make, fixture="hostile_run",
+                    module=__file__)
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """Made once, in the background when the session starts (shared_builds.py)."""
+    return BUILD.get(lambda: tmp_path_factory.mktemp("hostile_pipeline"))
 
 
 def test_every_step_runs_with_no_traceback(hostile_run):
@@ -182,6 +195,9 @@ def _published_text(root: Path) -> str:
             if path.is_file() and path.suffix != ".duckdb":
                 texts.append(path.name)
                 texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+            if path.is_file() and path.suffix == ".zip":      # the site's downloads: zipped CSVs
+                with zipfile.ZipFile(path) as archive:
+                    texts += [archive.read(name).decode("utf-8", errors="replace") for name in archive.namelist()]
     return "\n".join(texts)
 
 

@@ -18,11 +18,6 @@ import tiny_build
 STAGED = "staging.stg_fls_db__submission_records"
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_build.tiny_build(tmp_path_factory)
-
-
 @pytest.fixture
 def copy_of_tiny(tiny, tmp_path) -> dict:
     """The tiny built warehouse, copied so that this test may change it."""

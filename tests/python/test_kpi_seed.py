@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 import tiny_build
+from shared_builds import SharedBuild
 from flsdb import paths, semantic_layer
 from flsdb.publish.kpi_words import kpi_words
 
@@ -299,29 +300,25 @@ def add_a_kpi(project: Path, env: dict[str, str]) -> int:
     return number
 
 
-def _flsdb(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(Path(sys.executable).with_name("flsdb")), *args], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"flsdb {' '.join(args)} exited {result.returncode}:\n" \
-                                   f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def added(tmp_path_factory) -> dict:
+def _make_added(shared: SharedBuild, root: Path) -> dict:
     """The copy with a new KPI, loaded, built, validated, published and reported; and the project's
-    own build of the same landing set (models only, for the comparison of the existing KPIs)."""
+    own build of the same landing set (the session's tiny build: 2024 at 2%, seed 7, its pseudonym
+    key), for the comparison of the existing KPIs."""
     started = time.monotonic()
     stages: dict[str, float] = {}
+    tiny = tiny_build.BUILD.get(lambda: root / "tiny")
 
     def stage(name: str) -> None:
         stages[name] = round(time.monotonic() - started - sum(stages.values()), 1)
 
-    root = tmp_path_factory.mktemp("add_a_kpi")
-    landing = root / "landing"
-    from flsdb.synthetic import generate
+    def _flsdb(args: list[str], env: dict[str, str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+        result = shared.run(args[0], [str(Path(sys.executable).with_name("flsdb")), *args], env, cwd,
+                            root / "steps" / f"{args[0]}.log")
+        assert result.returncode == 0 or not check, f"flsdb {' '.join(args)} exited {result.returncode}:\n" \
+                                                    f"{result.stdout[-8000:]}"
+        return result
 
-    generate(years=[AUDIT_YEAR], scale=0.02, out_dir=landing, seed=7, clean=False)
+    landing = tiny["landing"]                 # AUDIT_YEAR at 2%, read only
     project = _copy_project(root)
     warehouse, output = root / "with_new_kpi.duckdb", root / "output"
     env = tiny_build.dbt_env(warehouse, landing)
@@ -330,25 +327,11 @@ def added(tmp_path_factory) -> dict:
                 "FLSDB_HISTORY": str(root / "history.duckdb"), "DBT_TARGET_PATH": str(root / "target"),
                 "DBT_LOG_PATH": str(root / "logs")})
     number = add_a_kpi(project, env)
-    stage("generate, copy and add the KPI")
-
-    # The project as it is, on the same landing set: models only, beside the copy's build.
-    base = {"landing": landing, "warehouse": root / "without.duckdb", "target": root / "base_target",
-            "logs": root / "base_logs"}
-    _flsdb(["load", "--landing", str(landing), "--warehouse", str(base["warehouse"])],
-           tiny_build.dbt_env(base["warehouse"], landing), paths.PROJECT_DIR)
-    base_build = subprocess.Popen(
-        tiny_build.dbt_command(["build", "--select", "+kpi_results", "--exclude-resource-type", "test",
-                                "unit_test"], base["target"], base["logs"]),
-        env=tiny_build.dbt_env(base["warehouse"], landing), cwd=paths.PROJECT_DIR,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stage("copy and add the KPI")
 
     _flsdb(["load"], env, project)
-    build = subprocess.run([str(Path(sys.executable).with_name("flsdb")), "build"], env=env, cwd=project,
-                           capture_output=True, text=True, timeout=900)
-    base_output, _ = base_build.communicate(timeout=900)
-    assert base_build.returncode == 0, base_output[-4000:]
-    stage("load both, build the copy (and the project's models beside it)")
+    build = _flsdb(["build"], env, project, check=False)
+    stage("load and build the copy")
     validate = _flsdb(["validate"], env, project)
     stage("validate")
     _flsdb(["approve", "--reviewer", "KPI seed test (synthetic data)", "--yes"], env, project)
@@ -357,8 +340,17 @@ def added(tmp_path_factory) -> dict:
     _flsdb(["report"], env, project)
     stage("report")
     return {"stages": stages, "number": number, "project": project, "root": root, "warehouse": warehouse, "output": output,
-            "build": build, "validate": validate, "base_warehouse": base["warehouse"],
+            "build": build, "validate": validate, "base_warehouse": tiny["warehouse"],
             "seconds": time.monotonic() - started}
+
+
+BUILD = SharedBuild("add a KPI (a copy of the project, 2024 at 2%)", _make_added, fixture="added", module=__file__)
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory, tiny) -> dict:
+    """Made once, in the background when the session starts (shared_builds.py)."""
+    return BUILD.get(lambda: tmp_path_factory.mktemp("add_a_kpi"))
 
 
 def _rows(database: Path, sql: str, *parameters) -> list[tuple]:

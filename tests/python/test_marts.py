@@ -170,8 +170,8 @@ def test_patient_pseudonym_is_the_hmac_of_the_nhs_number(marts):
 # ---------------------------------------------------------------- small-number suppression by value type
 
 def test_suppression_follows_what_the_kpi_counts(marts):
-    """kpi-spec.md, "Publication and small numbers": the rules count patients. Proportions apply all
-    three; KPI 2/3 (an expected count as denominator) only the numerator rule; KPI 1 none."""
+    """docs/specification/kpi-definitions.md, "Publication and small numbers": the rules count patients.
+    Proportions apply all three; KPI 2/3 (an expected count as denominator) only the numerator rule; KPI 1 none."""
     import yaml
 
     from flsdb import paths

@@ -1,7 +1,7 @@
-"""Monthly KPI series and SPC charts (monitoring-spec.md sections 1-2) on the built default warehouse.
+"""Monthly KPI series and SPC charts (docs/specification/monitoring.md sections 1-2) on the built default warehouse.
 
 The SPC limits and rules are recomputed here by a small, independent Python implementation of the
-spec (not a copy of the SQL in macros/spc_xmr.sql) and compared with kpi_monthly for real series.
+spec (not a copy of the SQL of the int_spc_* models) and compared with kpi_monthly for real series.
 This is a check of the SQL, not a second source of published numbers: reports read the marts.
 """
 
@@ -111,21 +111,35 @@ def test_kpi_monthly_limits_and_point_types_match_an_independent_computation(mar
         """
     ).fetchall()
     assert len(series) >= 20
-    charts_with_limits = 0
+    value_types = dict(marts.execute("select kpi_number, value_type from reference.kpi_definitions").fetchall())
+    charts_with_limits = clipped = 0
     for level, code, kpi in series:
         rows = _series(marts, level, code, kpi)
         points = [r for r in rows if r[1] is not None]
-        expected = chart_group([r[1] for r in points])
+        # The chart reads each value to 9 decimal places (macros/spc.sql).
+        expected = chart_group([round(r[1], 9) for r in points])
         charts_with_limits += expected["upper"] is not None
+        # Stored clipped to the range of the value; the rules used the limits as computed.
+        top = None if value_types[kpi] == "ratio_to_expected" else 100.0
+        lower, upper = (clip(expected["lower"], top), clip(expected["upper"], top))
+        clipped += lower != expected["lower"] or upper != expected["upper"]
         for row, point_type in zip(points, expected["types"]):
             assert row[2] == 1
             assert _close(row[3], expected["centre"]), (level, code, kpi, row)
-            assert _close(row[4], expected["lower"]), (level, code, kpi, row)
-            assert _close(row[5], expected["upper"]), (level, code, kpi, row)
+            assert _close(row[4], lower), (level, code, kpi, row)
+            assert _close(row[5], upper), (level, code, kpi, row)
             assert row[6] == point_type, (level, code, kpi, row)
         # A month with no value is not a point: no point type, no flag.
         assert all(r[6] is None and r[7] is False for r in rows if r[1] is None)
     assert charts_with_limits > 0
+    assert clipped > 0
+
+
+def clip(limit: float | None, top: float | None) -> float | None:
+    """A limit clipped to [0, top] (top None: no upper bound)."""
+    if limit is None:
+        return None
+    return max(0.0, limit if top is None else min(top, limit))
 
 
 def test_series_follow_the_completeness_lags_of_the_kpi_seed(marts):
@@ -140,17 +154,22 @@ def test_series_follow_the_completeness_lags_of_the_kpi_seed(marts):
         """
     ).fetchone()[0]
     assert late == 0
-    # The longer the lag, the fewer months: KPI 11 (392 days) ends a year before KPI 6 (0 days).
+    # The longer the lag, the fewer months: KPI 11 (392 days) ends before KPI 8 (112 days). KPIs 6 (0
+    # days) and 8 both end at the data's last month: a series ends at its last month with a value.
     last_month = dict(marts.execute(
         "select kpi_number, max(month_start) from marts.kpi_monthly group by kpi_number"
     ).fetchall())
-    assert last_month[11] < last_month[8] < last_month[6]
+    assert last_month[11] < last_month[8] <= last_month[6]
+    last_fracture = marts.execute(
+        "select cast(date_trunc('month', max(fracture_date)) as date) from marts.fct_episodes where is_in_cohort"
+    ).fetchone()[0]
+    assert last_month[6] == last_fracture
     assert set(last_month) == set(range(2, 12))
 
 
 def test_monthly_numerators_add_up_to_the_yearly_results(marts):
     """Over the 12 months of a year, every KPI adds up to the yearly result: KPIs 4-11 count the same
-    episode flags; KPI 2/3 prorate the same expected count over the days of the year."""
+    episode flags; KPI 2/3 spread the same expected count over the seasonal shares, which add up to 1."""
     mismatches = marts.execute(
         """
         with monthly as (
@@ -205,3 +224,61 @@ def test_summary_variation_and_assurance(marts):
             assert assurance == "consistent_pass"
         else:
             assert assurance == "inconsistent"
+
+
+WINTER = {10, 11, 12, 1, 2, 3}
+
+
+def test_the_national_kpi_2_chart_does_not_follow_the_seasons(marts):
+    """Issue 23: with a flat monthly share every winter read as an improvement and every summer as a
+    concern (16 of the 19 special-cause points before the seasonal share). A special-cause point
+    follows the seasons when its audit year has special causes of both kinds and it is an
+    improvement in October-March or a concern in April-September."""
+    rows = marts.execute(
+        """
+        select month_start, point_type from marts.kpi_monthly
+        where geography_level = 'national' and kpi_number = 2 and is_special_cause
+        """
+    ).fetchall()
+    kinds: dict[int, set[str]] = {}
+    for month, point_type in rows:
+        kinds.setdefault(month.year, set()).add(point_type)
+    seasonal = [(month, point_type) for month, point_type in rows
+                if len(kinds[month.year]) == 2
+                and (point_type == "special_cause_improvement") == (month.month in WINTER)]
+    assert seasonal == []
+    # The shares the denominators used: a profile from the complete years, winter above summer.
+    shares = dict(marts.execute(
+        "select month_of_year, share from marts.kpi_seasonal_profile where kpi_number = 2 and years_used > 0"
+    ).fetchall())
+    assert len(shares) == 12 and math.isclose(sum(shares.values()), 1.0, abs_tol=1e-12)
+    assert shares[1] > shares[7]
+
+
+def test_injected_shifts_are_detected(marts, built_warehouse):
+    """The generator's injected shifts (landing/_reference/injected_shifts.csv) are found on the FLS
+    charts: a special-cause point within 12 months of the shift (start month - 12 to full month + 12)
+    that tells of it, in the shift's direction from its start month on, or the other way before it
+    (a chart with one group puts the mean between the two levels). 8 of the 13 shifts of the default
+    data were found before the seasonal share and the clipped limits (issue 23); no fewer now."""
+    import pandas as pd
+
+    shifts = pd.read_csv(built_warehouse["landing"] / "_reference" / "injected_shifts.csv")
+    assert len(shifts) == 13
+    found = []
+    for shift in shifts.itertuples():
+        start, full = pd.Timestamp(shift.start_month), pd.Timestamp(shift.full_month)
+        towards = "special_cause_improvement" if shift.direction == "improve" else "special_cause_concern"
+        points = marts.execute(
+            """
+            select month_start, point_type from marts.kpi_monthly
+            where geography_level = 'fls' and geography_code = ? and kpi_number = ? and is_special_cause
+            """,
+            [shift.fls_code, int(shift.kpi_number)],
+        ).fetchall()
+        found.append(any(
+            start - pd.DateOffset(months=12) <= pd.Timestamp(month) <= full + pd.DateOffset(months=12)
+            and ((pd.Timestamp(month) >= start) == (point_type == towards))
+            for month, point_type in points
+        ))
+    assert sum(found) >= 8, list(zip(shifts["fls_code"], found))

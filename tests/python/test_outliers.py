@@ -1,4 +1,4 @@
-"""Credible outliers (monitoring-spec.md sections 3 and 4): the overdispersion-adjusted funnel limits
+"""Credible outliers (docs/specification/monitoring.md sections 3 and 4): the overdispersion-adjusted funnel limits
 of kpi_results against an independent numpy implementation of section 3, and the outlier register's
 decisions surviving a rebuild and a new extract.
 
@@ -41,14 +41,17 @@ def spiegelhalter(numerators: np.ndarray, denominators: np.ndarray, national: fl
     k = len(y)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (y - national) / s
+    # A degenerate national value (0 or 1, a ratio of 0) has s = 0 and every result equal to it:
+    # the result sits on the centre line, z = 0 (issue 19).
+    z = np.where((s == 0) & (y == national), 0.0, z)
     defined = np.isfinite(z)
     if not defined.any():
         return {"k": k, "phi": None, "tau2": 0.0, "s": s}
     low, high = np.percentile(z[defined], [10, 90])  # numpy's default: linear = type 7
     phi = float(np.mean(np.clip(z[defined], low, high) ** 2))
-    w = 1 / s[defined] ** 2
-    if k < MIN_RESULTS:
-        tau2 = 0.0
+    w = 1 / s[defined & (s > 0)] ** 2
+    if k < MIN_RESULTS or not len(w):
+        tau2 = 0.0  # too few results, or s = 0 everywhere (no weights: nothing to add)
     else:
         tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
     return {"k": k, "phi": phi, "tau2": tau2, "s": s}
@@ -92,8 +95,6 @@ def test_phi_tau2_and_limits_match_an_independent_implementation(funnel_rows):
         else:
             assert group["overdispersion_phi"].to_numpy() == pytest.approx(expected["phi"], rel=1e-9), where
         assert group["overdispersion_tau2"].to_numpy() == pytest.approx(expected["tau2"], rel=1e-9, abs=1e-15), where
-        if national == 0 and value_type == "ratio_to_expected":
-            continue  # no funnel around a national ratio of 0
         for label, z in Z.items():
             for bound, sign in (("lower", -1), ("upper", 1)):
                 adjusted = limit_pct(national, expected["s"], sign * z, expected["tau2"], value_type)
@@ -126,12 +127,16 @@ def test_funnel_curves_span_the_services_and_follow_section_3(marts, funnel_rows
     results = funnel_rows.groupby(["audit_year", "kpi_number", "breakdown", "breakdown_value"])
     groups = curves.groupby(["audit_year", "kpi_number", "breakdown", "breakdown_value"])
     assert set(groups.groups) == {k for k, g in results if g["funnel_lower_95_pct"].notna().any()}
+    steps = 120  # var funnel_curve_steps: the one grid of kpi_funnel_limits and published_funnel_limits
     for key, curve in groups:
         fls = results.get_group(key)
-        assert len(curve) == 101 and curve["point_number"].tolist() == list(range(1, 102))
-        assert curve["denominator"].min() == pytest.approx(1.0)
-        assert curve["denominator"].max() > fls["denominator"].max()
-        assert curve["denominator"].max() % 10 == pytest.approx(0, abs=1e-6)
+        curve = curve.sort_values("step_number")
+        assert curve["step_number"].tolist() == list(range(steps + 1))
+        with_limits = fls.loc[fls["funnel_lower_95_pct"].notna() & (fls["denominator"] > 0), "denominator"]
+        assert curve["denominator"].min() == pytest.approx(0.9 * with_limits.min())
+        assert curve["denominator"].max() == pytest.approx(1.1 * with_limits.max())
+        assert np.allclose(np.diff(np.log(curve["denominator"].to_numpy(float))),
+                           np.log(1.1 * with_limits.max() / (0.9 * with_limits.min())) / steps)
         assert curve["overdispersion_tau2"].iloc[0] == fls["overdispersion_tau2"].iloc[0]
         national = fls["national_numerator"].iloc[0] / fls["national_denominator"].iloc[0]
         value_type = curve["value_type"].iloc[0]
@@ -241,6 +246,7 @@ def _load(landing: Path, warehouse: Path) -> int:
         return con.execute("select count(*) from raw.submission_records").fetchone()[0]
 
 
+@pytest.mark.warehouse
 def test_a_decision_stays_attached_across_a_rebuild_and_a_new_extract(tmp_path):
     from flsdb.synthetic import generate
 

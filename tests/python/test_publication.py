@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,17 +29,15 @@ from flsdb.publish.marts import PUBLISHED_DB_NAME, publish_marts, read_manifest
 from flsdb.publish.restricted import write_restricted_extract
 from flsdb.publish.site import ReportError, build_site
 from flsdb.safe_csv import dangerous_cells
+from site_pages import every_dataset_row, page_charts, site_root, write_approval
 
 SUPPRESSED_KEY = ["audit_year", "geography_level", "geography_code", "kpi_number", "breakdown",
                   "breakdown_value"]
-
-
-def write_approval(out_dir: Path, status: str = "approved", extract_date: str | None = None) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "approval.json").write_text(json.dumps({
-        "status": status, "verdict": "pass" if status == "approved" else "fail",
-        "extract_date": extract_date, "warehouse": "test", "approved_at": "2025-07-01T00:00:00+00:00",
-        "validation_sha256": "0" * 64}), encoding="utf-8")
+# What a page says in place of a withheld value, by suppression_reason (templates/macros.html, withheld).
+WITHHELD_BECAUSE = {
+    "small numbers": "withheld: fewer than 10 patients, or fewer than 5 meeting or missing the KPI",
+    "complementary": "withheld so that a small number elsewhere cannot be worked out",
+}
 
 
 def publish_edited_tier(out: Path) -> None:
@@ -280,46 +279,63 @@ def test_no_published_file_contains_a_suppressed_count(site, marts, published):
     published_suppressed = {tuple(r) for r in frame.itertuples(index=False)}
     assert suppressed < published_suppressed      # primary, and complements on top
     downloads = site / "downloads"
-    for path in (downloads / "published_kpi_results.csv", downloads / "published_kpi_results.parquet"):
+    for path in (downloads / "published_kpi_results.csv.zip", downloads / "published_kpi_results.parquet"):
         frame = (pd.read_csv(path, dtype={"breakdown_value": str}, keep_default_na=False, na_values=[""])
-                 if path.suffix == ".csv" else pd.read_parquet(path))
+                 if path.suffix == ".zip" else pd.read_parquet(path))
         flagged = frame.loc[frame["is_suppressed"].astype(str).str.lower() == "true"]
         assert {tuple(r) for r in flagged[SUPPRESSED_KEY].itertuples(index=False)} == published_suppressed
         for column in ("numerator", "denominator", "value_pct", "ci_lower_pct", "ci_upper_pct", "rating",
                        "is_outlier_alert", "is_outlier_alarm"):
             assert flagged[column].isna().all(), (path.name, column)
-    comp = pd.read_csv(downloads / "published_kpi_data_completeness.csv")
+    comp = pd.read_csv(downloads / "published_kpi_data_completeness.csv.zip")
     small = comp.loc[comp["is_suppressed"]]
     assert len(small) and small[["records_measured", "records_recorded", "completeness_pct"]].isna().all().all()
     suppressed = published_suppressed
 
-    # Charts: no data point of a suppressed result anywhere in the site.
-    for page in site.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        for spec_text in re.findall(r'<script type="application/json" class="vl-spec"[^>]*>(.*?)</script>',
-                                    text, flags=re.S):
-            spec = json.loads(spec_text.replace("<\\/", "</"))
-            for rows in spec.get("datasets", {}).values():
-                for row in rows:
-                    if "geography_code" in row and "breakdown" in row and row.get("value_pct") is not None:
-                        level = next((lvl for lvl in ("national", "country", "region", "fls")
-                                      if (row["audit_year"], lvl, row["geography_code"], row["kpi_number"],
-                                          row["breakdown"], row["breakdown_value"]) in suppressed), None)
-                        assert level is None, (page.name, row)
+    # Charts: no data point of a suppressed result anywhere in the site (the pages' own rows and
+    # the shared datasets they load).
+    checked_rows = 0
+    for where, row in every_dataset_row(site):
+        if "geography_code" in row and "breakdown" in row and row.get("value_pct") is not None:
+            level = next((lvl for lvl in ("national", "country", "region", "fls")
+                          if (row["audit_year"], lvl, row["geography_code"], row["kpi_number"],
+                              row["breakdown"], row["breakdown_value"]) in suppressed), None)
+            assert level is None, (where, row)
+            checked_rows += 1
+    assert checked_rows > 3_000
 
-    # Tables: an FLS page shows "suppressed", never the numbers, for a suppressed result.
+    # Tables: an FLS page says the value is withheld and why, never the numbers, for a suppressed result.
+    con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
+    reasons = {tuple(r[:-1]): r[-1] for r in con.execute(
+        f"select {', '.join(SUPPRESSED_KEY)}, suppression_reason from publication.published_kpi_results "
+        "where is_suppressed").fetchall()}
+    con.close()
     fls_suppressed = [k for k in suppressed if k[1] == "fls" and k[4] == "all" and k[0] == 2024]
     checked = 0
     for year, _, code, kpi, _, _ in fls_suppressed:
         page = site / "fls" / f"{code}.html"
         cells = kpi_rows(page)[str(kpi)]["cells"]
-        assert cells[2] == cells[3] == cells[4] == "suppressed", (code, kpi, cells)
+        assert cells[2] == WITHHELD_BECAUSE[reasons[(year, "fls", code, kpi, "all", "all")]], (code, kpi, cells)
+        assert cells[3] == cells[4] == "withheld", (code, kpi, cells)
         true_num, true_den = marts.execute(
             "select numerator, denominator from marts.kpi_results where audit_year = ? and geography_level = 'fls' "
             "and geography_code = ? and kpi_number = ? and breakdown = 'all'", [year, code, kpi]).fetchone()
         assert f"{int(true_num)} / {int(true_den)}" not in page.read_text(encoding="utf-8")
         checked += 1
     assert checked > 0
+
+
+def test_every_page_that_withholds_a_value_says_why(site):
+    """A page with a withheld value in a table carries the reason (templates/macros.html, withheld)."""
+    saying_why = 0
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if re.search(r"<td[^>]*>(<[^>]+>)*withheld", text):
+            reasons = set(re.findall(r'<span class="withheld" data-reason="([a-z ]+)">([^<]+)</span>', text))
+            assert reasons, page
+            assert all(WITHHELD_BECAUSE[reason] == words for reason, words in reasons), (page, reasons)
+            saying_why += 1
+    assert saying_why > 50
 
 
 NHS_LIKE = re.compile(r"(?<![\d.])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d.])")
@@ -339,10 +355,15 @@ def test_no_published_file_contains_an_identifier(site, published, marts):
     source_files = {r[0] for r in marts.execute("select distinct source_file from marts.fct_episodes").fetchall()}
     assert len(source_files) > 50
     text_files = [p for p in list(site.rglob("*")) + list((published / "published").rglob("*"))
-                  if p.is_file() and p.suffix in {".html", ".csv", ".json"}]
+                  if p.is_file() and (p.suffix in {".html", ".csv", ".json"} or p.parent.name == "data")]
+    assert [p for p in text_files if p.suffix == ".js"], "the shared chart data (data/*.js) is scanned too"
     assert text_files
-    for path in text_files:
-        text = path.read_text(encoding="utf-8")
+    texts = [(path, path.read_text(encoding="utf-8")) for path in text_files]
+    for archive in site.rglob("*.csv.zip"):       # the downloads' CSVs, zipped
+        with zipfile.ZipFile(archive) as opened:
+            texts += [(archive, opened.read(name).decode("utf-8")) for name in opened.namelist()]
+    assert len(texts) > len(text_files) + 10
+    for path, text in texts:
         assert not [f for f in source_files if f in text], path       # file names stay inside
         assert not {re.sub(r"\D", "", m) for m in NHS_LIKE.findall(text)} & nhs, path
         assert not {m.replace(" ", "") for m in POSTCODE_LIKE.findall(text)} & postcodes, path
@@ -400,19 +421,33 @@ def test_every_value_on_the_site_is_escaped(published, tmp_path):
         assert "&lt;img src=x onerror=" in text, page
 
 
-def test_csv_downloads_are_neutralised_against_formula_injection(site):
+def unzipped_csvs(folder: Path, into: Path) -> list[Path]:
+    """The CSVs of the downloads: data_dictionary.csv and each <table>.csv.zip's CSV, extracted."""
+    import zipfile
+
+    found = sorted(folder.glob("*.csv"))
+    for archive in sorted(folder.glob("*.csv.zip")):
+        with zipfile.ZipFile(archive) as opened:
+            assert opened.namelist() == [archive.name[:-len(".zip")]], archive.name
+            found.append(Path(opened.extract(opened.namelist()[0], into)))
+    return found
+
+
+def test_csv_downloads_are_neutralised_against_formula_injection(site, tmp_path):
     # The rule itself is tested in test_hostile_input.py (flsdb.safe_csv); here, its use.
-    for path in (site / "downloads").glob("*.csv"):
+    csvs = unzipped_csvs(site / "downloads", tmp_path)
+    assert len(csvs) > 10
+    for path in csvs:
         assert dangerous_cells(path) == [], path.name
     dictionary = pd.read_csv(site / "downloads" / "data_dictionary.csv")
-    text_columns = set(dictionary.loc[dictionary["type"] == "text", "column"]) | {"description", "file"}
-    for path in (site / "downloads").glob("*.csv"):
+    text_columns = set(dictionary.loc[dictionary["type"] == "text", "column"]) | {"description", "table"}
+    for path in csvs:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         for column in set(frame.columns) & text_columns:
             assert not frame[column].str.match(r"^[=+\-@\t\r]").any(), (path.name, column)
         for column in set(frame.columns) - text_columns:  # numbers and booleans: never a sign-led formula
             assert not frame[column].str.match(r"^[=+@\t\r]").any(), (path.name, column)
-    results = pd.read_csv(site / "downloads" / "published_kpi_results.csv", nrows=1)
+    results = pd.read_csv(site / "downloads" / "published_kpi_results.csv.zip", nrows=1)
     assert set(results.columns) <= set(dictionary["column"])
 
 
@@ -455,9 +490,10 @@ def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
     assert not re.search(r"CONSOLE.*(Uncaught|Error)", log), log[-3000:]
     assert dom.count("<svg") >= total
     if page != "index.html":   # the SPC charts (one per monthly KPI) are among those drawn
-        spc_ids = re.findall(r'<div class="vl-chart[^"]*" id="(spc-[^"]+)"[^>]*>', dom)
-        drawn = re.findall(r'<div class="vl-chart[^"]*" id="spc-[^"]+"[^>]*data-rendered="true"', dom)
-        assert len(spc_ids) >= 10 and len(drawn) == len(spc_ids), (len(drawn), len(spc_ids))
+        spc_charts = re.findall(r'<div class="spc-chart" data-kpi="\d+">\s*<figure class="chart">\s*'
+                                r'<figcaption>[^<]*</figcaption>\s*(<div class="vl-chart[^"]*"[^>]*>)', dom)
+        drawn = [c for c in spc_charts if 'data-rendered="true"' in c]
+        assert len(spc_charts) >= 10 and len(drawn) == len(spc_charts), (len(drawn), len(spc_charts))
     assert "SYNTHETIC DATA" in dom
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
@@ -467,17 +503,6 @@ def test_pages_render_their_charts_in_a_headless_browser(site, page, tmp_path):
 # Outliers (issue 15): adjusted funnels, caterpillar plots, the outlier register; and the page
 # "Changes since the last extract" (issue 14 part 5)
 # ---------------------------------------------------------------------------------------------
-
-SPEC_RE = re.compile(r'<figcaption>(.*?)</figcaption>\s*<div class="vl-chart"[^>]*></div>\s*'
-                     r'<script type="application/json" class="vl-spec"[^>]*>(.*?)</script>', re.S)
-
-
-def page_charts(page: Path) -> list[tuple[str, dict]]:
-    """(caption, spec) of every chart of a page, in order."""
-    import html as html_lib
-    return [(html_lib.unescape(caption), json.loads(spec.replace("<\\/", "</")))
-            for caption, spec in SPEC_RE.findall(page.read_text(encoding="utf-8"))]
-
 
 def published_table(published: Path, name: str) -> pd.DataFrame:
     con = duckdb.connect(str(published / "published" / PUBLISHED_DB_NAME), read_only=True)
@@ -494,6 +519,12 @@ def _dashes(spec: dict) -> dict[str, list]:
     return dict(zip(scale["domain"], scale["range"]))
 
 
+def bounded_curve(values, value_type: str):
+    """The published limits as the charts draw them: within the range the value can take."""
+    upper = None if value_type == "ratio_to_expected" else 100.0
+    return pd.Series(values, dtype=float).clip(lower=0.0, upper=upper).to_numpy()
+
+
 def test_funnels_draw_adjusted_limits_solid_unadjusted_dotted_with_phi_and_tau2(site, published):
     limits = published_table(published, "published_funnel_limits")
     limits = limits.loc[limits["audit_year"] == 2024]
@@ -501,10 +532,14 @@ def test_funnels_draw_adjusted_limits_solid_unadjusted_dotted_with_phi_and_tau2(
     assert len(kpis) >= 5
     charts = page_charts(site / "national-funnels.html")
     assert len(charts) == len(kpis)
-    fls_page = page_charts(site / "fls" / "SYN001.html")
-    funnel_on_fls_page = next((c, s) for c, s in fls_page if "funnel plot" in c)
-    for kpi, (caption, spec) in [*zip(kpis, charts), (7, funnel_on_fls_page)]:
+    register = published_table(published, "published_outlier_register")
+    code = sorted(register.loc[register["audit_year"] == 2024, "fls_code"])[0]
+    fls_funnels = [(c, s) for c, s in page_charts(site / "fls" / f"{code}.html") if "funnel plot" in c]
+    fls_kpis = [int(re.search(r"KPI (\d+)", c).group(1)) for c, _ in fls_funnels]
+    assert fls_funnels and len(fls_kpis) == len(set(fls_kpis))
+    for kpi, (caption, spec) in [*zip(kpis, charts), *zip(fls_kpis, fls_funnels)]:
         curve = limits.loc[limits["kpi_number"] == kpi].sort_values("step_number")
+        value_type = curve["value_type"].iloc[0]
         phi, tau2 = float(curve["overdispersion_phi"].iloc[0]), float(curve["overdispersion_tau2"].iloc[0])
         assert f"KPI {kpi}" in caption and f"φ = {phi:.2f}" in caption and f"τ² = {tau2:.3g}" in caption, caption
         assert tau2 > 0          # the default data is overdispersed: the two sets of lines differ
@@ -512,15 +547,19 @@ def test_funnels_draw_adjusted_limits_solid_unadjusted_dotted_with_phi_and_tau2(
         assert dashes["adjusted for overdispersion"] == [1, 0]                      # solid
         dotted = dashes["unadjusted"]
         assert len(dotted) == 2 and 0 < dotted[0] <= dotted[1] <= 4, dotted         # dotted
-        lines = pd.DataFrame(spec["datasets"]["limits"])
-        for adjustment, suffix in (("adjusted for overdispersion", ""), ("unadjusted", "_unadjusted")):
-            for label, level in (("95% limits", "95"), ("99.8% limits", "998")):
+        lines = pd.DataFrame(spec["datasets"]["limits"])   # one row per denominator, a column per line
+        assert lines["denominator"].to_numpy(dtype=float) == pytest.approx(curve["denominator"].to_numpy(dtype=float))
+        for suffix in ("", "_unadjusted"):
+            for level in ("95", "998"):
                 for bound in ("lower", "upper"):
-                    drawn = lines.loc[lines["line"] == f"{adjustment} {label} {bound}", "pct"].to_numpy(dtype=float)
-                    published_curve = curve[f"{bound}_{level}{suffix}_pct"].to_numpy(dtype=float)
-                    assert drawn == pytest.approx(published_curve, nan_ok=True), (kpi, adjustment, label, bound)
-        adjusted = lines.loc[lines["line"] == "adjusted for overdispersion 99.8% limits upper", "pct"].to_numpy()
-        unadjusted = lines.loc[lines["line"] == "unadjusted 99.8% limits upper", "pct"].to_numpy()
+                    column = f"{bound}_{level}{suffix}_pct"
+                    drawn = lines[column].to_numpy(dtype=float)
+                    assert drawn == pytest.approx(bounded_curve(curve[column], value_type), abs=1e-4, nan_ok=True), (
+                        kpi, column)
+                    assert (drawn[~pd.isna(drawn)] >= 0).all()
+                    if value_type != "ratio_to_expected":
+                        assert (drawn[~pd.isna(drawn)] <= 100).all()
+        adjusted, unadjusted = lines["upper_998_pct"].to_numpy(dtype=float), lines["upper_998_unadjusted_pct"].to_numpy(dtype=float)
         assert (adjusted >= unadjusted - 1e-9).all() and (adjusted > unadjusted + 1e-6).any()
 
 
@@ -546,19 +585,23 @@ def test_caterpillar_page_has_one_chart_per_kpi_and_each_fls_page_highlights_its
     suppressed = set(hidden["geography_code"] + "/" + hidden["kpi_number"].astype(str))
     assert suppressed, "the national data set should have suppressed FLS results"
     for kpi, (_, spec) in zip(plottable, charts):
-        rows = spec["datasets"]["values"]
+        # one shared dataset of every KPI; the chart's parameter `kpi` and its filter pick its KPI
+        assert [p["value"] for p in spec["params"] if p["name"] == "kpi"] == [kpi]
+        assert {"filter": "datum.kpi_number === kpi"} in spec["transform"]
+        rows = [r for r in spec["datasets"]["values"] if r["kpi_number"] == kpi]
         expected = with_interval.loc[with_interval["kpi_number"] == kpi].set_index("geography_code")
         assert {r["geography_code"] for r in rows} == set(expected.index), kpi
         for r in rows:
             assert f"{r['geography_code']}/{kpi}" not in suppressed
             assert (r["value_pct"], r["ci_lower_pct"], r["ci_upper_pct"]) == pytest.approx(
-                tuple(expected.loc[r["geography_code"], ["value_pct", "ci_lower_pct", "ci_upper_pct"]]))
-        assert not any(r["is_this_fls"] for r in rows)
+                tuple(expected.loc[r["geography_code"], ["value_pct", "ci_lower_pct", "ci_upper_pct"]]), abs=1e-4)
         assert '"window"' in json.dumps(spec), "the ranking is the spec's window transform"
     for code in ("SYN001", "SYN002"):
         caterpillar = next(s for c, s in page_charts(site / "fls" / f"{code}.html") if "caterpillar" in c)
         rows = caterpillar["datasets"]["values"]
-        highlighted = {(r["geography_code"], r["kpi_number"]) for r in rows if r["is_this_fls"]}
+        assert [p["value"] for p in caterpillar["params"] if p["name"] == "this_fls"] == [code]
+        assert "datum.geography_code === this_fls" in json.dumps(caterpillar)
+        highlighted = {(r["geography_code"], r["kpi_number"]) for r in rows if r["geography_code"] == code}
         mine = with_interval.loc[with_interval["geography_code"] == code]
         assert highlighted == {(code, int(k)) for k in mine["kpi_number"]} and highlighted
         assert len(rows) == len(with_interval)
@@ -585,36 +628,53 @@ def test_outlier_register_is_published_without_suppressed_results(published, mar
     assert merged["value_pct"].to_numpy() == pytest.approx(merged["value_pct_internal"].to_numpy())
 
 
-def _register_rows(page: Path) -> list[dict]:
-    text = page.read_text(encoding="utf-8")
-    return [dict(re.findall(r'data-(\w+)="([^"]*)"', attrs))
-            for attrs in re.findall(r"<tr( data-[^>]*data-status=[^>]*)>", text)]
+def _attrs(html: str, pattern: str) -> list[dict]:
+    return [dict(re.findall(r'data-([\w-]+)="([^"]*)"', attrs)) for attrs in re.findall(pattern, html)]
 
 
-def test_register_page_lists_entries_by_kpi_with_status_and_fls_pages_their_own(site, published):
+def _section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}"[^>]*>(.*?)</section>', html, re.S)
+    assert match, section_id
+    return match.group(1)
+
+
+def fls_page_outliers(page: Path) -> list[dict]:
+    """The register entries an FLS page shows: this year's outliers and the earlier years' rows."""
+    body = _section(page.read_text(encoding="utf-8"), "outliers")
+    return _attrs(body, r'<div class="outlier"( [^>]*)>') + _attrs(body, r"<tr( data-fls=[^>]*)>")
+
+
+def test_register_page_lists_low_outliers_alarms_first_and_high_ones_apart(site, published):
     register = published_table(published, "published_outlier_register")
-    page = site / "outlier-register.html"
-    text = page.read_text(encoding="utf-8")
-    rows = _register_rows(page)
-    assert sorted((r["fls"], int(r["kpi"]), r["status"]) for r in rows) == sorted(
-        (r.fls_code, int(r.kpi_number), r.status) for r in register.itertuples())
-    # by KPI: each entry sits in its KPI's section, sections in KPI order
-    for section in re.findall(r'<section id="register-kpi-(\d+)" data-kpi="\d+">(.*?)</section>', text, re.S):
-        kpi, body = section
-        assert {int(r["kpi"]) for r in _register_rows_from(body)} <= {int(kpi)}
-    assert "detected, not yet reviewed" in text
+    text = (site / "outlier-register.html").read_text(encoding="utf-8")
+    low_html, high_html = _section(text, "register-low"), _section(text, "register-high")
+    low, high = _attrs(low_html, r"<tr( data-fls=[^>]*)>"), _attrs(high_html, r"<tr( data-fls=[^>]*)>")
+    expected_low = register.loc[register["outlier_direction"] == "low"]
+    expected_high = register.loc[register["outlier_direction"] == "high"]
+    assert len(expected_low) and len(expected_high)
+    assert sorted((r["fls"], int(r["kpi"]), int(r["year"]), r["status"]) for r in low) == sorted(
+        (r.fls_code, int(r.kpi_number), int(r.audit_year), r.status) for r in expected_low.itertuples())
+    assert sorted((r["fls"], int(r["kpi"]), int(r["year"])) for r in high) == sorted(
+        (r.fls_code, int(r.kpi_number), int(r.audit_year)) for r in expected_high.itertuples())
+    # low (concern) first, alarms before alerts; the high ones are good performance: no warning
+    # sign, no status in the outlier process
+    assert text.index('id="register-low"') < text.index('id="register-high"')
+    levels = [r["level"] for r in low]
+    assert levels == sorted(levels, key=lambda level: level != "alarm") and "alarm" in levels
+    assert all(r["direction"] == "low" for r in low) and all(r["direction"] == "high" for r in high)
+    assert "detected, not yet reviewed" in low_html and "\u26a0" in low_html
+    assert "\u26a0" not in high_html and "not yet reviewed" not in high_html and "data-status" not in high_html
+    assert "better than expected" in high_html
     for code in sorted(register["fls_code"].unique())[:3] + ["SYN001"]:
         own = register.loc[register["fls_code"] == code]
-        fls_rows = _register_rows(site / "fls" / f"{code}.html")
-        assert sorted((int(r["kpi"]), r["status"]) for r in fls_rows) == sorted(
-            (int(r.kpi_number), r.status) for r in own.itertuples()), code
-        if own.empty:
-            assert 'id="no-register-entries"' in (site / "fls" / f"{code}.html").read_text(encoding="utf-8")
-
-
-def _register_rows_from(body: str) -> list[dict]:
-    return [dict(re.findall(r'data-(\w+)="([^"]*)"', attrs))
-            for attrs in re.findall(r"<tr( data-[^>]*data-status=[^>]*)>", body)]
+        shown = fls_page_outliers(site / "fls" / f"{code}.html")
+        keys = [(int(r["year"]), int(r["kpi"])) for r in shown]
+        assert sorted(keys) == sorted((int(r.audit_year), int(r.kpi_number)) for r in own.itertuples()), code
+        assert len(keys) == len(set(keys)), code      # each outlier once
+        for r in shown:
+            assert ("status" in r) == (r["direction"] == "low"), (code, r)
+        if not len(own.loc[own["audit_year"] == 2024]):
+            assert 'id="no-outliers"' in (site / "fls" / f"{code}.html").read_text(encoding="utf-8")
 
 
 def _history_copy(built: Path, path: Path, extract_date: str, edit=None) -> Path:
@@ -643,8 +703,8 @@ def _history_copy(built: Path, path: Path, extract_date: str, edit=None) -> Path
 def test_changes_page_without_and_with_a_previous_extract(site, published, built_warehouse, marts, tmp_path):
     from flsdb.publish import history as hist
     from flsdb.publish import site_outliers
-    from flsdb.publish.site import SiteBuilder
     from flsdb.publish.site_data import load_site_data
+    from flsdb.publish.site_render import Renderer
 
     # No history at all: the published site says there is no previous extract.
     text = (site / "changes.html").read_text(encoding="utf-8")
@@ -676,9 +736,10 @@ def test_changes_page_without_and_with_a_previous_extract(site, published, built
     built = built_warehouse["warehouse"]
     hist.record_published_extract(_history_copy(built, tmp_path / "w1.duckdb", "2024-11-30"), history,
                                   dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
-    builder = SiteBuilder(load_site_data(published / "published" / PUBLISHED_DB_NAME),
-                          published / "published" / PUBLISHED_DB_NAME, tmp_path / "site", 2024, history=history)
-    site_outliers.changes_page(builder, history)
+    data = load_site_data(published / "published" / PUBLISHED_DB_NAME)
+    data.choose_year(2024)
+    out = Renderer(tmp_path / "site", data.page_facts())
+    site_outliers.changes_page(data, out, history)
     text = (tmp_path / "site" / "changes.html").read_text(encoding="utf-8")
     assert 'id="no-previous-extract"' in text and "2024-11-30" in text   # one extract only
 
@@ -695,7 +756,7 @@ def test_changes_page_without_and_with_a_previous_extract(site, published, built
     assert flags[complement["geography_code"]] is True
     assert hist.list_extracts(history)[-1]["kpi_result_source"] == "publication.published_kpi_results"
     assert any(c["change_section"] == "data_quality" for c in changes)
-    site_outliers.changes_page(builder, history)
+    site_outliers.changes_page(data, out, history)
     page = tmp_path / "site" / "changes.html"
     text = page.read_text(encoding="utf-8")
     assert 'id="compared-extracts"' in text and "2024-12-31" in text and "2024-11-30" in text
@@ -825,15 +886,18 @@ def published_frame(published: Path, sql: str) -> pd.DataFrame:
 
 def spc_chart_specs(page: Path) -> dict[int, dict]:
     """{kpi: the chart's Vega-Lite spec} of the SPC charts of a page."""
+    from site_pages import resolve
+
     text = page.read_text(encoding="utf-8")
     found = {}
     for kpi, spec_text in re.findall(r'<div class="spc-chart" data-kpi="(\d+)">.*?<script type="application/json" '
                                      r'class="vl-spec"[^>]*>(.*?)</script>', text, flags=re.S):
-        found[int(kpi)] = json.loads(spec_text.replace("<\\/", "</"))
+        found[int(kpi)] = resolve(json.loads(spec_text.replace("<\\/", "</")), site_root(page))
     return found
 
 
-def test_fls_page_has_the_variation_table_first_and_one_spc_chart_per_monthly_kpi(site, published):
+def test_fls_page_has_the_variation_table_after_the_kpis_and_trends_and_one_spc_chart_per_monthly_kpi(
+        site, published):
     kpis = published_frame(published, "select kpi_number, kpi_short_name from publication.published_kpi_definitions "
                                       "order by kpi_number")
     summary = published_frame(published, "select * from publication.published_kpi_spc_summary")
@@ -852,7 +916,11 @@ def test_fls_page_has_the_variation_table_first_and_one_spc_chart_per_monthly_kp
         expected = sorted(int(k) for k in mine["kpi_number"])
         assert parsed.chart_kpis == expected, (page.name, parsed.chart_kpis)
         assert sorted(spc_chart_specs(page)) == expected, page.name
-        assert parsed.order[:2] == ["spc-summary", "h2"], (page.name, parsed.order[:3])   # the table at the top
+        if level == "fls":   # a lead reads this year's KPIs, then the trends, then the SPC summary
+            text = page.read_text(encoding="utf-8")
+            assert text.index('id="kpis"') < text.index('id="trends"') < text.index('id="spc-summary"'), page.name
+        else:                # a monthly page opens with it
+            assert parsed.order[:2] == ["spc-summary", "h2"], (page.name, parsed.order[:3])
         assert sorted(parsed.rows) == expected
         for r in mine.to_dict("records"):
             row = parsed.rows[int(r["kpi_number"])]
@@ -866,7 +934,7 @@ def test_fls_page_has_the_variation_table_first_and_one_spc_chart_per_monthly_kp
             for value in (variation, assurance):
                 assert not value or words[value] in text, (page.name, r["kpi_number"], text)
             if r["is_latest_point_suppressed"]:
-                assert "suppressed" in row["cells"][2]
+                assert "withheld" in row["cells"][2]
             variations.add(variation)
         html = page.read_text(encoding="utf-8")
         assert html.count('<svg width="22" height="22"') >= len(mine.loc[mine["variation"].notna()])
@@ -877,7 +945,12 @@ def test_fls_page_has_the_variation_table_first_and_one_spc_chart_per_monthly_kp
 
 def test_spc_charts_plot_the_published_points_and_lines_and_no_suppressed_month(site, published):
     monthly = published_frame(published, "select * from publication.published_kpi_monthly")
+    kinds = published_frame(published, "select kpi_number, value_type from publication.published_kpi_definitions")
+    value_type = dict(zip(kinds["kpi_number"], kinds["value_type"]))
     monthly["month"] = pd.to_datetime(monthly["month_start"]).dt.strftime("%Y-%m-%d")
+    # a series ends at its last month with a value: the KPI's last month with one anywhere
+    last = monthly.loc[monthly["value_pct"].notna()].groupby("kpi_number")["month"].max()
+    monthly = monthly.loc[monthly["month"] <= monthly["kpi_number"].map(last)]
     suppressed_fls = monthly.loc[(monthly["geography_level"] == "fls") & monthly["is_suppressed"]
                                  & (monthly["suppression_reason"] == "complementary")]
     assert len(suppressed_fls) > 10, "the national data set should have complementary suppressed months"
@@ -897,19 +970,25 @@ def test_spc_charts_plot_the_published_points_and_lines_and_no_suppressed_month(
             assert not set(points) & set(rows.loc[rows["is_suppressed"], "month"])
             for r in shown.to_dict("records"):
                 p = points[r["month"]]
-                assert p["value_pct"] == pytest.approx(r["value_pct"])
+                assert p["value_pct"] == pytest.approx(r["value_pct"], abs=1e-4)
                 assert p["point"] == labels.get(r["point_type"], "run chart (no limits)")
             lines = pd.DataFrame(datasets["lines"])
+            # the x-axis ends at the series' last month: no line runs past it
+            assert lines["until"].max() <= rows.loc[rows["value_pct"].notna() | rows["is_suppressed"], "month"].max()
             for column, segment in (("centre_pct", "mean"), ("lower_limit_pct", "process limits lower"),
                                     ("upper_limit_pct", "process limits upper")):
-                drawn = set(lines.loc[lines["segment"].str.startswith(segment + " "), "pct"].round(9))
-                assert drawn == set(rows[column].dropna().round(9)), (code, kpi, segment)
+                drawn = set(lines.loc[lines["segment"].str.startswith(segment + " "), "pct"].round(4))
+                expected = rows[column].dropna()
+                if column != "centre_pct":     # limits within the range the value can take
+                    expected = pd.Series(bounded_curve(expected, value_type[int(kpi)]))
+                assert drawn == set(expected.round(4)), (code, kpi, segment)
             target = rows["target_pct"].dropna()
             assert set(lines.loc[lines["line"] == "target", "pct"]) == set(target)
             checked += 1
     assert checked > 700
-    # the numbers beside each chart say "suppressed" for a suppressed month, never its counts
+    # the numbers beside each chart say why a month is withheld, never its counts
     sample = suppressed_fls.iloc[0]
     text = (site / "fls" / f"{sample['geography_code']}.html").read_text(encoding="utf-8")
     month = pd.Timestamp(sample["month_start"]).strftime("%b %Y")
-    assert re.search(rf"<th scope=\"row\">{month}</th><td class=\"num\">suppressed</td>", text)
+    assert re.search(rf"<th scope=\"row\">{month}</th><td class=\"num\"><span class=\"withheld\" "
+                     rf"data-reason=\"complementary\">{WITHHELD_BECAUSE['complementary']}</span></td>", text)

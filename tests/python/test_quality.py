@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import run_dbt
-from flsdb import paths
+from flsdb import contract, paths
 from flsdb.cli import main as cli
 from flsdb.quality import gate, signoff
 from flsdb.quality.validate import FAIL, PASS_WITH_WARNINGS, validate
@@ -102,7 +102,8 @@ def test_default_data_passes_with_warnings(validated):
     kpi_1 = [k for k in read_csv(paths.PROJECT_DIR / "seeds" / "kpi_definitions.csv")
              if k["grain"] == "completeness"][0]
     rule = {"{key_field_threshold_pct}": f"{float(kpi_1['key_field_threshold_pct']):g}",
-            "{fewest_key_fields_below_threshold_not_met}": str(int(kpi_1["max_key_fields_below_threshold"]) + 1)}
+            "{fewest_key_fields_below_threshold_not_met}": str(int(kpi_1["max_key_fields_below_threshold"]) + 1),
+            "{minimum_age}": str(contract.MIN_AGE_YEARS)}
 
     def filled(text: str) -> str:
         for placeholder, value in rule.items():

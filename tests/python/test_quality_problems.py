@@ -1,7 +1,7 @@
 """The data-quality models end to end on a small hostile landing set (issues 12 and 13):
 
-- dataset.md, "Versions and duplicates": versions are ranked among accepted rows only. When the
-  newest version of a record is rejected, the previous accepted version stands, and the report
+- docs/specification/submission-format.md, "Versions and duplicates": versions are ranked among accepted rows
+  only. When the newest version of a record is rejected, the previous accepted version stands, and the report
   lists the record as "newer version rejected" with the file and line of the rejected row;
 - no value from a submission reaches any HTML under output/quality unescaped: a Record ID, a file
   name and coded / numeric cells holding `<img src=x onerror=...>` or `"><script>` are counted or
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,7 +21,10 @@ import pytest
 import tiny_build
 from flsdb import paths
 from flsdb.quality.validate import validate
+from shared_builds import SharedBuild
 from submission_rows import csv_text, good_row
+
+pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = '"><script>alert(2)</script>'
@@ -30,22 +32,22 @@ SVG_FILE = 'x"><svg onload=alert(3)>.csv'     # a file name: no slash possible
 HOSTILE = (IMG, SCRIPT, "<svg onload=alert(3)>", "<img src=x", "alert(2)</script>")
 
 
-def _load(landing: Path, warehouse: Path, build: dict) -> None:
-    flsdb = Path(sys.executable).with_name("flsdb")
-    done = subprocess.run([str(flsdb), "load", "--landing", str(landing), "--warehouse", str(warehouse)],
-                          env=tiny_build.dbt_env(warehouse, landing), capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+def _make(shared: SharedBuild, root: Path) -> dict:
+    """The warehouse (validated by the fixture below)."""
+    flsdb = str(Path(sys.executable).with_name("flsdb"))
 
+    def _load(landing: Path, warehouse: Path, build: dict) -> None:
+        done = shared.run("load", [flsdb, "load", "--landing", str(landing), "--warehouse", str(warehouse)],
+                          tiny_build.dbt_env(warehouse, landing), paths.PROJECT_DIR, root / "steps" / f"load{len(shared.steps)}.log")
+        assert done.returncode == 0, done.stdout
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    from flsdb.synthetic import generate
-
-    root = tmp_path_factory.mktemp("hostile")
     build = {"root": root, "landing": root / "landing", "warehouse": root / "hostile.duckdb",
              "target": root / "target", "logs": root / "logs"}
-    generate(years=[2024], scale=0.02, out_dir=build["landing"], seed=11, clean=True)
+    generated = shared.run("generate", [flsdb, "generate", "--years", "2024", "--scale", "0.02", "--seed", "11",
+                                        "--clean", "--out", str(build["landing"])],
+                           tiny_build.dbt_env(build["warehouse"], build["landing"]), paths.PROJECT_DIR,
+                           root / "steps" / "generate.log")
+    assert generated.returncode == 0, generated.stdout[-5000:]
     with open(paths.PROJECT_DIR / "seeds" / "fls_registry.csv", newline="") as handle:
         fls = next(csv.DictReader(handle))["fls_code"]
     submitted = build["landing"] / "hostile"
@@ -64,12 +66,24 @@ def hostile(tmp_path_factory):
                             "1.09 Date Index Frac Diagnosed": "31/02/2024"})]
     (submitted / "later.csv").write_text(csv_text(newer), encoding="utf-8")
     _load(build["landing"], build["warehouse"], build)
-    result = tiny_build.run_dbt(build, ["build"])
+    result = shared.run("dbt build", tiny_build.dbt_command(["build"], build["target"], build["logs"]),
+                        tiny_build.dbt_env(build["warehouse"], build["landing"]), paths.PROJECT_DIR,
+                        root / "steps" / "dbt_build.log")
     tiny_build.assert_built(build, result)
-    out = root / "quality"
+    return {**build, "fls": fls}
+
+
+BUILD = SharedBuild("quality problems (2024 at 2%, clean, hostile rows)", _make, fixture="hostile", module=__file__)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """Built once, in the background when the session starts (shared_builds.py); validated here."""
+    build = BUILD.get(lambda: tmp_path_factory.mktemp("hostile"))
+    out = build["root"] / "quality"
     validation = validate(build["warehouse"], out, build["target"] / "run_results.json",
-                          progress=lambda line: None, history=root / "no-history.duckdb")
-    return {**build, "fls": fls, "out": out, "validation": validation}
+                          progress=lambda line: None, history=build["root"] / "no-history.duckdb")
+    return {**build, "out": out, "validation": validation}
 
 
 def test_newer_version_rejected_keeps_the_previous_version_and_is_listed(hostile):

@@ -31,6 +31,9 @@ import pytest
 
 import tiny_build
 
+# one module-scoped pipeline of its own (generate, load, build, validate, publish, withdraw, refresh)
+pytestmark = pytest.mark.warehouse
+
 SERVICE_FOLDER = "St Mary's FLS – ü"
 
 

@@ -1,9 +1,11 @@
-"""A tiny end-to-end warehouse (one audit year at 2% of national volume), shared by the fault and
-privacy tests: generated, loaded and built once per test session with a distinctive
-FLSDB_PSEUDONYM_KEY, and dbt's target and log folders kept apart from the project's.
+"""A tiny end-to-end warehouse (one audit year at 2% of national volume), shared by the fault,
+privacy, refresh, incremental-staging and add-a-KPI tests: generated, loaded and built once per test
+session with a distinctive FLSDB_PSEUDONYM_KEY, and dbt's target and log folders kept apart from the
+project's. conftest.py's `tiny` fixture is this build, started in the background when a selected
+test needs it (shared_builds.py); tiny_build() returns the same build.
 
 Not a fixture module: pytest would run a session fixture imported into two test modules twice,
-so the build is cached here, in the module, and both test modules call tiny_build().
+so the build is kept here, in the module (BUILD), and conftest and the tests call tiny_build().
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import sys
 from pathlib import Path
 
 from flsdb import paths
+from shared_builds import SharedBuild
 
 KEY = "Zq7-tiny-build-PSEUDONYM-KEY-4f1c9e2b-never-on-disk"
-_CACHE: dict[str, object] = {}
 
 
 def dbt_env(warehouse: Path, landing: Path, key: str | None = KEY) -> dict[str, str]:
@@ -89,25 +91,33 @@ def copy_dbt_project(destination: Path, name: str = "project") -> Path:
     return project
 
 
-def tiny_build(tmp_path_factory) -> dict:
-    """{root, landing, warehouse, target, logs, load_output, build_output}: built once."""
-    if "build" in _CACHE:
-        return _CACHE["build"]  # type: ignore[return-value]
-    from flsdb.synthetic import generate
-
-    root = tmp_path_factory.mktemp("tiny")
+def _make(shared: SharedBuild, root: Path) -> dict:
     build = {"root": root, "landing": root / "landing", "warehouse": root / "tiny.duckdb",
              "target": root / "target", "logs": root / "logs"}
-    generate(years=[2024], scale=0.02, out_dir=build["landing"], seed=7, clean=False)
-    flsdb = Path(sys.executable).with_name("flsdb")
-    load = subprocess.run([str(flsdb), "load", "--landing", str(build["landing"]),
-                           "--warehouse", str(build["warehouse"])],
-                          env=dbt_env(build["warehouse"], build["landing"]), capture_output=True,
-                          text=True, timeout=600)
-    assert load.returncode == 0, load.stderr
-    build["load_output"] = load.stdout + load.stderr
-    result = run_dbt(build, ["build"])
+    steps = root / "steps"
+    steps.mkdir()
+    env = dbt_env(build["warehouse"], build["landing"])
+    flsdb = str(Path(sys.executable).with_name("flsdb"))
+    generate = shared.run("generate", [flsdb, "generate", "--years", "2024", "--scale", "0.02",
+                                       "--seed", "7", "--out", str(build["landing"])],
+                          env, paths.PROJECT_DIR, steps / "generate.log")
+    assert generate.returncode == 0, generate.stdout[-5000:]
+    load = shared.run("load", [flsdb, "load", "--landing", str(build["landing"]),
+                               "--warehouse", str(build["warehouse"])],
+                      env, paths.PROJECT_DIR, steps / "load.log")
+    assert load.returncode == 0, load.stdout[-5000:]
+    build["load_output"] = load.stdout
+    result = shared.run("dbt build", dbt_command(["build"], build["target"], build["logs"]), env,
+                        paths.PROJECT_DIR, steps / "dbt_build.log")
     assert_built(build, result)
-    build["build_output"] = result.stdout + result.stderr
-    _CACHE["build"] = build
+    build["build_output"] = result.stdout
     return build
+
+
+BUILD = SharedBuild("tiny (2024 at 2%)", _make, fixture="tiny")
+
+
+def tiny_build(tmp_path_factory) -> dict:
+    """{root, landing, warehouse, target, logs, load_output, build_output}: built once. A test that
+    changes it works on shared_builds.copy_build(tiny_build(...), folder)."""
+    return BUILD.get(lambda: tmp_path_factory.mktemp("tiny"))

@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 MARTS = ["kpi_results", "kpi_data_completeness", "fct_episodes", "dim_fls", "dim_geography"]
-# Monthly series and SPC charts (monitoring-spec.md sections 1-2).
-MARTS += ["kpi_monthly", "kpi_spc_summary"]
+# Monthly series and SPC charts (docs/specification/monitoring.md sections 1-2).
+MARTS += ["kpi_monthly", "kpi_spc_summary", "kpi_seasonal_profile"]
+# What is published, suppression applied (schema-qualified: not marts).
+MARTS += ["publication.published_kpi_results", "publication.published_kpi_monthly"]
 
 
 def main() -> int:
@@ -61,7 +63,8 @@ def main() -> int:
     spark = SparkSession.builder.getOrCreate()  # the session dbt-spark started
     args.out.mkdir(parents=True, exist_ok=True)
     for mart in MARTS:
-        spark.table(f"marts.{mart}").coalesce(1).write.mode("overwrite").parquet(str(args.out / mart))
+        table = mart if "." in mart else f"marts.{mart}"
+        spark.table(table).coalesce(1).write.mode("overwrite").parquet(str(args.out / mart))
     if probe_sql:
         spark.sql(probe_sql).coalesce(1).write.mode("overwrite").parquet(str(args.out / "macro_probes"))
     timings["dump"] = round(time.monotonic() - started, 1)

@@ -49,7 +49,7 @@ trimmed as (
         _source_file as source_file,
         cast(_line_number as integer) as line_number,
         cast(_load_order as integer) as load_order,
-        upper({{ normalise_code_text(adapter.quote('FLS Code')) }}) as fls_code,
+        {{ normalise_code(adapter.quote('FLS Code')) }} as fls_code,
         trim({{ adapter.quote('Record ID') }}) as record_id,
         {{ parse_submission_timestamp('trim(' ~ adapter.quote('Last Updated') ~ ')') }} as last_updated_at,
         {{ regex_remove(adapter.quote('1.01 NHS Number'), '[^0-9]') }} as nhs_number_digits,

@@ -1,7 +1,7 @@
 -- One row per rejected submission row: its file, line, the rule it broke and the FLS and
 -- Record ID it named.
 -- Why: the data-quality models list every reject with its file and line, and find records whose
--- newest version was rejected (dataset.md, "Versions and duplicates"). The raw row as sent
+-- newest version was rejected (docs/specification/submission-format.md, "Versions and duplicates"). The raw row as sent
 -- (`raw_line`, which may hold an NHS number, date of birth or postcode) stays in the raw schema:
 -- only lineage, the rule, the field at fault and the loader's reason (which names no identifier)
 -- are staged. Rows a withdrawal covers are left out (macros/withdrawals.sql).

@@ -1,6 +1,6 @@
 """`flsdb load`: land every submission file of the landing folder in the DuckDB ``raw`` schema.
 
-The contract is ../shared/fls-db/dataset.md and the table layout is docs/raw-schema.md.
+The contract is docs/specification/submission-format.md and the table layout is docs/raw-schema.md.
 
 How a file is landed
 --------------------
@@ -47,7 +47,7 @@ How a file is landed
    Structural faults (a truncated or over-long line, a broken quoted value) come from DuckDB's
    ``reject_errors`` table and become ``wrong_column_count`` rejects.
 5. The contract checks run as one vectorised SQL statement over the file's rows. A row is
-   rejected once, under the first rule it breaks, in this order (the order of dataset.md):
+   rejected once, under the first rule it breaks, in this order (the order of docs/specification/submission-format.md):
    wrong_column_count, missing_required_value, invalid_date, last_updated_after_load,
    invalid_nhs_number,
    unknown_fls_code, fracture_after_extract, fracture_before_2016, birth_after_fracture,
@@ -96,8 +96,8 @@ Interpretations
   (``YYYY-MM-DDTHH:MM:SS`` or ``YYYY-MM-DD HH:MM:SS``), written in full: two-digit day, month,
   hour, minute and second, four-digit year from 1000 (``contract.strict_format_regex``). Values
   are trimmed before parsing. A date that is not blank and cannot be parsed, or does not exist,
-  rejects the row whichever date column it is in (dataset.md); staging then checks the optional
-  dates against the fracture date and warns.
+  rejects the row whichever date column it is in (docs/specification/submission-format.md); staging then checks
+  the optional dates against the fracture date and warns.
 - Age at the fracture is in completed years; over 110 means 111 or more.
 - FLS codes are matched against ``fls_code`` of the registry after trimming (any whitespace),
   case-insensitively.

@@ -1,6 +1,6 @@
 """The contract checks of a row, as vectorised SQL over every staged row of a batch: the parsing
-macros, the rules in dataset.md's order (a row is rejected once, under the first rule it breaks,
-with a reason that never repeats an identifier), the file extract date, the identifier-like
+macros, the rules in the order of docs/specification/submission-format.md (a row is rejected once, under the
+first rule it breaks, with a reason that never repeats an identifier), the file extract date, the identifier-like
 tokens in Record IDs and file names, and the mixed-FLS warning."""
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _check_sql() -> tuple[str, str, str, str]:
     rules.append(("_frac IS NULL", "invalid_date", FRACTURE,
                   msg(f"'{FRACTURE}' value ", f"_show({q(FRACTURE)})",
                       f" is not a valid existing date, expected {date_fmt}.")))
-    # dataset.md: "a date or timestamp can't be parsed, or doesn't exist" rejects the record,
-    # whichever date column it is in.
+    # docs/specification/submission-format.md, "Rejected record": a date or timestamp that cannot
+    # be parsed, or does not exist, rejects the record, whichever date column it is in.
     for c, kind in contract.COLUMNS.items():
         if kind == "date" and c not in (BIRTH, FRACTURE):
             rules.append((f"NOT _blank({q(c)}) AND _parse_date({q(c)}) IS NULL", "invalid_date", c,

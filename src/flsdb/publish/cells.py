@@ -7,10 +7,14 @@ a page unescaped.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
+import yaml
 from markupsafe import Markup
+
+from flsdb import paths
 
 RATING_LABELS = {  # text and symbol, so that colour is never the only cue
     "green": ("\u2714 Green", "green"),
@@ -19,16 +23,50 @@ RATING_LABELS = {  # text and symbol, so that colour is never the only cue
     "met": ("\u2714 Met", "green"),
     "not met": ("\u2716 Not met", "red"),
 }
-SUPPRESSED = "suppressed"
+SUPPRESSED = "withheld"
 DASH = "\u2013"
+
+
+@functools.lru_cache(maxsize=1)
+def _withheld_macro():
+    from flsdb.publish.site_render import environment  # the site's templates (macros.html)
+
+    return environment().get_template("macros.html").module.withheld
+
+
+@functools.lru_cache(maxsize=1)
+def suppression_limits() -> tuple[float, float]:
+    """(minimum denominator, maximum small count): the dbt vars, quoted in the site's footer and in
+    every withheld cell."""
+    project = yaml.safe_load((paths.PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    project_vars = project["vars"]
+    return (float(project_vars["suppression_min_denominator"]),
+            float(project_vars["suppression_max_small_count"]))
+
+
+def withheld(reason=None) -> Markup:
+    """A withheld value and why (the macro `withheld` of templates/macros.html), from the published
+    suppression_reason; without one, just "withheld"."""
+    min_denominator, max_small_count = suppression_limits()
+    return Markup(_withheld_macro()(reason, min_denominator, max_small_count))
+
+
+def reason(row: dict):
+    """The row's suppression_reason when it is withheld (False when published): what fmt_pct takes."""
+    if not row.get("is_suppressed"):
+        return False
+    return row.get("suppression_reason") or True
 
 
 def _missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt_pct(value, suppressed: bool = False) -> str:
-    return SUPPRESSED if suppressed else DASH if _missing(value) else f"{float(value):.1f}%"
+def fmt_pct(value, suppressed=False) -> str:
+    """The value; when withheld, the reason (`suppressed` is a suppression_reason) or "withheld"."""
+    if suppressed:
+        return withheld(suppressed) if isinstance(suppressed, str) else SUPPRESSED
+    return DASH if _missing(value) else f"{float(value):.1f}%"
 
 
 def fmt_count(value, suppressed: bool = False, decimals: int = 0) -> str:
@@ -62,8 +100,17 @@ def rating_cell(rating, suppressed: bool = False) -> Markup:
 
 def value_with_ci(row: dict) -> Markup:
     s = bool(row["is_suppressed"])
-    return Markup("{}<br><small>{}</small>").format(fmt_pct(row["value_pct"], s),
+    return Markup("{}<br><small>{}</small>").format(fmt_pct(row["value_pct"], reason(row)),
                                                     fmt_ci(row["ci_lower_pct"], row["ci_upper_pct"], s))
+
+
+def outlier_words(level, direction) -> str:
+    """An outlier in words. Higher is better for every KPI, so only a low outlier is a concern
+    (HQIP's outlier process, with its warning sign); a high one is good performance, without."""
+    limits = "99.8%" if level == "alarm" else "95%"
+    if direction == "high":
+        return f"above the {limits} limits: better than expected"
+    return f"\u26a0 low {level}: below the {limits} limits"
 
 
 def outlier_text(row: dict) -> str:
@@ -71,10 +118,8 @@ def outlier_text(row: dict) -> str:
         return SUPPRESSED
     if row.get("geography_level") != "fls" or _missing(row.get("funnel_lower_95_pct")):
         return DASH
-    if row.get("is_outlier_alarm"):
-        return f"\u26a0 alarm ({row.get('outlier_direction')}, outside 99.8% limits)"
     if row.get("is_outlier_alert"):
-        return f"\u26a0 alert ({row.get('outlier_direction')}, outside 95% limits)"
+        return outlier_words("alarm" if row.get("is_outlier_alarm") else "alert", row.get("outlier_direction"))
     return "within limits"
 
 

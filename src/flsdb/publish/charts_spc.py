@@ -3,9 +3,10 @@ drawn as NHS England's *Making Data Count* draws them, and the variation / assur
 
 Everything comes from the published tier as it is (published_kpi_monthly,
 published_kpi_spc_summary, published_kpi_definitions): the mean, limits, point types, variation
-and assurance are computed once, in SQL (macros/spc_xmr.sql); a suppressed month has no value and
-is not drawn. Charts follow flsdb.publish.charts: one Altair spec over named datasets, built once,
-and each page inlines its own rows.
+and assurance are computed once, in SQL (the int_spc_* models); a suppressed month has no value and
+is not drawn, and the limits are drawn within the range the value can take (charts.bounded). Charts
+follow flsdb.publish.charts: one Altair spec over named datasets, built once, and each page gives
+its own rows.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import functools
 
 import altair as alt
-import pandas as pd
 from markupsafe import Markup, escape
 
-from flsdb.publish.charts import _records, _spec
+from flsdb.publish.charts import CHART_DECIMALS, _spec
 
 #: point_type -> legend label; a run chart's points (no limits, no point type) are their own kind.
 POINT_LABELS = {"common_cause": "common cause", "special_cause_improvement": "special cause: improvement",
@@ -63,7 +63,8 @@ def assurance_icon(assurance) -> Markup | str:
 
 @functools.cache
 def spc_spec() -> dict:
-    """Points coloured by type, joined by a thin line; mean, process limits and target as lines."""
+    """Points coloured by type, joined by a thin line; mean, process limits and target as
+    horizontal segments (dataset `lines`: one row per run of months at one level)."""
     x = alt.X("month:T", title="month of fracture", axis=alt.Axis(format="%b %Y"))
     y = alt.Y("value_pct:Q", title="%", scale=alt.Scale(zero=False))
     line = alt.Chart(alt.NamedData("points")).mark_line(color="#BFBFBF", strokeWidth=1).encode(
@@ -77,8 +78,8 @@ def spc_spec() -> dict:
                                         range=["circle", "triangle-up", "triangle-down", "circle"])),
         tooltip=[alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("value_pct:Q", format=".1f"),
                  "point:N", alt.Tooltip("numerator:Q", format=","), alt.Tooltip("denominator:Q", format=",.1f")])
-    lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=1.5, interpolate="step-after").encode(
-        x=x, y=alt.Y("pct:Q"), detail="segment:N",
+    lines = alt.Chart(alt.NamedData("lines")).mark_rule(strokeWidth=1.5).encode(
+        x=alt.X("month:T"), x2="until:T", y=alt.Y("pct:Q"),
         color=alt.Color("line:N", title="line", scale=alt.Scale(
             domain=list(LINE_STYLES), range=[c for c, _ in LINE_STYLES.values()])),
         strokeDash=alt.StrokeDash("line:N", legend=None, scale=alt.Scale(
@@ -88,37 +89,55 @@ def spc_spec() -> dict:
         width=560, height=200))
 
 
-def spc_data(months: pd.DataFrame) -> dict:
-    """The datasets of one series' chart: its published points (suppressed months and months with
-    no value are not points) and its lines, each group's mean and limits over the group's months,
-    and the target over the whole series."""
-    months = months.sort_values("month_start")
-    month = pd.to_datetime(months["month_start"]).dt.strftime("%Y-%m-%d")
-    frame = months.assign(month=month)
-    shown = frame.loc[~frame["is_suppressed"].astype(bool) & frame["value_pct"].notna()]
-    shown = shown.assign(point=[POINT_LABELS.get(p if isinstance(p, str) else None, str(p))
-                                for p in shown["point_type"]])
+def _segments(months: list[dict], column: str, line: str, bound: str) -> list[dict]:
+    """One horizontal segment per run of consecutive months at the same level, from the first
+    month of the run to the first month of the next run (a step), the last run to the last month:
+    the x-axis ends at the series' last month."""
+    segments = []
+    for row in months:
+        value = row[column]
+        if value is None:
+            continue
+        last = segments[-1] if segments else None
+        if last and last["pct"] == value:
+            last["until"] = row["month"]
+        else:
+            if last:
+                last["until"] = row["month"]
+            segments.append({"month": row["month"], "until": row["month"], "pct": value,
+                             "line": line, "segment": f"{line}{bound} {row['spc_group']}"})
+    return segments
+
+
+def _round(value):
+    return None if value is None else round(float(value), CHART_DECIMALS)
+
+
+def spc_data(months: list[dict]) -> dict:
+    """The datasets of one series' chart, from its months in time order (site_spc.series_records:
+    `month` as text, `lower` / `upper` the limits bounded to the range the value can take): its
+    published points (suppressed months and months with no value are not points) and its lines,
+    each group's mean and limits over the group's months, and the target over the whole series."""
+    points = [{"month": r["month"], "value_pct": _round(r["value_pct"]),
+               "point": POINT_LABELS.get(r["point_type"], str(r["point_type"])),
+               "numerator": r["numerator"], "denominator": _round(r["denominator"]), "spc_group": r["spc_group"]}
+              for r in months if not r["is_suppressed"] and r["value_pct"] is not None]
     lines = []
-    for group, rows in frame.groupby("spc_group", sort=True):
-        # a step line needs the end of the last month too
-        ends = list(rows["month"]) + [(pd.Timestamp(rows["month"].iloc[-1]) + pd.offsets.MonthBegin(1))
-                                      .strftime("%Y-%m-%d")]
-        for column, name, bound in (("centre_pct", "mean", ""), ("lower_limit_pct", "process limits", " lower"),
-                                    ("upper_limit_pct", "process limits", " upper")):
-            values = list(rows[column]) + [rows[column].iloc[-1]]
-            if pd.Series(values).notna().any():
-                lines += [{"month": m, "pct": v, "line": name, "segment": f"{name}{bound} {group}"}
-                          for m, v in zip(ends, values)]
-    target = months["target_pct"].dropna()
-    if len(target) and len(frame):
-        first = frame["month"].iloc[0]
-        last = (pd.Timestamp(frame["month"].iloc[-1]) + pd.offsets.MonthBegin(1)).strftime("%Y-%m-%d")
-        lines += [{"month": m, "pct": float(target.iloc[0]), "line": "target", "segment": "target"}
-                  for m in (first, last)]
-    return {"points": _records(shown, ["month", "value_pct", "point", "numerator", "denominator", "spc_group",
-                                       "geography_code", "kpi_number"]),
-            "lines": _records(pd.DataFrame(lines, columns=["month", "pct", "line", "segment"]),
-                              ["month", "pct", "line", "segment"])}
+    groups: dict = {}
+    for r in months:
+        groups.setdefault(r["spc_group"], []).append(r)
+    for group in sorted(groups, key=lambda g: (g is None, g)):
+        rows = groups[group]
+        for column, name, bound in (("centre_pct", "mean", ""), ("lower", "process limits", " lower"),
+                                    ("upper", "process limits", " upper")):
+            lines += _segments(rows, column, name, bound)
+    target = next((r["target_pct"] for r in months if r["target_pct"] is not None), None)
+    if target is not None and months:
+        lines.append({"month": months[0]["month"], "until": months[-1]["month"],
+                      "pct": float(target), "line": "target", "segment": "target"})
+    for line in lines:
+        line["pct"] = _round(line["pct"])
+    return {"points": points, "lines": lines}
 
 
 def describe(summary: dict | None, kpi_label: str, has_limits: bool) -> str:

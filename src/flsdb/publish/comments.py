@@ -9,6 +9,7 @@ as the description. `make bi` fills its Superset datasets' descriptions from the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -22,15 +23,20 @@ MODELS_YML = Path("models") / "publication" / "_publication__models.yml"
 TableDocs = dict[str, tuple[str, dict[str, str]]]
 
 
-def _words(text: object) -> str:
-    return " ".join(str(text or "").split())
+def plain(text: object) -> str:
+    """A yml description as plain text for a BI tool or a spreadsheet: Markdown code marks and
+    emphasis dropped, on one line."""
+    text = re.sub(r"`([^`]*)`", r"\1", str(text or ""))
+    text = re.sub(r"\*\*([^*]+)\*\*|\*([^*]+)\*", lambda m: m.group(1) or m.group(2), text)
+    return " ".join(text.split())
 
 
 def publication_docs(models_yml: Path | None = None) -> TableDocs:
-    """The description of every publication model and of its columns, from the dbt docs (yml)."""
+    """The description of every publication model and of its columns, from the dbt docs (yml), in
+    plain text."""
     spec = yaml.safe_load((models_yml or paths.PROJECT_DIR / MODELS_YML).read_text(encoding="utf-8"))
-    return {model["name"]: (_words(model.get("description")),
-                            {column["name"]: _words(column.get("description"))
+    return {model["name"]: (plain(model.get("description")),
+                            {column["name"]: plain(column.get("description"))
                              for column in model.get("columns", [])})
             for model in spec["models"]}
 

@@ -1,6 +1,6 @@
 """The extract history: every approved publication, kept outside the rebuildable warehouse.
 
-monitoring-spec.md section 5. After the quality gate approves an extract and the marts are
+docs/specification/monitoring.md section 5. After the quality gate approves an extract and the marts are
 published, `record_published_extract` appends that publication's results to the history, a DuckDB
 file of its own (default `history/flsdb_history.duckdb`, setting `FLSDB_HISTORY`): neither
 `dbt build`, a deleted warehouse nor a new publication touches it. `changes_since_last_extract`

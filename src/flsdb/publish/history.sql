@@ -1,4 +1,4 @@
--- The extract history (monitoring-spec.md section 5): every rule of the history lives here, once.
+-- The extract history (docs/specification/monitoring.md section 5): every rule of the history lives here, once.
 --
 -- src/flsdb/publish/history.py runs the named blocks below ("-- name: <block>"; statements
 -- separated by ";" at the end of a line). DuckDB SQL: this file is not a dbt model and never runs
@@ -123,7 +123,7 @@ create or replace macro number_changed(previous_number, latest_number) as (
     )
 );
 
--- A value moved by 0.1 percentage points or more (monitoring-spec.md section 5); the 1e-9 keeps
+-- A value moved by 0.1 percentage points or more (docs/specification/monitoring.md section 5); the 1e-9 keeps
 -- 45.1 - 45.0 = 0.09999999999999432 on the right side of the line. A value that appeared or
 -- disappeared (denominator to or from 0) moved too.
 create or replace macro value_moved(previous_value, latest_value) as (
@@ -605,7 +605,7 @@ left join warehouse.publication.published_kpi_results as published
 
 
 -- name: outliers_from_register
--- The outlier register (monitoring-spec.md section 4), with its review status.
+-- The outlier register (docs/specification/monitoring.md section 4), with its review status.
 select
     audit_year,
     fls_code,

@@ -135,7 +135,8 @@ def _write_database(warehouse_path: Path, tmp_db: Path, built_at: str) -> dict:
             f"""
             create table pub.{schema}.{INFO_TABLE} as
             select ?::timestamptz as built_at, ?::date as extract_date, ?::boolean as is_synthetic_data,
-                   ? as storage_version, ? as duckdb_version
+                   ? as storage_version, ? as duckdb_version, loss.*
+            from ({INFORMATION_LOSS_SQL.format(schema=f"pub.{schema}")}) as loss
             """,
             [built_at, extract_date, is_synthetic, STORAGE_VERSION, duckdb.__version__],
         )
@@ -148,6 +149,46 @@ def _write_database(warehouse_path: Path, tmp_db: Path, built_at: str) -> dict:
         con.close()
     return {"tables": manifest_tables, "extract_date": extract_date, "is_synthetic": is_synthetic,
             "audit_years": audit_years}
+
+
+#: What suppression cost (docs/bi.md, "Suppression"): cells withheld by reason, over all yearly results
+#: and at FLS headline level (geography fls, breakdown all), and over the months of the monthly series.
+INFORMATION_LOSS_SQL = """
+    select
+        count(*) as results,
+        count(*) filter (where suppression_reason = 'small numbers') as results_withheld_small_numbers,
+        count(*) filter (where suppression_reason = 'complementary') as results_withheld_complementary,
+        count(*) filter (where geography_level = 'fls' and breakdown = 'all') as fls_headline_results,
+        count(*) filter (where geography_level = 'fls' and breakdown = 'all'
+                         and suppression_reason = 'small numbers') as fls_headline_withheld_small_numbers,
+        count(*) filter (where geography_level = 'fls' and breakdown = 'all'
+                         and suppression_reason = 'complementary') as fls_headline_withheld_complementary,
+        (select count(*) from {schema}.published_kpi_monthly) as months,
+        (select count(*) from {schema}.published_kpi_monthly where suppression_reason = 'small numbers')
+            as months_withheld_small_numbers,
+        (select count(*) from {schema}.published_kpi_monthly where suppression_reason = 'complementary')
+            as months_withheld_complementary
+    from {schema}.published_kpi_results
+"""
+
+
+def information_loss(db_path: Path) -> str:
+    """The information loss of a published file, in words (what `flsdb publish` prints)."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        cursor = con.execute(f"select * from {PUBLICATION_SCHEMA}.{INFO_TABLE}")
+        row = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
+    finally:
+        con.close()
+
+    def line(label: str, total: str, prefix: str) -> str:
+        small, complement = int(row[f"{prefix}_withheld_small_numbers"]), int(row[f"{prefix}_withheld_complementary"])
+        return (f"  {label:<22}{small + complement:>7,} of {int(row[total]):>7,} withheld: {small:,} for small numbers, "
+                f"{complement:,} as complements")
+
+    return "\n".join(["Information loss (cells withheld):", line("results", "results", "results"),
+                      line("FLS headline results", "fls_headline_results", "fls_headline"),
+                      line("monthly series", "months", "months")])
 
 
 def duckdb_literal(value: object) -> str:

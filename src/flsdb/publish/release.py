@@ -7,18 +7,21 @@ validation and sign-off) is `release`. In order, under the publication lock (fls
 2. the gate (flsdb.quality.gate.check_publication): a validation with no blocking failure and no
    skipped check, and a sign-off that matches it, the report and this warehouse's path and
    content; otherwise refused (exit 3 or 9) before anything is written;
-3. the history is checked (flsdb.publish.history.check_history): a folder, an empty, truncated,
+3. the publication schedule (flsdb.publish.schedule): a signed-off extract whose publication
+   period already has its publication is held back (`Held`, "Not published", exit 0), and
+   nothing is written;
+4. the history is checked (flsdb.publish.history.check_history): a folder, an empty, truncated,
    corrupt, busy or read-only history is refused before anything is written;
-4. the new published tier and the restricted analyst extract are written beside the live ones,
+5. the new published tier and the restricted analyst extract are written beside the live ones,
    invisible;
-5. the history is appended in one transaction, which commits only if the warehouse is still,
+6. the history is appended in one transaction, which commits only if the warehouse is still,
    byte for byte, the one signed off;
-6. then the new tier is swapped in (the DuckDB file first: the moment of publication), then its
+7. then the new tier is swapped in (the DuckDB file first: the moment of publication), then its
    Parquet link and manifest, the restricted extract, and approval.json.
 
-A failure before 6 removes what was staged and leaves the tier and the history as they were; if
+A failure before 7 removes what was staged and leaves the tier and the history as they were; if
 the DuckDB file cannot be swapped in, the publication just recorded is removed from the history
-again. A kill between 5 and 6 leaves the history one publication ahead of the tier; the sign-off
+again. A kill between 6 and 7 leaves the history one publication ahead of the tier; the sign-off
 still holds, and the next `flsdb publish` finds the extract already recorded and swaps the tier in.
 """
 
@@ -34,8 +37,9 @@ from typing import Callable
 from flsdb.atomic import swap_in_folder, write_text_atomically
 from flsdb.publish import history as hist
 from flsdb.publish import lock
-from flsdb.publish.marts import PUBLISHED_DB_NAME, published_db_path, stage_tier
+from flsdb.publish.marts import PUBLISHED_DB_NAME, information_loss, published_db_path, stage_tier
 from flsdb.publish.restricted import TIER_NAME, restricted_dir, stage_restricted_extract
+from flsdb.publish.schedule import refusal
 from flsdb.quality.gate import NotSignedOff, check_publication
 from flsdb.quality.signoff import warehouse_fingerprint
 
@@ -47,6 +51,7 @@ class Released:
     approval: dict
     recorded: hist.RecordedExtract
     leftovers_removed: list[Path]
+    information_loss: str
 
     def __str__(self) -> str:
         a = self.approval
@@ -58,22 +63,40 @@ class Released:
             f"Signed off by {a['reviewer']} at {a['decided_at']} (verdict {a['verdict']}, "
             f"{len(a.get('warnings_acknowledged') or [])} warning(s) acknowledged)",
             f"Published: {a['published_database']}",
+            self.information_loss,
             f"Restricted analyst extract (not published): {a['restricted_extract']}",
             str(self.recorded),
         ]
         return "\n".join(lines)
 
 
+@dataclass
+class Held:
+    """A signed-off extract the publication schedule holds back: nothing was written."""
+
+    reason: str
+    signoff: dict
+    leftovers_removed: list[Path]
+
+    def __str__(self) -> str:
+        return (f"Not published: {self.reason} The sign-off by {self.signoff['reviewer']} stands; the "
+                "published tier, the extract history and the site are unchanged.")
+
+
 def release(validation_path: Path, out_dir: Path, warehouse: Path, history: Path | None = None,
-            progress: Callable[[str], None] = lambda line: None) -> Released:
+            progress: Callable[[str], None] = lambda line: None) -> Released | Held:
     """Publish `warehouse` under its sign-off: the published tier, the restricted analyst
-    extract, the history and approval.json change together or not at all."""
+    extract, the history and approval.json change together or not at all; or hold it back, by
+    the publication schedule, and write nothing."""
     out_dir = Path(out_dir)
     history = Path(history or hist.history_path())
     with lock.exclusive(out_dir):
         removed = lock.remove_leftovers(out_dir, TIER_NAME, PUBLISHED_DB_NAME)
         signoff = check_publication(validation_path, warehouse)
         warehouse = Path(signoff["warehouse"]["path"])
+        held = refusal(warehouse, out_dir)
+        if held:
+            return Held(held, signoff, removed)
         hist.check_history(history, writing=True)
         progress("writing the new published tier and the restricted analyst extract")
         tier = stage_tier(warehouse, out_dir)
@@ -86,6 +109,7 @@ def release(validation_path: Path, out_dir: Path, warehouse: Path, history: Path
                                    "Nothing was published. Validate and approve it again.")
 
         try:
+            loss = information_loss(tier.tmp_db)
             restricted_tmp = stage_restricted_extract(warehouse, out_dir)
             tier.prepare()
             progress(f"recording the publication in the history {history}")
@@ -129,7 +153,7 @@ def release(validation_path: Path, out_dir: Path, warehouse: Path, history: Path
             "restricted_extract": str(restricted_dir(out_dir)),
         }
         write_text_atomically(out_dir / APPROVAL_NAME, json.dumps(approval, indent=2) + "\n")
-    return Released(approval, recorded, removed)
+    return Released(approval, recorded, removed, loss)
 
 
 def _remove(folder: Path | None) -> None:

@@ -122,8 +122,8 @@ order by change, fls_code, problem_kind, source_file, line_number, field_name;
 -- One row per service: its cohort records over the audit years both extracts hold, in the approved
 -- extract and now, and the move as a share of the approved figure. A service's cohort is the
 -- largest denominator of its episode-grain KPIs (breakdown `all`): each is a part of the cohort and
--- those "of all cohort records" are all of it (kpi-spec), and the history holds the KPI results,
--- so both sides are measured the same way. Threshold: dq_thresholds, volume_change_since_approved.
+-- those "of all cohort records" are all of it (docs/specification/kpi-definitions.md), and the history holds the
+-- KPI results, so both sides are measured the same way. Threshold: dq_thresholds, volume_change_since_approved.
 with
 
 threshold as (

@@ -138,7 +138,7 @@ def raw_submissions_frame(con: duckdb.DuckDBPyConnection, sample_rows: int) -> p
         if column in present:
             parsed = _parse_date(_q(column))
             select.append(f"date_diff('day', {fracture}, {parsed}) as {_q(column + ' (days after fracture)')}")
-    # KPI 1's follow-up fields are measured over the records due (kpi-spec.md): the value, or
+    # KPI 1's follow-up fields are measured over the records due (docs/specification/kpi-definitions.md): the value, or
     # 'not due' for a record not yet due, so that a null-rate check counts due records only.
     # (A row_condition on expect_column_values_to_not_be_null is not applied by GX 1.24.)
     due_days = f"date_diff('day', {fracture}, (select max(extract_date) from marts.fct_episodes))"
@@ -149,7 +149,7 @@ def raw_submissions_frame(con: duckdb.DuckDBPyConnection, sample_rows: int) -> p
     return _frame(con, f"select {', '.join(select)} from {_sample('raw.submission_records', sample_rows)}")
 
 
-RESULTS_COLUMNS = (  # the contract of kpi-spec.md / README, in order
+RESULTS_COLUMNS = (  # the contract of docs/specification/kpi-definitions.md / README, in order
     "audit_year", "geography_level", "geography_code", "geography_name", "kpi_number", "kpi_name",
     "breakdown", "breakdown_value", "numerator", "denominator", "value_pct", "denominator_note",
     "ci_lower_pct",
@@ -266,7 +266,7 @@ def _suite_raw_submissions(gx, c: Context) -> list:
     allowed = {"mostly": c.valid_value_share} if c.valid_value_share is not None else {}
     out = [_said(X.ExpectTableColumnsToMatchSet(column_set=[*contract.COLUMNS, *LINEAGE],
                                                 exact_match=False),
-                 "Every column of the dataset (dataset.md) and the loader's lineage is present.")]
+                 "Every column of the submission format and the loader's lineage is present.")]
     out.append(X.ExpectTableRowCountToBeBetween(min_value=1))
     for column in REQUIRED:
         out.append(X.ExpectColumnValuesToNotBeNull(column=column, severity=CRITICAL))
@@ -313,7 +313,7 @@ def _suite_raw_submissions(gx, c: Context) -> list:
                                                           severity=WARNING, **allowed),
                          f"'{column}' is a date written {DATE_WORDING}" + _share(allowed)))
     for column in KPI_1_KEY_FIELDS:
-        # As kpi-spec.md: 6.01 and 6.06 over records due at 16 weeks, 7.01 at 52 weeks.
+        # As docs/specification/kpi-definitions.md: 6.01 and 6.06 over records due at 16 weeks, 7.01 at 52 weeks.
         out.append(_said(X.ExpectColumnValuesToNotBeNull(
             column=column + " (when due)" if column in KPI_1_DUE_DAYS else column,
             mostly=c.key_field_share, severity=WARNING),
@@ -346,7 +346,8 @@ def _suite_staged_episodes(gx, c: Context) -> list:
         X.ExpectColumnValuesToBeInSet(column="deprivation_quintile",
                                       value_set=["1", "2", "3", "4", "5", "unknown"]),
         X.ExpectColumnValuesToBeInSet(column="exclusion_reason", value_set=[
-            "aged under 50 at the fracture", "duplicate episode", "fracture after the extract date"]),
+            f"aged under {contract.MIN_AGE_YEARS} at the fracture", "duplicate episode",
+            "fracture after the extract date"]),
         X.ExpectColumnValuesToBeInSet(column="postcode_match_status", value_set=[
             "matched", "postcode not in lookup", "invalid postcode", "not recorded"]),
         _said(X.ExpectColumnValuesToBeBetween(column="days_fracture_to_assessment", min_value=0),

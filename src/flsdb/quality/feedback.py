@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from flsdb.quality.quality_report import completeness_kpi, environment
 from flsdb.safe_csv import write_csv
 
 CSV_COLUMNS = ("fls_code", "source_file", "line_number", "field", "problem", "what_was_found",
@@ -51,13 +52,12 @@ def service_context(v, code: str) -> dict:
                          and not r["is_at_least_80_pct_complete"]],
         "kpi_1_met": fields[0]["fls_meets_kpi_1"] if fields else None,
         "kpi_1_pct": (f.get("kpi_1") or {}).get("key_field_threshold_pct"),
+        "completeness_kpi": completeness_kpi(f),
     }
 
 
 def write(v, folder: Path) -> list[Path]:
     """Write every service's feedback file into `folder` (emptied of earlier ones first)."""
-    from flsdb.quality.quality_report import environment
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in [*folder.glob("*.html"), *folder.glob("*.csv")]:

@@ -217,6 +217,12 @@ def _colour(pct: float | None, complete_enough: bool | None, threshold: float) -
     return f"rgb({int(230 - 60 * strength)}, {int(245 - 15 * strength)}, {int(225 - 50 * strength)})"
 
 
+def completeness_kpi(facts: dict) -> str:
+    """The data-completeness KPI's label ("KPI n"), from the KPI seed: no template writes its number."""
+    kpi = (facts.get("kpi_1") or {}).get("kpi_number")
+    return f"KPI {kpi}" if kpi is not None else "the data-completeness KPI"
+
+
 def heat_map(facts: dict) -> dict:
     fields: list[str] = []
     rows: dict = {}
@@ -284,6 +290,7 @@ def context(v) -> dict:
         "problems_resolved": sum(r["change"] == "resolved" for r in (changes.problems if changes else [])),
         "problem_count": len(f.get("problems", [])),
         "heat": heat_map(f),
+        "completeness_kpi": completeness_kpi(f),
         "found": _found,
         "dq_checks": [c for c in v.checks if c["source"] == "dq"],
         "gx_checks": [c for c in v.checks if c["source"] == "gx"],

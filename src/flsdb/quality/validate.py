@@ -315,7 +315,7 @@ def read_facts(con) -> dict:
         inner join quality.dq_checks as checks on check_services.check_name = checks.check_name
         order by check_services.fls_code, check_services.check_name""")
     # KPI 1's rule, from the KPI seed (the heat map's legend and colours say it)
-    kpi_1 = _rows(con, "select key_field_threshold_pct, max_key_fields_below_threshold "
+    kpi_1 = _rows(con, "select kpi_number, key_field_threshold_pct, max_key_fields_below_threshold "
                        "from reference.kpi_definitions where grain = 'completeness'")
     facts["kpi_1"] = kpi_1[0] if kpi_1 else None
     return facts

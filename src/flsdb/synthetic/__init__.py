@@ -1,4 +1,4 @@
-"""SYNTHETIC FLS-DB submissions in the raw contract of dataset.md, and the seed builders.
+"""SYNTHETIC FLS-DB submissions in the raw contract of docs/specification/submission-format.md, and the seed builders.
 
 Everything written here is invented. Nothing describes a real patient or a real NHS
 organisation: the services come from the synthetic registry (seeds/fls_registry.csv), patients

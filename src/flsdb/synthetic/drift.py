@@ -1,5 +1,5 @@
 """Month-by-month performance drift in a few SYNTHETIC services, so that SPC charts
-(monitoring-spec.md) have real signals to find.
+(docs/specification/monitoring.md) have real signals to find.
 
 About one service in six gets one shift in one behaviour behind a KPI: a *step* (a sudden,
 sustained change from a start month) or a *trend* (a linear change from the start month that

@@ -6,9 +6,9 @@ What the table is
 -----------------
 Fractures per 10,000 person-years for people aged 50+, by ``sex`` (male/female), ``age_band``
 (50-54, 55-59, ..., 85-89, 90+) and ``fracture_site`` (Hip, Spine, Wrist, Humerus, Pelvis,
-Other). It is the ``rate`` of the expected-caseload formula in ``kpi-spec.md``. No official
+Other). It is the ``rate`` of the expected-caseload formula in ``docs/specification/kpi-definitions.md``. No official
 table is public, so the project builds this ESTIMATE from published figures
-(``/work/shared/fls-db/README.md``) and calibrates it to the national totals.
+(``docs/README.md``, "Published figures the synthetic data is calibrated to") and calibrates it to the national totals.
 
 Derivation
 ----------
@@ -19,20 +19,20 @@ summed to the nine bands. Each band has a representative age (its midpoint; 92.5
 1. Totals by sex. Curtis et al. 2016 (UK CPRD) give all fractures at 50+ as 71.8 (men) and
    155.4 (women) per 10,000 person-years. Their sex ratio is kept, and both are multiplied by
    one factor ``k_all`` so that the table summed over England and Wales gives the national
-   figure of 347,770 fragility fractures a year (README). ``k_all`` is about 1.3: CPRD
+   figure of 347,770 fragility fractures a year (docs/README.md). ``k_all`` is about 1.3: CPRD
    under-records fractures that never reach primary-care coding.
 2. Hip. van der Velde et al. 2016 (UK, 50+): 33.5 (women) and 13.4 (men). Sex ratio kept and
    both multiplied by one factor ``k_hip`` so that hips total 71,000 a year (NHFD: 70,000 to
    76,000 a year for England, Wales and Northern Ireland; Northern Ireland is about 3% of that).
-   Age shape: exponential, doubling every 5.5 years of age (README: every 5 to 6 years).
+   Age shape: exponential, doubling every 5.5 years of age (docs/README.md: every 5 to 6 years).
 3. Spine = clinical vertebral fractures, van der Velde 2016: 11.8 per 10,000 in women, used
-   as is. No figure for men is given in the README; men are taken as half the women's crude
+   as is. No figure for men is given in docs/README.md; men are taken as half the women's crude
    rate (5.9), in line with the usual male:female ratio of clinical vertebral fractures
    (ASSUMPTION). Age shape: exponential, doubling every 7 years.
 4. Wrist (distal radius/ulna and carpal). Shares of each sex's all-fracture total: 22% in
    women, 14% in men (van Staa 2001: radius/ulna 30.2 in women and carpal 26.2 in men per
    10,000 at all ages are the most common non-hip sites). Age shape in women rises from 50 to
-   about 65 and then plateaus (README); in men it is flat to 70 and then rises slowly.
+   about 65 and then plateaus (docs/README.md); in men it is flat to 70 and then rises slowly.
 5. Humerus: 10% (women) and 8% (men) of the total, doubling every 9 (women) / 10 (men) years.
    Pelvis: 5% (women) and 4% (men), doubling every 6 years. (ASSUMPTIONS, from the usual site
    mix of fragility fractures in UK cohorts.)

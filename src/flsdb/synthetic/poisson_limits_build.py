@@ -3,7 +3,7 @@
 Run ``python -m flsdb.synthetic.poisson_limits_build`` (deterministic).
 
 KPI 2 and KPI 3 divide an observed count (patients identified) by an expected count, and
-``kpi-spec.md`` asks for an exact Poisson interval on the observed count. For an observed
+``docs/specification/kpi-definitions.md`` asks for an exact Poisson interval on the observed count. For an observed
 count ``k`` the exact (Garwood 1936) two-sided 95% limits of the Poisson mean are
 
     lower = chi2.ppf(0.025, 2k) / 2      (0 when k = 0)

@@ -2,7 +2,7 @@
 
 Run with `python -m flsdb.synthetic.registry_build`. The output is deterministic (fixed seed, sorted inputs).
 
-What it makes (see ../shared/fls-db/README.md, "What is not public"):
+What it makes (see docs/README.md, "What is not public, and what the project does instead"):
 
 - 80 fracture liaison services with invented codes (`SYN001`...) and invented names
   (compound plant/bird words such as "Tansymere Vale FLS"; never a real NHS organisation), in the
@@ -29,7 +29,7 @@ equation holds too, (3) nudges one LA share per year so the residual is a fracti
 and (4) spreads the first audit years of the others over 2016-2023 to meet the table's counts.
 Years other than 2023 and 2024 have no published KPI 2/3 to meet; their KPI 2/3 follow from the
 table's volume and the active services' expected caseload. Expected fractures use
-seeds/incidence_rates.csv and the ONS mid-2020 population, exactly as kpi-spec.md defines them
+seeds/incidence_rates.csv and the ONS mid-2020 population, exactly as docs/specification/kpi-definitions.md defines them
 (the same rule as models/intermediate/int_expected_fractures_calculated.sql;
 tests/python/test_expected_caseload_in_step.py keeps the two in step).
 """

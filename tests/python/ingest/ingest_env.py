@@ -1,7 +1,7 @@
 """Shared by the tests of src/flsdb/ingest/ (tests/python/ingest/): the `load_env` fixture (a
 landing folder, FLS registry and warehouse of the test's own), `assert_counts_balance`, and
-ROW_CASES, each dataset.md row-level reject (asserted one by one in test_row_checks.py, reused in
-test_hostile_input.py's corpus). The submission-row builders are re-exported from
+ROW_CASES, each row-level reject of docs/specification/submission-format.md (asserted one by one in
+test_row_checks.py, reused in test_hostile_input.py's corpus). The submission-row builders are re-exported from
 submission_rows.py."""
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Hostile input: a corpus generated here (never hand-pasted) of every file-level and row-level class
-of dataset.md plus deliberately hostile files, loaded by `flsdb load` (src/flsdb/ingest/).
+of docs/specification/submission-format.md plus deliberately hostile files, loaded by `flsdb load`
+(src/flsdb/ingest/).
 
 Every case must end in a clear, specific message and lose nothing: for every file,
 rows read = rows accepted + rows rejected, and every file of the landing folder is accounted for
 (loaded, rejected, unchanged or refused) in the load result.
 
-The dataset.md classes themselves are asserted one by one in test_row_checks.py (ROW_CASES, kept
-in ingest_env.py) and test_decoding.py (the file-level cases); here they are reused to build one
+The classes of the submission format themselves are asserted one by one in test_row_checks.py
+(ROW_CASES, kept in ingest_env.py) and test_decoding.py (the file-level cases); here they are reused to build one
 mixed corpus, which is loaded in one go (the batched, combined staging path) and must give exactly
 what loading each file alone gives.
 The 10,000-file and 50 MB cases are marked `slow` but run by default (and in CI).
@@ -81,11 +82,12 @@ def all_accounted(env, result) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The mixed corpus: every dataset.md class in one landing folder, loaded at once
+# The mixed corpus: every docs/specification/submission-format.md class in one landing folder, loaded at once
 # ---------------------------------------------------------------------------------------------
 
 def dataset_md_corpus() -> dict[str, bytes]:
-    """Every file-level and row-level class of dataset.md, one file each, plus valid files."""
+    """Every file-level and row-level class of docs/specification/submission-format.md, one file each, plus
+    valid files."""
     files: dict[str, bytes] = {}
     for i, (over, code, _col, _needle) in enumerate(ROW_CASES):
         rows = [good_row(100 * i + j) for j in range(3)]
@@ -150,8 +152,8 @@ def load_batched_and_one_at_a_time(env, corpus: dict[str, bytes], tmp_path, monk
 
 
 def test_mixed_corpus_batched_equals_one_file_at_a_time(load_env, tmp_path, monkeypatch):
-    """The whole dataset.md corpus loaded in one batch (small files combined into one DuckDB
-    read, grouped commits) gives exactly what loading every file on its own gives."""
+    """The whole corpus of the submission format's classes loaded in one batch (small files
+    combined into one DuckDB read, grouped commits) gives exactly what loading every file on its own gives."""
     corpus = dataset_md_corpus()
     result = load_batched_and_one_at_a_time(load_env, corpus, tmp_path, monkeypatch)
 

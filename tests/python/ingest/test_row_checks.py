@@ -1,5 +1,5 @@
-"""The row checks (src/flsdb/ingest/row_checks.py): each dataset.md row-level reject with its code,
-column and line number (ROW_CASES, in ingest_env.py), the first rule that fails wins; and hostile
+"""The row checks (src/flsdb/ingest/row_checks.py): each row-level reject of docs/specification/submission-format.md
+with its code, column and line number (ROW_CASES, in ingest_env.py), the first rule that fails wins; and hostile
 input, round 2: NHS numbers of ASCII digits only, dates after the load, coded answers with any
 whitespace or a documented wording, identifier-like tokens in Record IDs and file names. Helpers:
 test_hostile_input.py and ingest_env.py."""
@@ -168,6 +168,7 @@ def test_documented_wordings_are_read_as_the_code():
     assert contract.code_wordings("bone_therapy_52_weeks")["HRT (still taking)"] == "HRT"
 
 
+@pytest.mark.warehouse
 def test_staging_reads_coded_answers_as_the_loader_does(tmp_path):
     """The loader and the staging SQL share one rule (dbt_project.yml vars + one macro): padded
     answers and documented wordings are staged as the code, and an accepted 1.11 is never
