@@ -4,8 +4,9 @@ walked round"): src/flsdb/quality/signoff.py, gate.py and flsdb.publish.release.
 On a validated copy of the tiny build (deployment.py): `flsdb publish` refuses without a sign-off,
 after a rebuild, after a new validation, with a sign-off, validation or report edited by hand,
 with FLSDB_WAREHOUSE or --warehouse pointing at another warehouse, from a copied deployment, after
-`flsdb validate --no-gx`, and after a rejection; a real-data extract cannot be signed off
-automatically; a named sign-off reaches the history, `flsdb history` and the site's changes page.
+`flsdb validate --no-gx`, and after a rejection; the publication schedule is checked after the
+gate and holds a signed-off extract of a month already published back; a real-data extract cannot
+be signed off automatically; a named sign-off reaches the history, `flsdb history` and the site's changes page.
 Every refusal leaves nothing published and no history.
 """
 
@@ -79,6 +80,7 @@ def test_the_reviewer_reaches_the_history_the_history_command_and_the_site(deplo
     published = deploy.cli("publish")
     assert published.returncode == 0, published.stderr[-3000:]
     assert "Signed off by Dr Grace Hopper" in published.stdout
+    assert "Information loss (cells withheld):" in published.stdout      # main's summary, kept
 
     (extract,) = hist.list_extracts(deploy.history)
     validation = json.loads((deploy.quality / "validation.json").read_text())
@@ -278,6 +280,40 @@ def test_a_rejected_extract_is_not_published(deploy):
     assert done.returncode == 0 and "Rejected by Dr Grace Hopper" in done.stdout
     refused(deploy.cli("publish"), NOT_SIGNED_OFF, "rejected by Dr Grace Hopper", "SYN003 sent last year's file")
     nothing_published(deploy)
+
+
+# ------------------------------------------------------------------- the publication schedule
+
+def _same_month_publication(deploy: dep.Deployment, tmp_path: Path) -> dict:
+    """A publication of another extract of the deployment's month (its copy with one published
+    number changed) in the deployment's output; returns the tier's state."""
+    from flsdb.publish.marts import publish_marts
+
+    other = tmp_path / "same_month.duckdb"
+    shutil.copyfile(deploy.warehouse, other)
+    with duckdb.connect(str(other)) as con:
+        con.execute("update publication.published_kpi_results set numerator = numerator + 1 "
+                    "where geography_level = 'national' and breakdown = 'all' and kpi_number = 2")
+    publish_marts(other, deploy.output)
+    return deploy.tier_state()
+
+
+def test_the_schedule_is_checked_after_the_gate_and_holds_a_signed_off_extract_back(deploy, tmp_path):
+    """One publication per publication period (flsdb.publish.schedule) on the one path to
+    publication (flsdb.publish.release): an extract not signed off is refused by the gate (exit
+    9) whatever its month; a signed-off extract of a month already published is `Not published`
+    (exit 0), writes nothing and keeps its sign-off."""
+    before = _same_month_publication(deploy, tmp_path)
+    refused(deploy.cli("publish"), NOT_SIGNED_OFF, "has not been signed off")
+    deploy.approve("Dr Grace Hopper")
+    held = deploy.cli("publish")
+    assert held.returncode == 0, held.stderr[-3000:]
+    assert held.stdout.startswith("Not published: extract "), held.stdout
+    assert "already has its publication" in held.stdout and "Dr Grace Hopper stands" in held.stdout
+    assert "Approval:" not in held.stdout
+    assert deploy.tier_state() == before
+    assert not deploy.history.exists()
+    assert json.loads((deploy.quality / "signoff.json").read_text())["decision"] == "approved"
 
 
 # --------------------------------------------------------------------- real data and the robot

@@ -13,9 +13,10 @@ period of the extract published now. The extract published now may be published 
 that changes no published number). Anything else, in particular a second, different publication
 in the same period, is not published: `flsdb publish` says so and leaves the published tier, its
 history and the site as they are (the quality gate and the warehouse are not affected: the next
-scheduled publication carries the changes). flsdb.publish.release checks it after the gate and the
-sign-off, under the publication lock, on every path to publication (publish, run, refresh). So a reader can only compare publications a whole
-period apart, which together differ by a period's submissions, not by one record.
+scheduled publication carries the changes). flsdb.publish.release checks it after the gate and
+the sign-off, under the publication lock, on every path to publication (publish, run, refresh).
+So a reader can only compare publications a whole period apart, which together differ by a
+period's submissions, not by one record.
 
 What the rule does not cover: an audit so small that a whole period brings a handful of records
 should publish less often (a longer `publication_period`).

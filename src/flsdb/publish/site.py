@@ -5,8 +5,8 @@ and reads only the published, read-only DuckDB file (output/published/, flsdb.pu
 never the warehouse. It reads one publication whole: holding the publication lock shared
 (flsdb.publish.lock: a publication in progress is waited for), it reads approval.json and the
 manifest, copies the published DuckDB file and reads the history's rows; every page and every
-download is then made from that snapshot. It renders; it decides nothing: suppression (primary and complementary),
-the shares of FLSs rated green and the funnel curves are publication models
+download is then made from that snapshot. It renders; it decides nothing: suppression (primary
+and complementary), the shares of FLSs rated green and the funnel curves are publication models
 (models/publication/), read here as they are. The pieces, none of which imports one that
 imports it:
 
@@ -42,6 +42,7 @@ import tempfile
 import uuid
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flsdb import paths
 from flsdb.atomic import sha256_of, swap_in_folder
@@ -49,6 +50,9 @@ from flsdb.publish import lock
 from flsdb.publish.history import history_path
 from flsdb.publish.marts import PUBLISHED_DB_NAME, published_db_path, read_manifest
 from flsdb.publish.site_render import BUNDLE_SCRIPT, Renderer, read_build_record, record_is_intact
+
+if TYPE_CHECKING:
+    from flsdb.publish.site_outliers import HistoryRows
 
 #: The site's own code, templates and stylesheet (part of every page's inputs).
 SITE_CODE = Path(__file__).parent
