@@ -66,7 +66,18 @@ INFO_DOCS = (
      "extract_date": "Extract date of the published data (the latest of published_records_submitted).",
      "is_synthetic_data": "True when the published data is SYNTHETIC (made up by flsdb generate).",
      "storage_version": "DuckDB storage version of this file: v1.0.0, readable by DuckDB 1.0 and later.",
-     "duckdb_version": "Version of DuckDB that wrote this file."},
+     "duckdb_version": "Version of DuckDB that wrote this file.",
+     # the information loss (INFORMATION_LOSS_SQL), as `flsdb publish` prints it
+     "results": "Yearly KPI results published (rows of published_kpi_results).",
+     "results_withheld_small_numbers": "Yearly results withheld because their own numbers are small.",
+     "results_withheld_complementary": "Yearly results withheld as complements, so that a small one "
+                                       "cannot be worked out from its totals.",
+     "fls_headline_results": "FLS headline results (one FLS, all patients) published.",
+     "fls_headline_withheld_small_numbers": "FLS headline results withheld because their numbers are small.",
+     "fls_headline_withheld_complementary": "FLS headline results withheld as complements.",
+     "months": "Monthly values published (rows of published_kpi_monthly).",
+     "months_withheld_small_numbers": "Monthly values withheld because their numbers are small.",
+     "months_withheld_complementary": "Monthly values withheld as complements."},
 )
 
 
