@@ -407,7 +407,7 @@ def test_a_report_made_while_extracts_are_published_reads_one_extract(signed, tm
             shown = {int(y): int(n.replace(",", "")) for y, n in
                      re.findall(r'id="records-(\d+)">\d+<strong>([\d,]+)</strong>', index)}
             downloads = a.output / "site" / "downloads"
-            csv_counts = pd.read_csv(downloads / "published_records_submitted.csv")
+            csv_counts = pd.read_csv(downloads / "published_records_submitted.csv.zip")
             parquet_counts = pd.read_parquet(downloads / "published_records_submitted.parquet")
             assert shown
             for year, count in shown.items():
