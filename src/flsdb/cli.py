@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
-import json
 import os
 import subprocess
 import sys
@@ -236,48 +234,109 @@ def _validate(warehouse, out_dir, run_results, no_gx) -> str:
     return result.verdict
 
 
+# --- the sign-off and the publication gate (issue 20 part 1, issue 19) -------------------------
+
+def _validation_file(validation_path: Path | None) -> Path:
+    from flsdb.quality.validate import output_dir
+    return validation_path or output_dir() / "validation.json"
+
+
+VALIDATION_OPTION = click.option(
+    "--validation", "validation_path", type=click.Path(path_type=Path), default=None,
+    help="validation.json written by `flsdb validate` [default: $FLSDB_OUTPUT/quality/validation.json].")
+
+
+def _show_review(reviewed) -> None:
+    """What a reviewer decides on: the extract, the verdict, what blocks, what was skipped, and
+    the warnings to acknowledge."""
+    v = reviewed.validation
+    checks = v.get("checks", [])
+    warehouse = reviewed.warehouse
+    click.echo(f"Extract {v.get('extract_date')} of {warehouse.get('path')}\n"
+               f"  warehouse fingerprint  sha256 {warehouse.get('sha256', '')[:16]}... "
+               f"({warehouse.get('bytes', 0):,} bytes), validated {v.get('generated_at')}\n"
+               f"  report                 {reviewed.report}\n"
+               f"Verdict: {v.get('verdict')} ({len(checks)} checks, {len(reviewed.blocking)} blocking "
+               f"failure(s), {len(reviewed.warnings)} warning(s))")
+    for check in reviewed.blocking:
+        click.echo(f"  BLOCKING {check['name']}: {check.get('detail', '')[:200]}")
+    for skipped in reviewed.skipped:
+        click.echo(f"  SKIPPED  {skipped}")
+    if reviewed.warnings:
+        click.echo("Warnings to acknowledge:")
+        for number, check in enumerate(reviewed.warnings, 1):
+            click.echo(f"  {number:>3}. {check.get('description') or check['name']}\n"
+                       f"       {check.get('detail', '')[:200]}")
+
+
 @main.command()
-@click.option("--validation", "validation_path", type=click.Path(path_type=Path), default=None,
-              help="validation.json written by `flsdb validate` [default: output/quality/validation.json].")
+@click.option("--reviewer", required=True,
+              help="Your name: the sign-off, the extract history and the site's changes page show it.")
+@click.option("--note", default=None, help="Why, or what you checked (kept with the sign-off).")
+@click.option("--yes", is_flag=True,
+              help="Acknowledge the warnings without being asked (when the report was read elsewhere).")
+@VALIDATION_OPTION
+def approve(reviewer: str, note: str | None, yes: bool, validation_path: Path | None) -> None:
+    """Sign off the validated extract for publication, under your name, after reading its report."""
+    from flsdb.quality import signoff
+
+    reviewer = signoff.check_reviewer(reviewer)
+    reviewed = signoff.review(_validation_file(validation_path))
+    _show_review(reviewed)
+    signoff.refuse_unapprovable(reviewed)
+    if reviewed.warnings and not yes:
+        click.confirm(f"{reviewer}: you have read the report and acknowledge these "
+                      f"{len(reviewed.warnings)} warning(s); approve this extract for publication?",
+                      abort=True)
+    record = signoff.record_decision(reviewed, signoff.APPROVED, reviewer, note)
+    click.echo(f"Approved by {record['reviewer']} at {record['decided_at']} -> "
+               f"{reviewed.folder / signoff.SIGNOFF_NAME}\n"
+               "Next: `flsdb publish`. A new load, build or validation before it cancels this sign-off.")
+
+
+@main.command()
+@click.option("--reviewer", required=True, help="Your name.")
+@click.option("--note", required=True, help="Why the extract is not to be published (kept with the decision).")
+@VALIDATION_OPTION
+def reject(reviewer: str, note: str, validation_path: Path | None) -> None:
+    """Record that the validated extract must not be published, and why, under your name."""
+    from flsdb.quality import signoff
+
+    reviewer = signoff.check_reviewer(reviewer)
+    if not note.strip():
+        raise click.BadParameter("say why the extract is rejected.", param_hint="--note")
+    reviewed = signoff.review(_validation_file(validation_path))
+    _show_review(reviewed)
+    record = signoff.record_decision(reviewed, signoff.REJECTED, reviewer, note)
+    click.echo(f"Rejected by {record['reviewer']} at {record['decided_at']}: {record['note']} -> "
+               f"{reviewed.folder / signoff.SIGNOFF_NAME}\n"
+               "`flsdb publish` refuses this extract. Fix it, build and validate again, and have "
+               "the new report reviewed.")
+
+
+@main.command()
+@VALIDATION_OPTION
 @click.option("--output", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Publication output folder [default: $FLSDB_OUTPUT or output/].")
 @click.option("--warehouse", type=click.Path(path_type=Path), default=None,
-              help="Warehouse to publish [default: the one validation.json names].")
+              help="Warehouse to publish [default: $FLSDB_WAREHOUSE or warehouse/flsdb.duckdb]; it "
+                   "must be the one signed off.")
 def publish(validation_path: Path | None, out_dir: Path | None, warehouse: Path | None) -> None:
-    """Refuse when a blocking check failed; otherwise approve the extract and publish the marts."""
+    """Publish the signed-off extract: the gate, then the published tier, the restricted analyst
+    extract and the extract history, together or not at all. At most one publication per
+    publication period (var publication_period): another extract of the same period is `Not
+    published` (exit 0) and nothing changes."""
     from flsdb import settings
-    from flsdb.quality import gate
-    from flsdb.quality.validate import output_dir
+    from flsdb.publish.release import Held, release
 
     if out_dir:
         settings.check_paths(output=out_dir)
     out_dir = out_dir or _output_root()
-    validation_path = validation_path or output_dir() / "validation.json"
-    # The publication schedule (flsdb.publish.schedule): at most one publication per period. (A
-    # missing or unreadable validation.json is the gate's to refuse, with its own message.)
-    from flsdb.publish.schedule import refusal
-    try:
-        named = json.loads(validation_path.read_text(encoding="utf-8")).get("warehouse")
-    except (OSError, ValueError, AttributeError):
-        named = None
-    candidate = warehouse or (Path(named) if named else None)
-    reason = refusal(candidate, out_dir) if candidate is not None and candidate.exists() else None
-    if reason:
-        click.echo(f"Not published: {reason}")
-        return
-    approval = gate.publish(validation_path, out_dir, warehouse)
-    click.echo(f"Approved: verdict {approval['verdict']}, extract {approval['extract_date']} "
-               f"-> {out_dir / 'approval.json'}")
-    from flsdb.publish import publish_outputs
-    from flsdb.publish.history import HistoryError, record_published_extract
-    click.echo(publish_outputs(Path(approval["warehouse"]), out_dir))
-    # Every approved publication is kept in the extract history, outside the rebuildable warehouse.
-    try:
-        recorded = record_published_extract(
-            Path(approval["warehouse"]), published_at=dt.datetime.fromisoformat(approval["approved_at"]))
-    except HistoryError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(str(recorded))
+    released = release(_validation_file(validation_path), out_dir, warehouse or paths.warehouse_path(),
+                       progress=lambda line: click.echo(f"[publish] {line}", err=True))
+    click.echo(str(released))
+    if not isinstance(released, Held):
+        click.echo(f"Approval: {out_dir / 'approval.json'}")
 
 
 @main.command()
@@ -294,14 +353,20 @@ def report(year: int | None, out_dir: Path | None, standalone: bool) -> None:
     if out_dir:
         settings.check_paths(output=out_dir)
     try:
-        index = build_site(out_dir or _output_root(), year=year, standalone=standalone)
+        index = build_site(out_dir or _output_root(), year=year, standalone=standalone,
+                           on_wait=lambda line: click.echo(line, err=True))
     except ReportError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Report written: {index}")
 
 
 def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
-    """load -> dbt <dbt_args> -> validate -> publish -> report, as `run` and `refresh` do; the verdict."""
+    """load -> dbt <dbt_args> -> validate -> sign-off -> publish -> report, as `run` and `refresh`
+    do; the verdict. The sign-off is automatic on synthetic data only; real data stops after the
+    validation (exit 9) until a named person approves it (`flsdb approve`) and runs `flsdb
+    publish`. Publication goes through the same gate as `flsdb publish`."""
+    from flsdb.quality import signoff
+
     ctx = click.get_current_context()
     ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
     # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
@@ -311,6 +376,12 @@ def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
         click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.",
                    err=True)
     verdict = _validate(None, None, None, False)
+    reviewed = signoff.review(_validation_file(None))
+    record = signoff.record_decision(reviewed, signoff.APPROVED, signoff.AUTOMATIC_REVIEWER,
+                                     automatic=True)
+    click.echo(f"Signed off automatically as '{record['reviewer']}': the data is synthetic (var "
+               f"data_is_synthetic), {len(record['warnings_acknowledged'])} warning(s) recorded as "
+               "acknowledged. Real data always needs `flsdb approve --reviewer NAME`.")
     ctx.invoke(publish, validation_path=None, out_dir=None, warehouse=None)
     if code:
         sys.exit(code)
@@ -321,8 +392,8 @@ def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
 @main.command()
 @click.option("--scale", default=1.0, show_default=True, type=float)
 def run(scale: float) -> None:
-    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> publish
-    -> report."""
+    """The main job: generate (if landing is empty) -> load -> dbt build -> validate -> sign-off
+    (automatic for synthetic data only) -> publish -> report."""
     landing = paths.landing_dir()
     if landing_is_empty(landing):
         ctx = click.get_current_context()
@@ -343,6 +414,7 @@ def run(scale: float) -> None:
         "                     marts.dim_fls, marts.dim_geography\n"
         f"  dbt run results    {_run_results_path()}\n"
         f"  quality report     {_output_root() / 'quality' / 'report.html'}\n"
+        f"  sign-off           {_output_root() / 'quality' / 'signoff.json'} (automatic: synthetic data)\n"
         f"  approval           {_output_root() / 'approval.json'}\n"
         f"  published tier     {_output_root() / 'published' / 'flsdb_published.duckdb'} (+ parquet/)\n"
         f"  analyst extract    {_output_root() / 'restricted_analyst_extract'} (NOT published)\n"
@@ -363,31 +435,28 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
     """List the published extracts in the history and what changed since the last extract."""
     from collections import Counter
 
-    from flsdb.publish.history import (HistoryError, changes_since_last_extract, history_path,
-                                       list_extracts)
+    from flsdb.publish.history import changes_since_last_extract, history_path, list_extracts
 
     if history_file:
         from flsdb import settings
         settings.check_paths(history=history_file)
     history_file = history_file or history_path()
-    try:
-        extracts = list_extracts(history_file)
-        changes = changes_since_last_extract(history_file)
-    except HistoryError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # A damaged, busy or misplaced history is one line and its exit code (HistoryError).
+    extracts = list_extracts(history_file)
+    changes = changes_since_last_extract(history_file)
     if not extracts:
         click.echo(f"No publication recorded in {history_file} yet.")
         return
     click.echo(f"History {history_file}: {len(extracts)} publication(s)")
     click.echo(f"  {'id':>4}  {'extract date':<12}  {'published (UTC)':<19}  {'results':>8}  "
-               f"{'outliers':>8}  {'DQ problems':>11}")
+               f"{'outliers':>8}  {'DQ problems':>11}  signed off by")
     for e in extracts:
         def rows(n, source):
             return f"{n:,}" if source else "-"
         click.echo(f"  {e['publication_id']:>4}  {e['extract_date']!s:<12}  "
                    f"{e['published_at']:%Y-%m-%d %H:%M:%S}  {e['kpi_result_rows']:>8,}  "
                    f"{rows(e['outlier_rows'], e['outlier_source']):>8}  "
-                   f"{rows(e['dq_problem_rows'], e['dq_problem_source']):>11}")
+                   f"{rows(e['dq_problem_rows'], e['dq_problem_source']):>11}  {signed_off(e)}")
     if len(extracts) < 2:
         click.echo("Only one publication: nothing to compare yet.")
         return
@@ -404,6 +473,22 @@ def history(history_file: Path | None, show_changes: bool, section: tuple[str, .
         for change in changes:
             if not section or change["change_section"] in section:
                 click.echo(f"  [{change['change_kind']}] {change['description']}")
+
+
+def signed_off(extract: dict) -> str:
+    """Who signed a publication off, in words (a publication recorded before sign-offs existed
+    has none)."""
+    who = extract.get("signed_off_by")
+    if not who:
+        return "not recorded (published before sign-offs were kept)"
+    when = extract.get("signed_off_at")
+    words = f"{who}" + (f", {when:%Y-%m-%d %H:%M}" if when else "")
+    warnings = extract.get("warnings_acknowledged") or []
+    words += f", {extract.get('verdict')}, {len(warnings)} warning(s) acknowledged"
+    if extract.get("sign_off_note"):
+        words += f": {extract['sign_off_note']}"
+    return words
+
 
 def landing_is_empty(landing: Path) -> bool:
     """True when the landing folder is absent or holds nothing at all: any entry (a file of any
@@ -485,9 +570,12 @@ def withdraw(file_spec: str | None, record_spec: str | None, by: str | None, rea
 
 
 # --- the monthly cycle (issue 14 part 6) ----------------------------------------------------------
-#: What new submissions can change: the models and data tests downstream of the submissions source.
-#: Seeds, reference staging and unit tests (fixed fixture rows) cannot change when only data arrives.
-DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "--exclude-resource-type", "unit_test"]
+#: What new submissions can change: the models downstream of the submissions source. Seeds and
+#: reference staging cannot change when only data arrives, so they are not rebuilt; but every data
+#: and unit test runs, because the gate approves only a validation that ran every check (a test
+#: that failed in the last full build, a bad seed row say, must fail here again, not be skipped).
+DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "resource_type:test",
+                   "resource_type:unit_test"]
 
 
 @main.command()
@@ -495,7 +583,8 @@ DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "--exclude-resource-ty
               help="Build everything, not only what the submissions feed (after a code, seed or reference change).")
 @click.option("--full-refresh", is_flag=True, help="With --all: `dbt build --full-refresh`.")
 def refresh(build_all: bool, full_refresh: bool) -> None:
-    """New submissions: load -> build and test what they feed -> validate -> publish -> report."""
+    """New submissions: load -> build what they feed, run every test -> validate -> sign-off
+    (automatic for synthetic data only) -> publish -> report."""
     if build_all or full_refresh:
         dbt_args = ["build", *(["--full-refresh"] if full_refresh else [])]
     else:

@@ -17,13 +17,21 @@ import re
 from dataclasses import dataclass
 
 # kind -> exit code. 1 (validation FAIL, dbt failure, other clear errors), 2 (usage) and
-# 3 (publication refused) are the commands' own.
+# 3 (publication refused by the quality gate) are the commands' own; the history, the published
+# tier and the sign-off share the codes below by kind (busy 4, not writable 5, unreadable 6).
 EXIT_CODES = {
+    "history_error": 1,
+    "publication_refused": 3,
     "warehouse_busy": 4,
+    "history_busy": 4,
+    "publication_busy": 4,
     "warehouse_read_only": 5,
+    "history_read_only": 5,
     "warehouse_corrupt": 6,
+    "history_corrupt": 6,
     "disk_full": 7,
     "configuration": 8,
+    "not_signed_off": 9,
     "internal": 70,
 }
 
@@ -40,6 +48,22 @@ class Failure:
 
 class ConfigurationError(Exception):
     """A setting the command cannot work with (a pseudonym key too short, for example)."""
+
+
+class OperationalError(Exception):
+    """A failure whose kind (a key of EXIT_CODES) and one-line message are already known: the
+    extract history (flsdb.publish.history), the publication lock (flsdb.publish.lock), the
+    sign-off (flsdb.quality.signoff). The message is shown as it is."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        if kind not in EXIT_CODES:
+            raise ValueError(kind)
+        self.kind = kind
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.kind]
 
 
 # (kind, errno values, patterns in the message), tried in this order on every exception of the
@@ -76,6 +100,8 @@ def classify(exc: BaseException, warehouse: str) -> Failure | None:
     """The kind of operational failure exc is (looking through its chain), or None."""
     if isinstance(exc, ConfigurationError):
         return Failure("configuration", f"{exc} Nothing was changed.")
+    if isinstance(exc, OperationalError):
+        return Failure(exc.kind, str(exc))
     for kind, errnos, patterns in _KINDS:
         for e in _chain(exc):
             text = str(e)

@@ -215,12 +215,9 @@ def test_the_citation_scan_finds_an_outside_citation(line, cited):
 REPOSITORY_PATH = re.compile(
     r"(?<![\w/.-])((?:src|tests|models|macros|seeds|analyses|bench|docs|bi)/[\w/.-]*"
     r"\.(?:py|sql|yml|yaml|csv|md|html|css|toml|txt))(?![\w-])")
-# Named on purpose although they do not exist: a placeholder in a command, and the files of a
-# branch not merged yet, whose TODO(merge ...) notes say where they will be described (remove
-# each when its branch lands).
+# Named on purpose although they do not exist: a placeholder in a command.
 NOT_FILES = {
     "tests/python/test_x.py",                     # `pytest tests/python/test_x.py -k ...`
-    "docs/review.md", "src/flsdb/quality/signoff.py", "src/flsdb/publish/release.py",  # TODO(merge wt-gate)
 }
 
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -454,3 +457,226 @@ def test_flsdb_history_command(tmp_path):
     assert "Changes since the last extract (2024-12-31 -> 2025-01-31)" in result.output
     assert "[outlier_resolved]" in result.output and "[result_restated]" not in result.output
     assert "result_restated" in result.output  # the count per kind
+
+
+# ---------------------------------------------- a history that is lost or damaged (issue 19)
+# The history cannot be rebuilt: a damaged one is refused, before anything is written, with one
+# line that says to restore it from a backup (never "rebuild it from the landing folder"), and its
+# bytes are left as they were. The same cases through `flsdb publish`, with the published tier
+# left untouched: test_hostile_pipeline.py.
+
+def _two_publications(tmp_path: Path) -> Path:
+    history = tmp_path / "history" / "flsdb_history.duckdb"
+    hist.record_published_extract(make_warehouse(tmp_path / "w1.duckdb", "2024-12-31", [_result("A")]), history, T1)
+    hist.record_published_extract(make_warehouse(tmp_path / "w2.duckdb", "2025-01-31",
+                                                 [_result("A", numerator=41)]), history, T2)
+    return history
+
+
+def _damage(history: Path, damage: str) -> None:
+    if damage == "empty":
+        history.write_bytes(b"")
+    elif damage.startswith("truncated"):
+        size = history.stat().st_size
+        keep = {"truncated_90": size * 9 // 10, "truncated_50": size // 2, "truncated_header": 4096}[damage]
+        with open(history, "r+b") as handle:
+            handle.truncate(keep)
+    elif damage == "garbage":
+        history.write_bytes(bytes(range(256)) * 400)
+    elif damage == "folder":
+        history.unlink()
+        history.mkdir()
+        (history / "something.txt").write_text("x")
+    elif damage == "incomplete":                 # rows, but no extracts table
+        with duckdb.connect(str(history)) as con:
+            con.execute("drop view if exists changes_since_last_extract")
+            for view in ("result_changes", "outlier_changes", "dq_problem_changes", "latest_two_extracts"):
+                con.execute(f"drop view if exists {view}")
+            con.execute("drop table extracts")
+    else:
+        raise ValueError(damage)
+
+
+def _state(path: Path):
+    return sorted(p.name for p in path.iterdir()) if path.is_dir() else path.read_bytes()
+
+
+DAMAGES = {"empty": ("history_corrupt", 6, "empty file (0 bytes)"),
+           "truncated_90": ("history_corrupt", 6, "truncated"),
+           "truncated_50": ("history_corrupt", 6, "truncated"),
+           "truncated_header": ("history_corrupt", 6, "unreadable, truncated or corrupt"),
+           "garbage": ("history_corrupt", 6, "unreadable, truncated or corrupt"),
+           "incomplete": ("history_corrupt", 6, "incomplete"),
+           "folder": ("configuration", 8, "is a folder, not a history file")}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_history_is_refused_before_anything_is_written(tmp_path, damage):
+    from click.testing import CliRunner
+
+    from flsdb.cli import main
+
+    history = _two_publications(tmp_path)
+    _damage(history, damage)
+    before = _state(history)
+    kind, code, words = DAMAGES[damage]
+    warehouse = make_warehouse(tmp_path / "w3.duckdb", "2025-02-28", [_result("A", numerator=42)])
+    for attempt in (lambda: hist.record_published_extract(warehouse, history, T3),
+                    lambda: hist.check_history(history, writing=True),
+                    lambda: hist.list_extracts(history),
+                    lambda: hist.changes_since_last_extract(history)):
+        with pytest.raises(hist.HistoryError) as error:
+            attempt()
+        message = str(error.value)
+        assert error.value.kind == kind and error.value.exit_code == code, message
+        assert "\n" not in message and words in message and str(history) in message
+        assert "landing folder:" not in message and "flsdb load" not in message
+        if kind == "history_corrupt":
+            assert "Restore it from your backup" in message
+    assert _state(history) == before                  # nothing written, nothing made worse
+    assert not list(history.parent.glob(f".{history.name}.new-*"))
+    result = CliRunner().invoke(main, ["history", "--history", str(history)])
+    assert result.exit_code == code, result.output
+    # (a folder is refused by the settings check at start-up, before the history is opened)
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert str(history) in result.output
+    assert "Unexpected error" not in result.output
+
+
+def test_a_history_file_without_tables_is_an_empty_history(tmp_path):
+    """A DuckDB file with no tables (what a kill during the first append left before the history
+    was created whole) holds nothing: it reads as empty, and the next publication fills it."""
+    from click.testing import CliRunner
+
+    from flsdb.cli import main
+
+    history = tmp_path / "flsdb_history.duckdb"
+    duckdb.connect(str(history)).close()
+    assert hist.check_history(history, writing=False) == "empty"
+    assert hist.list_extracts(history) == [] and hist.changes_since_last_extract(history) == []
+    result = CliRunner().invoke(main, ["history", "--history", str(history)])
+    assert result.exit_code == 0 and "No publication recorded" in result.output
+    recorded = hist.record_published_extract(make_warehouse(tmp_path / "w.duckdb", "2025-01-31", [_result("A")]),
+                                             history, T1)
+    assert recorded.appended and recorded.publication_id == 1
+    assert hist.check_history(history, writing=True) == "ready"
+
+
+def test_a_history_held_or_on_a_read_only_file_system_is_refused(tmp_path):
+    history = _two_publications(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(60)"), str(history)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(hist.HistoryError) as error:
+            hist.check_history(history, writing=True)
+        assert error.value.kind == "history_busy" and error.value.exit_code == 4
+        assert str(holder.pid) in str(error.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        shutil.copy(history, mount / history.name)
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mount)]).returncode == 0
+        read_only = mount / history.name
+        assert len(hist.list_extracts(read_only)) == 2          # reading still works
+        w = make_warehouse(tmp_path / "w3.duckdb", "2025-02-28", [_result("A", numerator=42)])
+        with pytest.raises(hist.HistoryError) as error:
+            hist.record_published_extract(w, read_only, T3)
+        assert error.value.kind == "history_read_only" and error.value.exit_code == 5
+        assert "Nothing was published" in str(error.value)
+        with pytest.raises(hist.HistoryError) as error:   # a new history in a read-only folder
+            hist.record_published_extract(w, mount / "new" / "h.duckdb", T3)
+        assert error.value.kind == "history_read_only"
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_history_from_before_signoffs_is_read_and_gains_the_columns(tmp_path):
+    history = _two_publications(tmp_path)
+    with duckdb.connect(str(history)) as con:                 # the history as issue 14 made it
+        for column in hist.SIGNOFF_COLUMNS | {"warehouse_sha256": 0, "validation_sha256": 0, "report_sha256": 0}:
+            con.execute(f"alter table extracts drop column {column}")
+    old = hist.list_extracts(history)
+    assert len(old) == 2 and "signed_off_by" not in old[0]
+    signoff = {"reviewer": "Dr Grace Hopper", "kind": "person", "decided_at": "2025-03-01T09:00:00+00:00",
+               "note": "fine", "verdict": "PASS WITH WARNINGS", "warnings_acknowledged": ["dq.a", "gx.b"],
+               "checks_skipped": [], "warehouse": {"sha256": "w" * 64}, "validation": {"sha256": "v" * 64},
+               "report": {"sha256": "r" * 64}}
+    w = make_warehouse(tmp_path / "w3.duckdb", "2025-02-28", [_result("A", numerator=42)])
+    assert hist.record_published_extract(w, history, T3, signoff=signoff).appended
+    extracts = hist.list_extracts(history)
+    assert [e["signed_off_by"] for e in extracts] == [None, None, "Dr Grace Hopper"]
+    latest = extracts[-1]
+    assert latest["warnings_acknowledged"] == ["dq.a", "gx.b"] and latest["report_sha256"] == "r" * 64
+    assert latest["signed_off_at"] == dt.datetime(2025, 3, 1, 9, 0)
+    assert hist.changes_since_last_extract(history)
+
+
+BIG_RESULTS = 20_000
+
+
+def _big_warehouse(path: Path) -> Path:
+    """A warehouse whose results take the history a moment to append (room for a kill)."""
+    make_warehouse(path, "2025-01-31", [_result("A")])
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"""insert into marts.kpi_results by name
+            select 2024 as audit_year, 'fls' as geography_level, 'F' || i as geography_code,
+                   'Service ' || i as geography_name, 7 as kpi_number, 'KPI 7' as kpi_name,
+                   'all' as breakdown, 'all' as breakdown_value, 1.0 * (i % 50) as numerator,
+                   50.0 as denominator, 2.0 * (i % 50) as value_pct, false as is_suppressed,
+                   true as is_synthetic_data
+            from range({BIG_RESULTS}) as t(i)""")
+    return path
+
+
+def test_a_kill_during_the_first_append_never_leaves_a_history_without_tables(tmp_path):
+    """SIGKILL at moments of a first append (the history's temporary file appearing, the history
+    appearing, its write-ahead log appearing, and fixed delays): after every kill the history is
+    absent or whole, `flsdb history` answers, and the next append records the publication."""
+    from click.testing import CliRunner
+
+    from flsdb.cli import main
+
+    warehouse = _big_warehouse(tmp_path / "big.duckdb")
+    history = tmp_path / "history" / "flsdb_history.duckdb"
+    history.parent.mkdir()
+    script = ("import sys, datetime as dt; from flsdb.publish import history as h; "
+              "h.record_published_extract(sys.argv[1], sys.argv[2], dt.datetime(2025, 2, 1))")
+    triggers = [".new-", "history", ".wal", 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.8]
+    outcomes = []
+    for trigger in triggers:
+        for leftover in history.parent.iterdir():
+            leftover.unlink()
+        writer = subprocess.Popen([sys.executable, "-c", script, str(warehouse), str(history)])
+        started = time.monotonic()
+        while writer.poll() is None:
+            names = os.listdir(history.parent)
+            if (isinstance(trigger, float) and time.monotonic() - started >= trigger) \
+                    or (trigger == ".new-" and any(".new-" in n for n in names)) \
+                    or (trigger == "history" and history.name in names) \
+                    or (trigger == ".wal" and f"{history.name}.wal" in names):
+                writer.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.001)
+        writer.wait()
+        state = hist.check_history(history, writing=False)           # never raises: not damaged
+        outcomes.append((trigger, writer.returncode, state))
+        assert state in ("absent", "empty", "ready"), outcomes
+        extracts = hist.list_extracts(history)
+        assert len(extracts) == (1 if state == "ready" else 0)
+        result = CliRunner().invoke(main, ["history", "--history", str(history)])
+        assert result.exit_code == 0, (trigger, result.output)
+        if state != "ready":              # the next append records it (a whole one stays as it is)
+            recorded = hist.record_published_extract(warehouse, history, T2)
+            assert recorded.publication_id == 1 and recorded.appended
+        assert len(hist.list_extracts(history)) == 1
+        assert not list(history.parent.glob(f".{history.name}.new-*"))
+    killed = [o for o in outcomes if o[1] == -signal.SIGKILL]
+    assert len(killed) >= 6, outcomes      # most kill points land during the append

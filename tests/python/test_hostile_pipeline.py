@@ -1,6 +1,13 @@
 """Issue 12, "Done when": a set of hostile files goes through `flsdb load`, `build`, `validate`,
-`publish` and `report` with no traceback, every row and file accounted for, and no identifier in
-anything under the published tier or the site.
+`approve`, `publish` and `report` with no traceback, every row and file accounted for, and no
+identifier in anything under the published tier or the site.
+
+Issue 19, round 3 (at the end of this file): the publication gate and the extract history under
+attack, on a validated copy of the tiny build (deployment.py): a damaged, busy, read-only or
+misplaced history changes nothing; `kill -9` during a publication leaves nothing broken and the
+next publication cleans up; three publications at once give one publication and two "busy";
+a report made while publications run reads one extract whole. The walk-rounds of the gate itself
+are in test_gate.py.
 
 The hostile files are made here from a small synthetic landing set, one per class of
 docs/reliability.md, with bytes of their own (not the ones the unit tests of the loader use):
@@ -13,16 +20,24 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
+import deployment as dep
 from flsdb import paths
+from flsdb.publish import history as hist
 from shared_builds import SharedBuild
 
 pytestmark = pytest.mark.warehouse       # builds a warehouse of its own
@@ -121,6 +136,7 @@ def _make(shared: SharedBuild, root: Path) -> dict:
     try:
         steps = {"load": _cli(["load"], env), "build": _cli(["build"], env)}
         steps["validate"] = _cli(["validate", "--run-results", str(root / "target" / "run_results.json")], env)
+        steps["approve"] = _cli(["approve", "--reviewer", "Hostile Input Reviewer", "--yes"], env)
         steps["publish"] = _cli(["publish"], env)
         steps["report"] = _cli(["report"], env)
     finally:
@@ -197,3 +213,256 @@ def test_no_identifier_or_lineage_reaches_the_published_tier_or_the_site(hostile
 def test_no_submission_value_is_live_html_in_the_quality_report(hostile_run):
     for path in (hostile_run["root"] / "output" / "quality").rglob("*.html"):
         assert LIVE_HTML not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+# ------------------------------------------------- round 3 (issue 19): the gate and the history
+
+@pytest.fixture
+def signed(tmp_path_factory) -> dep.Deployment:
+    """The validated tiny deployment, approved by a named reviewer, nothing published yet."""
+    d = dep.fresh(tmp_path_factory)
+    d.approve("Dr Grace Hopper")
+    return d
+
+
+def _history_state(history: Path):
+    if history.is_dir():
+        return sorted(p.name for p in history.iterdir())
+    return history.read_bytes() if history.exists() else None
+
+
+# fault -> (exit code of publish, words, exit code of `flsdb history`)
+HISTORY_FAULTS = {"empty": (6, "empty file (0 bytes)", 6), "truncated": (6, "truncated", 6),
+                  "garbage": (6, "unreadable, truncated or corrupt", 6),
+                  "folder": (8, "is a folder", 8),          # the settings check, at start-up
+                  "busy": (4, "is busy", 4), "read_only": (5, "cannot be written", 0)}
+
+
+@pytest.mark.parametrize("fault", list(HISTORY_FAULTS))
+def test_publish_with_a_damaged_busy_or_read_only_history_changes_nothing(signed, fault, tmp_path):
+    d, extra, holder, mount = signed, {}, None, None
+    if fault == "read_only":
+        mount = tmp_path / "ro"
+        mount.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        extra = {"FLSDB_HISTORY": str(mount / "flsdb_history.duckdb")}
+    history = Path(extra.get("FLSDB_HISTORY", d.history))
+    try:
+        assert d.cli("publish", env=extra).returncode == 0
+        tier = d.tier_state()
+        if fault == "empty":
+            history.write_bytes(b"")
+        elif fault == "truncated":
+            with open(history, "r+b") as handle:
+                handle.truncate(history.stat().st_size // 2)
+        elif fault == "garbage":
+            history.write_bytes(os.urandom(300_000))
+        elif fault == "folder":
+            history.unlink()
+            history.mkdir()
+        elif fault == "busy":
+            holder = subprocess.Popen([sys.executable, "-c", ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                                       "print('ready', flush=True); time.sleep(120)"), str(history)],
+                                      stdout=subprocess.PIPE, text=True)
+            assert holder.stdout.readline().strip() == "ready"
+        else:
+            assert subprocess.run(["mount", "-o", "remount,ro", str(mount)]).returncode == 0
+        before = _history_state(history)
+        code, words, history_code = HISTORY_FAULTS[fault]
+        message = dep.refused(d.cli("publish", env=extra), code, words,
+                              "Nothing was changed" if fault == "folder" else "Nothing was published")
+        if code == 6:
+            assert "Restore it from your backup" in message and "flsdb load" not in message
+        assert d.tier_state() == tier                  # tier, restricted extract, approval: untouched
+        assert _history_state(history) == before
+        listed = d.cli("history", env=extra)
+        if history_code:
+            dep.refused(listed, history_code, words)
+        else:
+            assert listed.returncode == 0 and "1 publication(s)" in listed.stdout
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        if mount is not None:
+            subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_an_empty_or_table_less_history_never_gives_an_unexpected_error(signed):
+    pytest.importorskip("vl_convert")
+    d = signed
+    assert d.cli("publish").returncode == 0
+    d.history.write_bytes(b"")
+    for command in ("history", "report"):
+        dep.refused(d.cli(command), 6, "empty file (0 bytes)", "Restore it from your backup")
+    d.history.unlink()
+    duckdb.connect(str(d.history)).close()          # a history file with no tables: empty
+    listed = d.cli("history")
+    assert listed.returncode == 0 and "No publication recorded" in listed.stdout
+    assert d.cli("report").returncode == 0
+    assert d.cli("publish").returncode == 0
+    assert [e["publication_id"] for e in hist.list_extracts(d.history)] == [1]
+
+
+def test_kill_during_publish_leaves_nothing_broken_and_the_next_publish_cleans_up(signed):
+    """SIGKILL when each temporary part of a publication appears (the new DuckDB file, its
+    Parquet version, the restricted extract's copy, the history) and at fixed delays: after each
+    kill the tier is absent or whole and the history answers; the next publication removes the
+    leftovers and publishes."""
+    d = signed
+    published = d.output / "published"
+
+    def new(folder: Path, before: set[str], prefix: str = "") -> bool:
+        return folder.is_dir() and any(n.startswith(prefix) for n in set(os.listdir(folder)) - before)
+
+    triggers = {
+        "tier database": lambda before, elapsed: new(published, before["published"], ".flsdb_published.duckdb.tmp-"),
+        "parquet version": lambda before, elapsed: new(published, before["published"], ".parquet-2"),
+        "restricted copy": lambda before, elapsed: new(d.output, before["output"], ".restricted_analyst_extract-tmp-"),
+        "history": lambda before, elapsed: new(d.history.parent, before["history"]),
+        **{f"{delay} s": (lambda before, elapsed, delay=delay: elapsed >= delay) for delay in (1.5, 2.5, 3.5)},
+    }
+    seen_leftovers, outcomes = set(), []
+    for name, trigger in triggers.items():
+        before = {"published": set(os.listdir(published)) if published.is_dir() else set(),
+                  "output": set(os.listdir(d.output)),
+                  "history": set(os.listdir(d.history.parent)) if d.history.parent.is_dir() else set()}
+        writer = d.popen("publish")
+        started = time.monotonic()
+        while writer.poll() is None:
+            if trigger(before, time.monotonic() - started):
+                writer.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        writer.communicate()
+        outcomes.append((name, writer.returncode))
+        seen_leftovers |= {p.name.split("-")[0] for p in list(published.glob(".*tmp-*")) + list(d.output.glob(".*-tmp-*"))}
+        if (published / "manifest.json").exists():     # a tier was published: it is whole
+            manifest = json.loads((published / "manifest.json").read_text())
+            assert (published / "parquet").resolve().is_dir(), name
+            assert manifest["database_sha256"] == dep.sha256(published / "flsdb_published.duckdb"), name
+        assert hist.check_history(d.history, writing=False) in ("absent", "empty", "ready")
+        assert d.cli("history").returncode == 0, name
+    assert sum(code == -signal.SIGKILL for _, code in outcomes) >= 4, outcomes
+    assert seen_leftovers, "no kill left anything to clean up: not a test of the clean-up"
+    done = d.cli("publish")
+    assert done.returncode == 0, done.stderr[-3000:]
+    dep.whole_tier(d)
+    assert len(hist.list_extracts(d.history)) == 1
+    assert not list(d.history.parent.glob(".*new-*"))
+
+
+def test_three_publishes_at_once_one_publishes_the_others_say_busy(signed):
+    d = signed
+    for round_number in range(3):
+        writers = [d.popen("publish") for _ in range(3)]
+        results = [(w.wait(timeout=600), *w.communicate()) for w in writers]
+        codes = sorted(code for code, _, _ in results)
+        assert codes == [0, 4, 4], [(c, e[-500:]) for c, _, e in results]
+        for code, out, err in results:
+            assert "Traceback" not in err
+            if code == 4:
+                assert [line for line in err.splitlines() if line.startswith("Error:")] == [
+                    next(line for line in err.splitlines() if line.startswith("Error: Publication busy:"))]
+        dep.whole_tier(d)
+        assert len(hist.list_extracts(d.history)) == 1        # the same extract, recorded once
+
+
+def test_a_report_made_while_extracts_are_published_reads_one_extract(signed, tmp_path):
+    """Extract B is extract A with one more record submitted (1,660 against 1,661 in issue 19). A
+    thread publishes A, B, A, ... while `flsdb report` runs twice; each report's page at a glance
+    and its downloads give the same number."""
+    pytest.importorskip("vl_convert")
+    a = signed
+    b_warehouse = tmp_path / "b" / "flsdb.duckdb"
+    b_warehouse.parent.mkdir()
+    b_warehouse.write_bytes(a.warehouse.read_bytes())
+    with duckdb.connect(str(b_warehouse)) as con:
+        con.execute("update publication.published_records_submitted set records_submitted = records_submitted + 1")
+    b_quality = tmp_path / "b" / "quality"
+    assert a.cli("validate", "--warehouse", str(b_warehouse), "--output", str(b_quality), "--run-results",
+                 str(a.tiny["target"] / "run_results.json")).returncode == 0
+    assert a.cli("approve", "--reviewer", "Dr Ada Lovelace", "--yes", "--validation",
+                 str(b_quality / "validation.json")).returncode == 0
+    assert a.cli("publish").returncode == 0
+    extracts = ([], ["--validation", str(b_quality / "validation.json"), "--warehouse", str(b_warehouse)])
+    stop, codes = threading.Event(), []
+
+    def publish_alternately() -> None:
+        while not stop.is_set():
+            for args in extracts:
+                codes.append(a.cli("publish", *args).returncode)
+                time.sleep(0.5)
+
+    publisher = threading.Thread(target=publish_alternately)
+    publisher.start()
+    counts = []
+    try:
+        for _ in range(2):
+            reported = a.cli("report")
+            assert reported.returncode == 0, reported.stderr[-3000:]
+            index = (a.output / "site" / "index.html").read_text(encoding="utf-8")
+            shown = {int(y): int(n.replace(",", "")) for y, n in
+                     re.findall(r'id="records-(\d+)">\d+<strong>([\d,]+)</strong>', index)}
+            downloads = a.output / "site" / "downloads"
+            csv_counts = pd.read_csv(downloads / "published_records_submitted.csv.zip")
+            parquet_counts = pd.read_parquet(downloads / "published_records_submitted.parquet")
+            assert shown
+            for year, count in shown.items():
+                assert csv_counts.loc[csv_counts["audit_year"] == year, "records_submitted"].item() == count
+                assert parquet_counts.loc[parquet_counts["audit_year"] == year, "records_submitted"].item() == count
+            counts.append(shown)
+    finally:
+        stop.set()
+        publisher.join()
+    assert codes.count(0) >= 2 and set(codes) <= {0}, codes
+
+
+def test_only_leftovers_are_removed_and_only_by_the_one_publisher(tmp_path):
+    """flsdb.publish.lock on a hand-made output folder: what a killed publisher leaves goes; the
+    published version, the one before it, the tier and the locks stay; a second publisher is
+    busy at once; a reader waits for the publisher."""
+    from flsdb.publish import lock
+
+    out = tmp_path / "output"
+    published = out / "published"
+    for folder in (published / ".parquet-20250101T000000-aaaa", published / ".parquet-20250201T000000-bbbb",
+                   published / ".parquet-20250301T000000-cccc", out / ".restricted_analyst_extract-tmp-1",
+                   out / ".restricted_analyst_extract-old-2", out / "restricted_analyst_extract"):
+        folder.mkdir(parents=True)
+        (folder / "x.parquet").write_bytes(b"x")
+    (published / "parquet").symlink_to(".parquet-20250201T000000-bbbb")
+    (published / "manifest.json").write_text(json.dumps(
+        {"parquet_version": ".parquet-20250201T000000-bbbb", "previous_parquet_version": ".parquet-20250101T000000-aaaa"}))
+    for name in ("flsdb_published.duckdb", ".flsdb_published.duckdb.tmp-1", ".flsdb_published.duckdb.tmp-1.wal",
+                 ".manifest.json.tmp-3"):
+        (published / name).write_bytes(b"x")
+    (published / ".parquet-link-4").symlink_to(".parquet-20250301T000000-cccc")
+    (out / ".approval.json.tmp-5").write_text("{}")
+
+    with lock.exclusive(out):
+        with pytest.raises(lock.PublicationBusy, match=f"process {os.getpid()}"), lock.exclusive(out):
+            pass
+        removed = {p.name for p in lock.remove_leftovers(out, "restricted_analyst_extract", "flsdb_published.duckdb")}
+        waited = []
+
+        def read() -> None:
+            with lock.shared(out, on_wait=waited.append):
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)
+        assert waited and reader.is_alive()            # the reader waits for the publisher
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert removed == {".parquet-20250301T000000-cccc", ".flsdb_published.duckdb.tmp-1",
+                       ".flsdb_published.duckdb.tmp-1.wal", ".manifest.json.tmp-3", ".parquet-link-4",
+                       ".restricted_analyst_extract-tmp-1", ".restricted_analyst_extract-old-2",
+                       ".approval.json.tmp-5"}
+    assert sorted(p.name for p in published.iterdir()) == [
+        ".parquet-20250101T000000-aaaa", ".parquet-20250201T000000-bbbb", ".publish.lock", ".tier.lock",
+        "flsdb_published.duckdb", "manifest.json", "parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["published", "restricted_analyst_extract"]

@@ -348,6 +348,7 @@ def _make_added(shared: SharedBuild, root: Path) -> dict:
     stage("load and build the copy")
     validate = _flsdb(["validate"], env, project)
     stage("validate")
+    _flsdb(["approve", "--reviewer", "KPI seed test (synthetic data)", "--yes"], env, project)
     _flsdb(["publish"], env, project)
     stage("publish")
     _flsdb(["report"], env, project)

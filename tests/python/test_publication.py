@@ -8,6 +8,7 @@ Uses the session's national warehouse (conftest.built_warehouse); the approval t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import shutil
@@ -38,6 +39,14 @@ WITHHELD_BECAUSE = {
     "complementary": "withheld so that a small number elsewhere cannot be worked out",
     "most months withheld": "withheld: fewer than half of the months it is computed from are published",
 }
+
+
+def publish_edited_tier(out: Path) -> None:
+    """After a test edits the published DuckDB file in place: record its new hash in the manifest,
+    as `flsdb publish` would have (the report refuses a file that does not match its manifest)."""
+    manifest = read_manifest(out)
+    manifest["database_sha256"] = hashlib.sha256((out / "published" / PUBLISHED_DB_NAME).read_bytes()).hexdigest()
+    (out / "published" / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 def vl_convert_or_skip():
@@ -403,6 +412,7 @@ def test_every_value_on_the_site_is_escaped(published, tmp_path):
                     "where geography_code = 'SYN001' and kpi_number = 4", [payload, payload])
     finally:
         con.close()
+    publish_edited_tier(out)
     build_site(out)
     pages = [out / "site" / "fls" / "SYN001.html", out / "site" / "fls" / "index.html",
              out / "site" / "national-geography.html", out / "site" / "monthly" / "E92000001.html"]
@@ -790,6 +800,18 @@ def test_outlier_and_change_pages_render_in_a_headless_browser(site, page, tmp_p
     assert shot.stat().st_size > 10_000
 
 
+def test_report_refuses_a_published_file_that_is_not_its_manifests(published, tmp_path):
+    """The report copies the published DuckDB file once and checks it against the manifest's hash
+    (a tier half-swapped by a publisher killed between its renames is never rendered)."""
+    out = tmp_path / "output"
+    shutil.copytree(published, out, symlinks=True)
+    with duckdb.connect(str(out / "published" / PUBLISHED_DB_NAME)) as con:
+        con.execute("update publication.published_records_submitted set records_submitted = records_submitted + 1")
+    with pytest.raises(ReportError, match="not whole"):
+        build_site(out, history=tmp_path / "none.duckdb")
+    assert not (out / "site").exists()
+
+
 def test_outlier_pages_escape_published_names(published, tmp_path):
     vl_convert_or_skip()
     payload = '<img src=x onerror="alert(1)">&<script>alert(2)</script>'
@@ -803,6 +825,7 @@ def test_outlier_pages_escape_published_names(published, tmp_path):
                     "where geography_level = 'fls' and geography_code = ?", [payload, code])
     finally:
         con.close()
+    publish_edited_tier(out)
     build_site(out, history=tmp_path / "none.duckdb")
     for page in ("outlier-register.html", "national-caterpillars.html", f"fls/{code}.html"):
         text = (out / "site" / page).read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from conftest import run_dbt
 from flsdb import contract, paths
 from flsdb.cli import main as cli
-from flsdb.quality import gate
+from flsdb.quality import gate, signoff
 from flsdb.quality.validate import FAIL, PASS_WITH_WARNINGS, validate
 
 REJECT_CLASSES = {"wrong_column_count", "missing_required_value", "invalid_date",
@@ -218,14 +218,17 @@ def test_report_renders_self_contained_pages_with_every_section(validated):
         assert "cdn.jsdelivr" not in doc.read_text(encoding="utf-8")
 
 
-def test_publish_approves_a_passing_extract(validated, tmp_path):
+def test_the_gate_passes_a_passing_extract_once_signed_off(validated, built_warehouse):
+    """The gate and the sign-off in full: tests/python/test_gate.py."""
     result, out = validated
-    approval = gate.publish(out / "validation.json", tmp_path)
-    written = json.loads((tmp_path / "approval.json").read_text())
-    assert written == approval
-    assert written["status"] == "approved" and written["verdict"] == PASS_WITH_WARNINGS
-    assert written["extract_date"] == result.extract_date
-    assert written["validation_sha256"] == hashlib.sha256((out / "validation.json").read_bytes()).hexdigest()
+    with pytest.raises(gate.NotSignedOff):
+        gate.check_publication(out / "validation.json", built_warehouse["warehouse"])
+    reviewed = signoff.review(out / "validation.json")
+    signoff.record_decision(reviewed, signoff.APPROVED, "Dr Test Reviewer")
+    approval = gate.check_publication(out / "validation.json", built_warehouse["warehouse"])
+    assert approval["decision"] == "approved" and approval["verdict"] == PASS_WITH_WARNINGS
+    assert approval["extract_date"] == result.extract_date and approval["reviewer"] == "Dr Test Reviewer"
+    assert approval["validation"]["sha256"] == hashlib.sha256((out / "validation.json").read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ logs. `flsdb run` builds and publishes it; then
 - a record is withdrawn (`flsdb withdraw --record`, written in lower case with spaces), and a new
   file re-submits it;
 - another file is deleted from the landing folder (not withdrawn);
+- next month's submission arrives (one new record updated in the following month: the extract of
+  the refresh is in a later publication period, so it is published, flsdb.publish.schedule);
 - `flsdb refresh` loads, builds (incremental staging), validates, publishes and reports;
 - the record withdrawal is revoked and staging rebuilt.
 
@@ -19,6 +21,7 @@ paths") on that run.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import shutil
@@ -115,6 +118,21 @@ def run(tmp_path_factory) -> dict:
     (landing / "resubmitted_record.csv").write_text(buf.getvalue(), encoding="utf-8")
     # a file deleted from the landing folder (moved away), not withdrawn
     shutil.move(deleted_file, root / deleted_file.name)
+    # next month's submission: one new record of a fourth service, updated in the month after the
+    # first extract, so that the refresh's extract falls in a later publication period and is
+    # published (one publication per period, flsdb.publish.schedule: a withdrawal reaches the
+    # published tier with the next period's extract)
+    touched = {p.name[:6] for p in (withdrawn_file, deleted_file, record_file)}
+    next_file = next(p for p in files if p.name[:6] not in touched)
+    with next_file.open(newline="", encoding="utf-8-sig") as handle:
+        next_header, next_row, *_ = list(csv.reader(handle))
+    (first_extract,), = _q(warehouse, "select max(extract_date) from marts.fct_episodes")
+    next_row[next_header.index("Record ID")] = "NEXT-MONTH-1"
+    next_row[next_header.index("Last Updated")] = f"{first_extract + dt.timedelta(days=31)} 09:00:00"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([next_header, next_row])
+    (landing / f"{next_file.name[:6]}_next_month.csv").write_text(buf.getvalue(), encoding="utf-8")
+    out["first_extract"] = first_extract
     out["refresh"] = _ok(_flsdb(["refresh"], env))
     out["staged_after"] = _staged(warehouse)
     out["history"] = _ok(_flsdb(["history", "--changes"], env))
@@ -192,9 +210,10 @@ def test_withdrawn_rows_leave_staging_the_marts_and_the_extract_but_stay_counted
     (measured,), = _q(wh, "select measured_value from quality.dq_checks where check_name = "
                           "'withdrawals'")
     assert measured == 2
-    # staging lost exactly the rows withdrawn (the re-submission was never staged)
+    # staging lost exactly the rows withdrawn (the re-submission was never staged) and gained next
+    # month's one record
     staged_drop = len(run["staged_before"]) - len(run["staged_after"])
-    assert staged_drop == raw_file + raw_record - 1, (staged_drop, raw_file, raw_record)
+    assert staged_drop == raw_file + raw_record - 1 - 1, (staged_drop, raw_file, raw_record)
 
 
 def test_withdrawn_bytes_sent_again_stay_withdrawn(run):
@@ -214,6 +233,7 @@ def test_incremental_staging_after_a_withdrawal_equals_a_full_restage(run, tmp_p
 
 def test_the_history_shows_results_restated_and_the_withdrawals(run):
     history = run["history"]
+    assert "Not published" not in run["refresh"] and "2 publication(s)" in history
     assert "result_restated" in history
     assert "[dq_problem_appeared] New data-quality problem (withdrawn" in history
     assert run["withdrawn_file"] in history

@@ -22,19 +22,36 @@ live in `history.sql` beside this file; Python only moves rows and computes noth
 - **Which tables.** `HISTORY_SOURCES` maps each history table to the warehouse relations it can
   come from, in order of preference (the first that exists is used); adding a source is one line
   plus its named query in history.sql.
+- **Who signed it off.** Each publication's row of `extracts` carries its sign-off (reviewer,
+  when, note, verdict, warnings acknowledged, checks skipped, and the hashes of the warehouse,
+  validation and report it was given for; flsdb.quality.signoff). Older histories gain these
+  columns, empty for the publications recorded before them, the next time they are appended to.
+- **Never lost, never half-made.** `check_history` looks at the file before anything is written
+  or read: a folder, an empty (0-byte) file, a file shorter than its own header says (truncated),
+  one that DuckDB cannot open (corrupt), one another process holds (busy) or one that cannot be
+  written (read-only) is refused with one line that says what to do; a damaged history is
+  restored from a backup, never rebuilt. A new history is created whole (schema in a temporary
+  file, then linked into place), so a kill never leaves a history file without its tables; a
+  DuckDB file with no tables at all (left by an older version) holds nothing and is read as
+  empty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 
 import duckdb
 
 from flsdb import paths
+from flsdb.atomic import fsync_path
+from flsdb.failures import OperationalError
 
 SQL_PATH = Path(__file__).with_name("history.sql")
 
@@ -76,8 +93,27 @@ EXTRACT_COLUMNS = {
 FINGERPRINT_DECIMALS = 6
 
 
-class HistoryError(RuntimeError):
-    """The history cannot be read or appended to; the message is one line."""
+#: The tables of a complete history (history.sql, block create_history).
+HISTORY_TABLES = ("extracts", *HISTORY_SOURCES)
+#: A DuckDB 1.x file starts with three 4 KiB headers, then its blocks (pragma_database_size).
+DUCKDB_HEADER_BYTES = 3 * 4096
+#: What to do about a history that is lost or damaged: it cannot be rebuilt from anything else.
+RESTORE = ("Restore it from your backup of the history; it cannot be rebuilt from the landing "
+           "folder or the warehouse, because it holds what was published at the time.")
+#: The columns of `extracts` that carry the sign-off, from the sign-off record (signoff.json).
+SIGNOFF_COLUMNS = {
+    "signed_off_by": "reviewer", "sign_off_kind": "kind", "signed_off_at": "decided_at",
+    "sign_off_note": "note", "verdict": "verdict",
+    "warnings_acknowledged": "warnings_acknowledged", "checks_skipped": "checks_skipped",
+}
+
+
+class HistoryError(OperationalError):
+    """The history cannot be read or appended to; the message is one line, and `kind` (busy,
+    read-only, unreadable, a setting, other) gives the exit code (flsdb.failures.EXIT_CODES)."""
+
+    def __init__(self, message: str, kind: str = "history_error"):
+        super().__init__(message, kind)
 
 
 @dataclass(frozen=True)
@@ -149,16 +185,130 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+_CORRUPT = re.compile(r"not a valid DuckDB database file|Could not read enough bytes|corrupt|"
+                      r"checksum|Failure while replaying WAL|Serialization Error", re.IGNORECASE)
+
+
 def _history_error(history: Path, exc: BaseException, action: str) -> HistoryError:
     text = _one_line(exc)
+    nothing = "Nothing was published or changed." if action == "append" else "Nothing was changed."
     if "lock" in text.lower():
         pid = re.search(r"PID (\d+)", text)
         holder = f" (PID {pid.group(1)})" if pid else ""
         return HistoryError(f"History {history} is busy: another process{holder} has it open; "
-                            f"{action} again when it has finished.")
+                            f"{nothing} Run the command again when it has finished.", "history_busy")
     if "permission denied" in text.lower() or "read-only" in text.lower() or "read only" in text.lower():
-        return HistoryError(f"History {history} is read-only: cannot {action} ({text}).")
+        return _read_only(history, text)
+    if _CORRUPT.search(text):
+        return HistoryError(f"History {history} is unreadable, truncated or corrupt ({text[:200]}). "
+                            f"{nothing} {RESTORE}", "history_corrupt")
     return HistoryError(f"History {history}: cannot {action}: {text}")
+
+
+def _read_only(history: Path, detail: str) -> HistoryError:
+    return HistoryError(
+        f"History {history} cannot be written ({detail}). Nothing was published. Make the file "
+        "and its folder writable (or copy the history to a writable place and point "
+        "FLSDB_HISTORY at it), then run the command again.", "history_read_only")
+
+
+def check_history(history: Path, writing: bool) -> str:
+    """Look at the history before anything is read or written. Returns "absent" (no file yet),
+    "empty" (a DuckDB file with no history table in it, or only empty ones) or "ready"; raises
+    HistoryError with what to do for a folder, an empty (0-byte), truncated, corrupt, busy or
+    (when `writing`) read-only history."""
+    history = Path(history)
+    nothing = "Nothing was published or changed." if writing else "Nothing was changed."
+    if history.is_dir():
+        raise HistoryError(f"History {history} is a folder, not a history file: point FLSDB_HISTORY "
+                           f"at the history file (default history/flsdb_history.duckdb). {nothing}",
+                           "configuration")
+    if not history.exists():
+        if writing:
+            folder = history.parent
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            if not os.access(folder, os.W_OK):
+                raise _read_only(history, f"its folder {folder} is not writable")
+        return "absent"
+    size = history.stat().st_size
+    if size == 0:
+        raise HistoryError(f"History {history} is an empty file (0 bytes): whatever it recorded "
+                           f"is gone. {nothing} {RESTORE} If it never recorded a publication, "
+                           "delete the empty file.", "history_corrupt")
+    if writing and not (os.access(history, os.W_OK) and os.access(history.parent, os.W_OK)):
+        raise _read_only(history, "read-only file or folder")
+    try:
+        con = duckdb.connect(str(history), read_only=not writing)
+    except duckdb.Error as exc:
+        raise _history_error(history, exc, "append" if writing else "read it") from exc
+    try:
+        wal = Path(f"{history}.wal")
+        (blocks, block_size) = con.execute(
+            "select total_blocks, block_size from pragma_database_size() "
+            "where database_name = current_database()").fetchone()
+        expected = DUCKDB_HEADER_BYTES + blocks * block_size
+        if not wal.exists() and size < expected:
+            raise HistoryError(f"History {history} is truncated: the file is {size:,} bytes, its "
+                               f"own header says {expected:,}. {nothing} {RESTORE}", "history_corrupt")
+        tables = {name for (name,) in con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = current_database() and schema_name = 'main'").fetchall()}
+        present = [t for t in HISTORY_TABLES if t in tables]
+        if not present:
+            return "empty"
+        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in present}
+        if not any(counts.values()):
+            return "empty"
+        missing = [t for t in HISTORY_TABLES if t not in tables]
+        if missing:
+            raise HistoryError(f"History {history} is incomplete: it has no table "
+                               f"{', '.join(missing)} but holds {sum(counts.values()):,} rows. "
+                               f"{nothing} {RESTORE}", "history_corrupt")
+        return "ready"
+    except duckdb.Error as exc:
+        raise _history_error(history, exc, "append" if writing else "read it") from exc
+    finally:
+        con.close()
+
+
+def _remove_stale_creations(history: Path) -> None:
+    """Remove the temporary files of a creation whose process has died (killed part-way)."""
+    for stale in history.parent.glob(f".{history.name}.new-*"):
+        pid = stale.name.split(".new-", 1)[1].split("-", 1)[0]
+        try:
+            os.kill(int(pid), 0)
+            continue                          # its creator is still running
+        except (ValueError, ProcessLookupError):
+            stale.unlink(missing_ok=True)
+        except PermissionError:
+            continue
+
+
+def _create_history(history: Path) -> None:
+    """Create a new history whole: its schema is made in a temporary file beside it, which is then
+    linked into place, so that no kill leaves a history file without its tables."""
+    history.parent.mkdir(parents=True, exist_ok=True)
+    tmp = history.with_name(f".{history.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("begin transaction")
+            for statement in _statements(named_queries()["create_history"]):
+                con.execute(statement)
+            con.execute("commit")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        fsync_path(tmp)
+        try:
+            os.link(tmp, history)        # fails if another process made it meanwhile: keep that one
+        except FileExistsError:
+            pass
+        fsync_path(history.parent)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}.wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
@@ -211,18 +361,28 @@ def _same_content(con: duckdb.DuckDBPyConnection, recorded: tuple, sources: dict
 
 def record_published_extract(warehouse: Path, history: Path | None = None,
                              published_at: dt.datetime | None = None, *,
-                             extract_date: dt.date | None = None) -> RecordedExtract:
+                             extract_date: dt.date | None = None, signoff: dict | None = None,
+                             before_commit: Callable[[], None] | None = None) -> RecordedExtract:
     """Append the published results of `warehouse` (read-only) to `history`.
 
-    Call after an approved publication. `published_at` is the publication time (default now);
-    `extract_date` defaults to the warehouse's extract date (max extract_date of fct_episodes).
-    Returns what was appended, or `appended=False` when the same extract is already recorded.
+    Call as part of an approved publication (flsdb.publish.release). `published_at` is the
+    publication time (default now); `extract_date` defaults to the warehouse's extract date (max
+    extract_date of fct_episodes); `signoff` is the sign-off record the publication was made
+    under (flsdb.quality.signoff), kept in `extracts`. `before_commit`, when given, is called
+    once everything is staged and inserted, inside the history's transaction: an exception
+    there leaves the history as it was. Returns what was appended, or `appended=False` when the
+    same extract is already recorded.
     """
     history = Path(history or history_path())
     published_at = _utc(published_at or dt.datetime.now(dt.timezone.utc))
     warehouse = Path(warehouse)
     if not warehouse.exists():
         raise HistoryError(f"Warehouse {warehouse} not found: nothing to record in the history.")
+    state = check_history(history, writing=True)
+    if history.parent.is_dir():
+        _remove_stale_creations(history)
+    if state == "absent":
+        _create_history(history)
     queries = named_queries()
     con = duckdb.connect(":memory:")
     try:
@@ -261,7 +421,6 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
 
         # ---- one transaction on the history: create if new, check, append
         try:
-            history.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"attach {_literal(history)} as history")
         except (duckdb.Error, OSError) as exc:
             raise _history_error(history, exc, "append") from exc
@@ -279,6 +438,8 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
                 limit 1
                 """, [extract_date]).fetchone()
             if same is not None and _same_content(con, same, sources, rows):
+                if before_commit is not None:
+                    before_commit()
                 con.execute("rollback")
                 return RecordedExtract(history, same[0], extract_date, published_at, False,
                                        fingerprint, rows, sources)
@@ -303,9 +464,12 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
             for table, (source_column, rows_column) in EXTRACT_COLUMNS.items():
                 extract_columns[source_column] = sources[table]
                 extract_columns[rows_column] = rows.get(table) if sources[table] else None
+            extract_columns.update(_signoff_columns(signoff))
             con.execute(
                 f"insert into extracts ({', '.join(extract_columns)}) "
                 f"values ({', '.join('?' for _ in extract_columns)})", list(extract_columns.values()))
+            if before_commit is not None:
+                before_commit()
             con.execute("commit")
         except Exception as exc:
             try:
@@ -324,9 +488,41 @@ def record_published_extract(warehouse: Path, history: Path | None = None,
         con.close()
 
 
+def _signoff_columns(signoff: dict | None) -> dict:
+    """The sign-off columns of `extracts` for one publication (nulls without a sign-off)."""
+    signoff = signoff or {}
+    columns = {column: signoff.get(key) for column, key in SIGNOFF_COLUMNS.items()}
+    if columns["signed_off_at"]:
+        columns["signed_off_at"] = _utc(dt.datetime.fromisoformat(columns["signed_off_at"]))
+    for column in ("warnings_acknowledged", "checks_skipped"):
+        if columns[column] is not None:
+            columns[column] = [str(item) for item in columns[column]]
+    for column, part in (("warehouse_sha256", "warehouse"), ("validation_sha256", "validation"),
+                         ("report_sha256", "report")):
+        columns[column] = (signoff.get(part) or {}).get("sha256")
+    return columns
+
+
+def forget_publication(history: Path, publication_id: int) -> None:
+    """Remove a publication that was recorded but never went live (the published tier could not
+    be swapped in after the history's commit): every row of that publication, in one transaction.
+    The only delete the history ever does."""
+    con = duckdb.connect(str(history))
+    try:
+        con.execute("begin transaction")
+        for table in reversed(HISTORY_TABLES):
+            con.execute(f"delete from {table} where publication_id = ?", [publication_id])
+        con.execute("commit")
+    except duckdb.Error as exc:
+        raise _history_error(history, exc, "append") from exc
+    finally:
+        con.close()
+
+
 def _read(history: Path | None, sql: str) -> list[dict]:
+    """Rows of a query on the history; [] when there is no history yet or it holds nothing."""
     history = Path(history or history_path())
-    if not history.exists():
+    if check_history(history, writing=False) != "ready":
         return []
     try:
         con = duckdb.connect(str(history), read_only=True)
@@ -336,6 +532,8 @@ def _read(history: Path | None, sql: str) -> list[dict]:
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:
+        raise _history_error(history, exc, "read it") from exc
     finally:
         con.close()
 

@@ -7,7 +7,8 @@
 --
 -- Tables (append-only; each row is stamped with the publication that added it):
 --   extracts             one row per publication: extract date, publication time (UTC), what was
---                        published (sources, row counts, a content fingerprint)
+--                        published (sources, row counts, a content fingerprint) and who signed
+--                        it off (reviewer, when, note, verdict, warnings acknowledged)
 --   kpi_result_history   one row per publication x marts.kpi_results row (aggregates only)
 --   outlier_history      one row per publication x audit year x FLS x KPI that was an outlier
 --   dq_problem_history   one row per publication x data-quality problem (INTERNAL: file names)
@@ -33,6 +34,20 @@ create table if not exists extracts (
     dq_problem_rows bigint,
     is_synthetic_data boolean
 );
+
+-- The sign-off each publication was made under (flsdb approve, or the automatic sign-off of
+-- synthetic data): added as columns, so that a history made before sign-offs existed gains them
+-- (null for its earlier publications) on its next append.
+alter table extracts add column if not exists signed_off_by varchar;
+alter table extracts add column if not exists sign_off_kind varchar;
+alter table extracts add column if not exists signed_off_at timestamp;
+alter table extracts add column if not exists sign_off_note varchar;
+alter table extracts add column if not exists verdict varchar;
+alter table extracts add column if not exists warnings_acknowledged varchar[];
+alter table extracts add column if not exists checks_skipped varchar[];
+alter table extracts add column if not exists warehouse_sha256 varchar;
+alter table extracts add column if not exists validation_sha256 varchar;
+alter table extracts add column if not exists report_sha256 varchar;
 
 create table if not exists kpi_result_history (
     publication_id integer not null,

@@ -15,6 +15,11 @@ read what this writes, never the warehouse that `dbt build` writes, so:
   written beside it in full, then the link is swapped atomically (`os.replace` of a new link).
   The previous version is kept (a reader may still be scanning it); older ones are removed.
 
+`stage_tier` writes the new version (DuckDB file and Parquet folder) beside the published one,
+invisible; `StagedTier.swap` then makes it the published one, and `StagedTier.discard` removes
+it. flsdb.publish.release does both under the publication lock (flsdb.publish.lock), with the
+gate, the restricted extract and the history; `publish_marts` is the two steps alone.
+
 The published DuckDB file is written with storage version v1.0.0, so any DuckDB 1.x (1.0 and
 later, including the drivers BI tools embed, such as duckdb-engine) can open it. DuckDB 2.x
 can read it too.
@@ -33,15 +38,17 @@ writes it to its own tier.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from flsdb.atomic import fsync_path, sha256_of
+from flsdb.publish import lock
 from flsdb.publish.comments import apply_comments, publication_docs
 
 PUBLISHED_DB_NAME = "flsdb_published.duckdb"
@@ -60,16 +67,17 @@ INFO_DOCS = (
      "is_synthetic_data": "True when the published data is SYNTHETIC (made up by flsdb generate).",
      "storage_version": "DuckDB storage version of this file: v1.0.0, readable by DuckDB 1.0 and later.",
      "duckdb_version": "Version of DuckDB that wrote this file.",
-     # the information loss (INFORMATION_LOSS_SQL; docs/bi.md, "Suppression")
-     "results": "Rows of published_kpi_results.",
-     "results_withheld_small_numbers": "Rows of published_kpi_results withheld for small numbers.",
-     "results_withheld_complementary": "Rows of published_kpi_results withheld as complements.",
-     "fls_headline_results": "Rows of published_kpi_results at FLS headline level (geography fls, breakdown all).",
-     "fls_headline_withheld_small_numbers": "FLS headline results withheld for small numbers.",
+     # the information loss (INFORMATION_LOSS_SQL), as `flsdb publish` prints it
+     "results": "Yearly KPI results published (rows of published_kpi_results).",
+     "results_withheld_small_numbers": "Yearly results withheld because their own numbers are small.",
+     "results_withheld_complementary": "Yearly results withheld as complements, so that a small one "
+                                       "cannot be worked out from its totals.",
+     "fls_headline_results": "FLS headline results (one FLS, all patients) published.",
+     "fls_headline_withheld_small_numbers": "FLS headline results withheld because their numbers are small.",
      "fls_headline_withheld_complementary": "FLS headline results withheld as complements.",
-     "months": "Rows of published_kpi_monthly.",
-     "months_withheld_small_numbers": "Months of published_kpi_monthly withheld for small numbers.",
-     "months_withheld_complementary": "Months of published_kpi_monthly withheld as complements."},
+     "months": "Monthly values published (rows of published_kpi_monthly).",
+     "months_withheld_small_numbers": "Monthly values withheld because their numbers are small.",
+     "months_withheld_complementary": "Monthly values withheld as complements."},
 )
 
 
@@ -79,22 +87,6 @@ def published_dir(output_dir: Path) -> Path:
 
 def published_db_path(output_dir: Path) -> Path:
     return published_dir(output_dir) / PUBLISHED_DB_NAME
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _quote(identifier: str) -> str:
@@ -228,77 +220,124 @@ def _write_parquet(db_path: Path, tables: list[dict], folder: Path) -> None:
     finally:
         con.close()
     for path in folder.iterdir():
-        _fsync_path(path)
-    _fsync_path(folder)
+        fsync_path(path)
+    fsync_path(folder)
 
 
-def _swap_parquet_link(pub_dir: Path, new_version: Path) -> None:
-    """Point pub_dir/parquet at new_version atomically; keep only the previous version."""
-    link = pub_dir / PARQUET_LINK_NAME
-    if link.exists() and not link.is_symlink():
-        # A plain folder left by something else: move it aside once (not atomic, one-off).
-        link.rename(pub_dir / f".parquet-legacy-{uuid.uuid4().hex[:8]}")
-    previous = Path(os.readlink(link)).name if link.is_symlink() else None
-    tmp_link = pub_dir / f".parquet-link-{uuid.uuid4().hex}"
-    os.symlink(new_version.name, tmp_link)
-    os.replace(tmp_link, link)
-    _fsync_path(pub_dir)
-    keep = {new_version.name, previous}
+def _remove_old_versions(pub_dir: Path, keep: set[str | None]) -> None:
     for old in pub_dir.glob(".parquet-*"):
         if old.name not in keep and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+@dataclass
+class StagedTier:
+    """A new version of the published tier, written in full beside the published one and not yet
+    visible: the DuckDB file, its Parquet folder, and (once `prepare`d) the new Parquet link and
+    manifest under temporary names, so that the swap is three renames in a row."""
+
+    pub_dir: Path
+    tmp_db: Path
+    version_dir: Path
+    manifest: dict
+    tmp_link: Path | None = None
+    tmp_manifest: Path | None = None
+
+    def prepare(self) -> None:
+        """Write the new link and manifest under temporary names (nothing visible changes)."""
+        link = self.pub_dir / PARQUET_LINK_NAME
+        if link.exists() and not link.is_symlink():
+            # A plain folder left by something else: move it aside once (not atomic, one-off).
+            link.rename(self.pub_dir / f".parquet-legacy-{uuid.uuid4().hex[:8]}")
+        self.manifest["previous_parquet_version"] = Path(os.readlink(link)).name if link.is_symlink() else None
+        self.tmp_link = self.pub_dir / f".parquet-link-{uuid.uuid4().hex}"
+        os.symlink(self.version_dir.name, self.tmp_link)
+        self.tmp_manifest = self.pub_dir / f".{MANIFEST_NAME}.tmp-{uuid.uuid4().hex}"
+        with open(self.tmp_manifest, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.manifest, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def swap_database(self) -> None:
+        """The moment of publication: the new DuckDB file replaces the published one."""
+        if self.tmp_link is None:
+            self.prepare()
+        os.replace(self.tmp_db, self.pub_dir / PUBLISHED_DB_NAME)
+
+    def swap_rest(self) -> None:
+        """Right after swap_database: the Parquet link, then the manifest; older versions go."""
+        os.replace(self.tmp_link, self.pub_dir / PARQUET_LINK_NAME)
+        os.replace(self.tmp_manifest, self.pub_dir / MANIFEST_NAME)
+        fsync_path(self.pub_dir)
+        _remove_old_versions(self.pub_dir, {self.version_dir.name, self.manifest["previous_parquet_version"]})
+
+    def swap(self) -> Path:
+        self.swap_database()
+        self.swap_rest()
+        return self.pub_dir / PUBLISHED_DB_NAME
+
+    def discard(self) -> None:
+        """Remove what is staged and not published (never the Parquet version the link names)."""
+        for leftover in (self.tmp_db, Path(f"{self.tmp_db}.wal"), self.tmp_link, self.tmp_manifest):
+            if leftover is not None and (leftover.exists() or leftover.is_symlink()):
+                leftover.unlink()
+        link = self.pub_dir / PARQUET_LINK_NAME
+        live = link.is_symlink() and Path(os.readlink(link)).name == self.version_dir.name
+        if self.version_dir.exists() and not live:
+            shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
-def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
-    """Publish every table of the publication schema of `warehouse_path` to
-    `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically.
-    Returns the path of the published DuckDB file."""
+def stage_tier(warehouse_path: Path, output_dir: Path) -> StagedTier:
+    """Write the publication schema of `warehouse_path` as a new, not yet visible version of
+    `output_dir/published/`. Nothing published changes."""
     warehouse_path = Path(warehouse_path)
     if not warehouse_path.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
     pub_dir = published_dir(output_dir)
     pub_dir.mkdir(parents=True, exist_ok=True)
-    final_db = pub_dir / PUBLISHED_DB_NAME
     token = uuid.uuid4().hex
     tmp_db = pub_dir / f".{PUBLISHED_DB_NAME}.tmp-{token}"
     built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    version_dir = pub_dir / f".parquet-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{token[:8]}"
+    staged = StagedTier(pub_dir, tmp_db, version_dir, {})
     try:
         facts = _write_database(warehouse_path, tmp_db, built_at)
-        _fsync_path(tmp_db)
+        Path(f"{tmp_db}.wal").unlink(missing_ok=True)     # checkpointed: nothing left in it
+        fsync_path(tmp_db)
         # Parquet is written from the new (complete, not yet visible) DuckDB file.
-        version_dir = pub_dir / f".parquet-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{token[:8]}"
         _write_parquet(tmp_db, facts["tables"], version_dir)
-        sha = _sha256(tmp_db)
-        os.replace(tmp_db, final_db)
-        _fsync_path(pub_dir)
-        _swap_parquet_link(pub_dir, version_dir)
-    finally:
-        for leftover in (tmp_db, Path(str(tmp_db) + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
-    manifest = {
-        "published_database": PUBLISHED_DB_NAME,
-        "database_sha256": sha,
-        "storage_version": STORAGE_VERSION,
-        "duckdb_version": duckdb.__version__,
-        "built_at": built_at,
-        "extract_date": facts["extract_date"],
-        "audit_years": facts["audit_years"],
-        "is_synthetic": facts["is_synthetic"],
-        "source_warehouse": str(warehouse_path.resolve()),
-        "tables": facts["tables"],
-    }
-    _atomic_write_text(pub_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-    return final_db
+        staged.manifest = {
+            "published_database": PUBLISHED_DB_NAME,
+            "database_sha256": sha256_of(tmp_db),
+            "storage_version": STORAGE_VERSION,
+            "duckdb_version": duckdb.__version__,
+            "built_at": built_at,
+            "extract_date": facts["extract_date"],
+            "audit_years": facts["audit_years"],
+            "is_synthetic": facts["is_synthetic"],
+            "source_warehouse": str(warehouse_path.resolve()),
+            "parquet_version": version_dir.name,
+            "previous_parquet_version": None,
+            "tables": facts["tables"],
+        }
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def publish_marts(warehouse_path: Path, output_dir: Path) -> Path:
+    """Publish every table of the publication schema of `warehouse_path` to
+    `output_dir/published/flsdb_published.duckdb` and `output_dir/published/parquet/`, atomically,
+    under the publication lock. No gate and no history: `flsdb publish` (flsdb.publish.release)
+    does those. Returns the path of the published DuckDB file."""
+    with lock.exclusive(output_dir):
+        staged = stage_tier(warehouse_path, output_dir)
+        try:
+            return staged.swap()
+        except BaseException:
+            staged.discard()
+            raise
 
 
 def read_manifest(output_dir: Path) -> dict:

@@ -66,9 +66,21 @@ def restricted_dir(output_dir: Path) -> Path:
 def write_restricted_extract(warehouse_path: Path, output_dir: Path) -> Path:
     """Write output_dir/restricted_analyst_extract/ (Parquet, README.txt, manifest.json)
     atomically; return the folder."""
+    final = restricted_dir(output_dir)
+    tmp = stage_restricted_extract(warehouse_path, output_dir)
+    try:
+        swap_in_folder(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def stage_restricted_extract(warehouse_path: Path, output_dir: Path) -> Path:
+    """Write the extract in full to a temporary folder beside output_dir/restricted_analyst_extract/
+    (not yet visible); return it. `flsdb.atomic.swap_in_folder` then puts it in place."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    final = restricted_dir(output_dir)
     tmp = output_dir / f".{TIER_NAME}-tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(mode=0o700)
     built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -108,8 +120,7 @@ def write_restricted_extract(warehouse_path: Path, output_dir: Path) -> Path:
         }, indent=2) + "\n", encoding="utf-8")
         for path in tmp.iterdir():
             os.chmod(path, 0o600)
-        swap_in_folder(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp

@@ -13,8 +13,10 @@ period of the extract published now. The extract published now may be published 
 that changes no published number). Anything else, in particular a second, different publication
 in the same period, is not published: `flsdb publish` says so and leaves the published tier, its
 history and the site as they are (the quality gate and the warehouse are not affected: the next
-scheduled publication carries the changes). So a reader can only compare publications a whole
-period apart, which together differ by a period's submissions, not by one record.
+scheduled publication carries the changes). flsdb.publish.release checks it after the gate and
+the sign-off, under the publication lock, on every path to publication (publish, run, refresh).
+So a reader can only compare publications a whole period apart, which together differ by a
+period's submissions, not by one record.
 
 What the rule does not cover: an audit so small that a whole period brings a handful of records
 should publish less often (a longer `publication_period`).
@@ -29,7 +31,7 @@ import duckdb
 import yaml
 
 from flsdb import paths
-from flsdb.publish.marts import PUBLICATION_SCHEMA, published_db_path
+from flsdb.publish.marts import PUBLICATION_SCHEMA, duckdb_literal, published_db_path
 
 PERIODS = ("month", "quarter", "year")
 #: The tables whose numbers a re-run must leave unchanged.
@@ -80,8 +82,8 @@ def refusal(warehouse: Path, out_dir: Path) -> str | None:
     unit = publication_period_unit()
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"attach '{Path(warehouse)}' as new (read_only)")
-        con.execute(f"attach '{current}' as old (read_only)")
+        con.execute(f"attach {duckdb_literal(Path(warehouse))} as new (read_only)")
+        con.execute(f"attach {duckdb_literal(current)} as old (read_only)")
         new_date, old_date = _extract_date(con, "new"), _extract_date(con, "old")
         if new_date is None or old_date is None or period(new_date, unit) > period(old_date, unit):
             return None

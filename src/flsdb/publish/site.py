@@ -2,8 +2,11 @@
 
 The site is built only for an approved extract (output/approval.json, written by `flsdb publish`)
 and reads only the published, read-only DuckDB file (output/published/, flsdb.publish.marts),
-never the warehouse. It renders; it decides nothing: suppression (primary and complementary),
-the shares of FLSs rated green and the funnel curves are publication models
+never the warehouse. It reads one publication whole: holding the publication lock shared
+(flsdb.publish.lock: a publication in progress is waited for), it reads approval.json and the
+manifest, copies the published DuckDB file and reads the history's rows; every page and every
+download is then made from that snapshot. It renders; it decides nothing: suppression (primary
+and complementary), the shares of FLSs rated green and the funnel curves are publication models
 (models/publication/), read here as they are. The pieces, none of which imports one that
 imports it:
 
@@ -35,16 +38,21 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import tempfile
 import uuid
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flsdb import paths
-from flsdb.atomic import swap_in_folder
+from flsdb.atomic import sha256_of, swap_in_folder
+from flsdb.publish import lock
 from flsdb.publish.history import history_path
-from flsdb.publish.marts import _sha256 as file_sha256
-from flsdb.publish.marts import published_db_path, read_manifest
+from flsdb.publish.marts import PUBLISHED_DB_NAME, published_db_path, read_manifest
 from flsdb.publish.site_render import BUNDLE_SCRIPT, Renderer, read_build_record, record_is_intact
+
+if TYPE_CHECKING:
+    from flsdb.publish.site_outliers import HistoryRows
 
 #: The site's own code, templates and stylesheet (part of every page's inputs).
 SITE_CODE = Path(__file__).parent
@@ -117,14 +125,14 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def input_keys(db_path: Path, history: Path, approval: dict, year: int | None, standalone: bool) -> dict[str, str]:
-    """{family: fingerprint of its inputs}. `pages`: every page but changes.html, the shared
-    scripts and the downloads; `changes`: changes.html (it reads the extract history too);
-    `bundle`: the Vega JavaScript; `meta`: site.json."""
-    published = file_sha256(db_path)
+def input_keys(published: str, history: Path, history_state: str, approval: dict, year: int | None,
+               standalone: bool) -> dict[str, str]:
+    """{family: fingerprint of its inputs}, from the published file's SHA-256 and the history's
+    (`history_state`). `pages`: every page but changes.html, the shared scripts and the
+    downloads; `changes`: changes.html (it reads the extract history too); `bundle`: the Vega
+    JavaScript; `meta`: site.json."""
     code = code_key()
     options = {"year": year, "standalone": standalone}
-    history_state = file_sha256(history) if history.is_file() else "absent"
     keys = {"pages": _key("pages", code, published, options),
             "changes": _key("changes", code, published, options, str(history), history_state),
             "meta": _key("meta", published, options, approval)}
@@ -144,7 +152,7 @@ def up_to_date(site: Path, keys: dict[str, str]) -> bool:
 # Rendering
 # ---------------------------------------------------------------------------------------------
 
-def _render(out: Renderer, keys: dict[str, str], db_path: Path, history: Path, year: int | None) -> dict:
+def _render(out: Renderer, keys: dict[str, str], db_path: Path, history: HistoryRows, year: int | None) -> dict:
     """Render the families whose inputs changed into out.site_dir; return the data's facts."""
     from flsdb.publish import site_downloads, site_fls, site_national, site_outliers, site_spc
     from flsdb.publish.site_data import load_site_data
@@ -183,35 +191,60 @@ def _render(out: Renderer, keys: dict[str, str], db_path: Path, history: Path, y
 
 
 def build_site(out_dir: Path, year: int | None = None, standalone: bool = False,
-               require_approval: bool = True, history: Path | None = None) -> Path:
+               require_approval: bool = True, history: Path | None = None,
+               on_wait=None) -> Path:
     """Build output_dir/site/ from output_dir/published/ for an approved extract.
     `history` is the extract history the changes page reads (default: $FLSDB_HISTORY); a history
-    that does not exist gives a page that says so.
-    Returns the path of the report at a glance (site/index.html). The site is written to a
-    temporary folder and swapped in, so a half-built site is never served; when nothing it is
-    built from changed, the site is left as it is."""
+    that does not exist gives a page that says so; a damaged one stops the report (HistoryError).
+    The published tier, approval.json and the history are read once, under the publication lock
+    held shared (`on_wait` is told when a publication in progress is waited for); the pages and
+    downloads are made from that snapshot. Returns the path of the report at a glance
+    (site/index.html). The site is written to a temporary folder and swapped in, so a half-built
+    site is never served; when nothing it is built from changed, the site is left as it is."""
+    from flsdb.publish.site_outliers import read_history
+
     out_dir = Path(out_dir)
-    approval = read_approval(out_dir) if require_approval else {}
-    db_path = published_db_path(out_dir)
-    if not db_path.exists():
-        raise ReportError(f"no published tier at {db_path}: run `flsdb publish` first")
-    manifest = read_manifest(out_dir)
-    approved_date = str(approval.get("extract_date") or "")[:10]
-    published_date = str(manifest.get("extract_date") or "")[:10]
-    if approved_date and published_date and approved_date != published_date:
-        raise ReportError(f"the published tier (extract {published_date}) is not the approved extract "
-                          f"({approved_date}): run `flsdb publish` again")
     history = Path(history) if history is not None else history_path()
     site = out_dir / "site"
-    shown_approval = {k: approval.get(k) for k in ("status", "verdict", "extract_date", "approved_at")}
-    keys = input_keys(db_path, history, shown_approval, year, standalone)
-    if up_to_date(site, keys):
-        return site / "index.html"
+    with tempfile.TemporaryDirectory(prefix="flsdb-report-") as snapshot_dir:
+        snapshot = Path(snapshot_dir) / PUBLISHED_DB_NAME
+        with lock.shared(out_dir, on_wait=on_wait):
+            approval = read_approval(out_dir) if require_approval else {}
+            db_path = published_db_path(out_dir)
+            if not db_path.exists():
+                raise ReportError(f"no published tier at {db_path}: run `flsdb publish` first")
+            manifest = read_manifest(out_dir)
+            approved_date = str(approval.get("extract_date") or "")[:10]
+            published_date = str(manifest.get("extract_date") or "")[:10]
+            if approved_date and published_date and approved_date != published_date:
+                raise ReportError(f"the published tier (extract {published_date}) is not the approved extract "
+                                  f"({approved_date}): run `flsdb publish` again")
+            published = sha256_of(db_path)
+            if manifest.get("database_sha256") and published != manifest["database_sha256"]:
+                raise ReportError(f"the published tier is not whole: {db_path} does not match the "
+                                  f"SHA-256 of its manifest: run `flsdb publish` again")
+            history_state = sha256_of(history) if history.is_file() else "absent"
+            shown_approval = {k: approval.get(k) for k in ("status", "verdict", "extract_date", "approved_at",
+                                                           "reviewer", "sign_off_kind", "publication_id")}
+            keys = input_keys(published, history, history_state, shown_approval, year, standalone)
+            if up_to_date(site, keys):
+                return site / "index.html"
+            shutil.copyfile(db_path, snapshot)
+            history_rows = read_history(history)
+        if sha256_of(snapshot) != published:
+            raise ReportError(f"the published tier changed while it was being read ({db_path}): "
+                              "run `flsdb report` again")
+        return _build(out_dir, site, snapshot, manifest, shown_approval, history_rows, keys, year, standalone)
+
+
+def _build(out_dir: Path, site: Path, db_path: Path, manifest: dict, shown_approval: dict,
+           history_rows: HistoryRows, keys: dict[str, str], year: int | None, standalone: bool) -> Path:
+    """Render the site from the snapshot into a temporary folder and swap it in."""
     tmp = out_dir / f".site-tmp-{uuid.uuid4().hex[:8]}"
     try:
         out = Renderer(tmp, {}, standalone=standalone, previous=site if site.is_dir() else None,
                        record=read_build_record(site))
-        facts = _render(out, keys, db_path, history, year)
+        facts = _render(out, keys, db_path, history_rows, year)
         out.start("meta", keys["meta"])
         out.write("site.json", json.dumps({
             **facts, "built_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),

@@ -5,7 +5,8 @@ part 5):
 - outlier-register.html       the published outlier register: the low outliers (a concern, which
                               HQIP's outlier process is about), alarms first, with each one's
                               status; then, apart, the high outliers, worded as good performance;
-- changes.html                what changed since the last extract, from the extract history.
+- changes.html                what changed since the last extract, from the extract history,
+                              and who signed off each published extract.
 
 An FLS page (flsdb.publish.site_fls) shows its own register entries through `register_entries`.
 
@@ -19,6 +20,7 @@ of the two publications compared (the history's own flag).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -162,29 +164,64 @@ def _suppressed_in_history(history: Path) -> set[tuple]:
     return {tuple(r[c] for c in RESULT_KEY) for r in rows}
 
 
-def public_changes(data: SiteData, history: Path) -> tuple[list[dict], dict]:
-    """(the changes that may be published, {extracts, dropped}) from the history at `history`."""
-    history = Path(history)
-    extracts = hist.list_extracts(history) if history.exists() else []
+@dataclass
+class HistoryRows:
+    """What the site reads from the extract history, read once (build_site's snapshot)."""
+
+    extracts: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+    suppressed_then: set[tuple] = field(default_factory=set)
+
+
+def read_history(history: Path) -> HistoryRows:
+    """The publications, the changes between the last two and the results suppressed in either;
+    empty when there is no history yet. A damaged history raises HistoryError."""
+    extracts = hist.list_extracts(history)
+    if len(extracts) < 2:
+        return HistoryRows(extracts)
+    return HistoryRows(extracts, hist.changes_since_last_extract(history), _suppressed_in_history(history))
+
+
+def public_changes(data: SiteData, history: Path | HistoryRows) -> tuple[list[dict], dict]:
+    """(the changes that may be published, {extracts, dropped}) from the history (its rows, read
+    once by build_site, or its path)."""
+    rows = history if isinstance(history, HistoryRows) else read_history(Path(history))
+    extracts = rows.extracts
     info = {"extracts": extracts, "latest": extracts[-1] if extracts else None,
             "previous": extracts[-2] if len(extracts) > 1 else None, "withheld": 0}
     if len(extracts) < 2:
         return [], info
-    suppressed_then = _suppressed_in_history(history)
     shown = []
-    for row in hist.changes_since_last_extract(history):
+    for row in rows.changes:
         if row["change_section"] not in PUBLIC_CHANGE_SECTIONS:
             continue
         key = tuple(row[c] for c in RESULT_KEY)
         now = data.index.get(key)
-        if bool(row.get("is_suppressed")) or key in suppressed_then or (now is not None and bool(now["is_suppressed"])):
+        if bool(row.get("is_suppressed")) or key in rows.suppressed_then or (now is not None and bool(now["is_suppressed"])):
             info["withheld"] += 1
             continue
         shown.append(row)
     return shown, info
 
 
-def changes_page(data: SiteData, out: Renderer, history: Path) -> None:
+def signoff_table(extracts: list[dict]) -> dict | None:
+    """Every publication in the history, latest first, with who signed it off (the reviewer's name
+    and the verdict; notes stay in the internal history)."""
+    if not extracts:
+        return None
+    rows, attrs = [], []
+    for e in reversed(extracts):
+        who = e.get("signed_off_by")
+        rows.append([str(e["extract_date"]), str(e["published_at"])[:16],
+                     who or "not recorded (published before sign-offs were kept)",
+                     str(e["signed_off_at"])[:16] if e.get("signed_off_at") else DASH,
+                     e.get("verdict") or DASH])
+        attrs.append({"data-publication": int(e["publication_id"]), "data-reviewer": who or ""})
+    return table("Published extracts and their sign-off", ["extract date", "published (UTC)", "signed off by",
+                                                          "signed off (UTC)", "verdict"], rows, (), attrs)
+
+
+def changes_page(data: SiteData, out: Renderer, history: Path | HistoryRows) -> None:
     rows, info = public_changes(data, history)
     sections = []
     for section, title in PUBLIC_CHANGE_SECTIONS.items():
@@ -201,4 +238,5 @@ def changes_page(data: SiteData, out: Renderer, history: Path) -> None:
                                              "published_at": str(extract["published_at"])[:16]}
     out.page("changes.html", "changes.html", "Changes since the last extract", "changes",
              latest=when(info["latest"]), previous=when(info["previous"]), sections=sections,
-             withheld=info["withheld"], dash=DASH, published_extract=data.extract_date or "")
+             withheld=info["withheld"], dash=DASH, published_extract=data.extract_date or "",
+             signoffs=signoff_table(info["extracts"]))

@@ -23,6 +23,10 @@ Writes into the output folder (default output/quality/): validation.json, the re
 problems.csv (every row of quality.dq_problems with its file, line and what to do), one feedback
 file per service (feedback/<FLS code>.html and .csv; flsdb.quality.feedback), and the GX Data Docs
 site under data_docs/.
+
+For the sign-off (flsdb.quality.signoff), validation.json also records the warehouse it read
+(path and content fingerprint, taken before reading it) and the checks it skipped, and
+validation.json and report.html are sealed once written (validation.seal).
 """
 
 from __future__ import annotations
@@ -74,10 +78,14 @@ class Validation:
     generated_at: str
     checks: list[dict]
     facts: dict = field(default_factory=dict)
+    warehouse_fingerprint: dict | None = None
+    checks_skipped: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"verdict": self.verdict, "extract_date": self.extract_date,
                 "warehouse": self.warehouse, "generated_at": self.generated_at,
+                "warehouse_fingerprint": self.warehouse_fingerprint,
+                "checks_skipped": self.checks_skipped,
                 "checks": [{k: c.get(k, "") for k in CHECK_FIELDS} for c in self.checks]}
 
     @property
@@ -332,7 +340,7 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
              history: Path | None = None) -> Validation:
     """Every check on `warehouse`, the verdict, and every output of the quality step. `history`:
     the extract history to compare with (default $FLSDB_HISTORY or history/flsdb_history.duckdb)."""
-    from flsdb.quality import changes, feedback, quality_report
+    from flsdb.quality import changes, feedback, quality_report, signoff
 
     started = time.monotonic()
 
@@ -342,8 +350,11 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     out_dir = out_dir or output_dir()
     run_results = run_results or default_run_results()
     out_dir.mkdir(parents=True, exist_ok=True)
+    signoff.unseal_validation(out_dir)
     step(f"dbt test results from {run_results}")
     checks = dbt_checks(run_results)
+    # the content that is validated: fingerprinted before it is read (a later change shows)
+    fingerprint = signoff.warehouse_fingerprint(warehouse) if Path(warehouse).exists() else None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         step("data-quality checks and problems (quality.dq_checks, quality.dq_problems)")
@@ -381,7 +392,8 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
     validation = Validation(
         verdict=verdict_of(checks), extract_date=e.isoformat() if e else None,
         warehouse=str(warehouse), generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        checks=checks, facts=facts)
+        checks=checks, facts=facts, warehouse_fingerprint=fingerprint,
+        checks_skipped=signoff.skipped_checks(run_results, run_gx, gx_suites))
     facts["gx_ran"] = run_gx
     facts["run_results"] = str(run_results)
     step("comparing with the last approved extract (extract history, read-only)")
@@ -395,5 +407,6 @@ def validate(warehouse: Path, out_dir: Path | None = None, run_results: Path | N
               ([problem.get(column) for column in PROBLEM_COLUMNS] for problem in facts["problems"]))
     quality_report.write(validation, out_dir)
     feedback.write(validation, out_dir / "feedback")
+    signoff.seal_validation(out_dir)
     step(f"done: {validation.verdict}")
     return validation
