@@ -25,7 +25,7 @@ from flsdb.publish.marts import PUBLISHED_DB_NAME
 from site_pages import page_charts, payloads
 # The same fixtures as the publication tests: the national warehouse published into a temporary
 # output folder (`published`), and its site built with no extract history (`site`).
-from test_publication import published, published_frame, site  # noqa: F401
+from test_publication import publish_edited_tier, published, published_frame, site  # noqa: F401
 
 PUBLISH = paths.PROJECT_DIR / "src" / "flsdb" / "publish"
 MAX_SITE_BYTES = 15_000_000
@@ -376,6 +376,7 @@ def test_report_renders_and_writes_only_what_changed(published, built_warehouse,
         con.execute("update publication.published_fls set fls_name = 'Renamed FLS' where fls_code = 'SYN005'")
     finally:
         con.close()
+    publish_edited_tier(out)
     build_site(out, history=history)
     third = _inodes(site)
     changed = {k for k in second if second[k] != third.get(k)}
@@ -390,16 +391,16 @@ def test_report_renders_and_writes_only_what_changed(published, built_warehouse,
     assert _inodes(site)["fls/SYN001.html"] == third["fls/SYN001.html"]
 
 
-def test_monthly_pages_show_the_seasonal_profile_when_it_is_published(site, published, tmp_path):
+def test_monthly_pages_show_the_seasonal_profile_that_is_published(site, published, tmp_path):
     from flsdb.publish.site import build_site
 
-    assert 'id="seasonal-profile"' not in (site / "monthly" / "K04000001.html").read_text(encoding="utf-8")
+    assert 'id="seasonal-profile"' in (site / "monthly" / "K04000001.html").read_text(encoding="utf-8")
     out = tmp_path / "output"
     shutil.copytree(published, out, symlinks=True, ignore=shutil.ignore_patterns("site"))
     con = duckdb.connect(str(out / "published" / PUBLISHED_DB_NAME))
-    try:   # the table wt-spc's mart publishes: kpi_number, month_of_year, share, years_used
+    try:   # a planted profile in place of the published one: kpi_number, month_of_year, share, years_used
         con.execute("""
-            create table publication.published_kpi_seasonal_profile as
+            create or replace table publication.published_kpi_seasonal_profile as
             select kpi.kpi_number, month.month_of_year,
                    case when kpi.kpi_number = 2 then (case when month.month_of_year = 1 then 0.12 else 0.08 end)
                         else 1.0 / 12 end as share,
@@ -408,6 +409,7 @@ def test_monthly_pages_show_the_seasonal_profile_when_it_is_published(site, publ
         """)
     finally:
         con.close()
+    publish_edited_tier(out)
     build_site(out, history=tmp_path / "none.duckdb")
     html = (out / "site" / "monthly" / "K04000001.html").read_text(encoding="utf-8")
     section = re.search(r'<section class="seasonal-profile" id="seasonal-profile">(.*?)</section>', html, re.S)
