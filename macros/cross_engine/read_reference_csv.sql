@@ -52,7 +52,7 @@
         {{ return(relation) }}
     {%- endif -%}
     {%- set file_path = reference_csv_path(source_name, table_name) -%}
-    {{ return("read_csv(" ~ string_literal(file_path) ~ ", header = true, all_varchar = true)") }}
+    {{ return("read_csv(" ~ sql_string_literal(file_path) ~ ", header = true, all_varchar = true)") }}
 {%- endmacro %}
 
 {% macro spark__read_reference_csv(source_name, table_name) -%}
@@ -66,7 +66,7 @@
     {%- do run_query('drop table if exists ' ~ relation) -%}
     {%- do run_query(
         'create table ' ~ relation ~ " using csv options ("
-        ~ "path " ~ string_literal(file_path) ~ ", header 'true', inferSchema 'false', "
+        ~ "path " ~ sql_string_literal(file_path) ~ ", header 'true', inferSchema 'false', "
         ~ "quote '\"', escape '\"', multiLine 'true', encoding 'UTF-8')") -%}
     {{ return(relation) }}
 {%- endmacro %}

@@ -27,7 +27,7 @@
         {%- set relation = source(node.source_name, node.name) -%}
         {%- do run_query('create schema if not exists ' ~ relation.schema) -%}
         {%- do run_query('drop table if exists ' ~ relation) -%}
-        {%- do run_query('create table ' ~ relation ~ " using parquet location " ~ string_literal(root ~ '/' ~ node.identifier)) -%}
+        {%- do run_query('create table ' ~ relation ~ " using parquet location " ~ sql_string_literal(root ~ '/' ~ node.identifier)) -%}
         {%- set rows = run_query('select count(*) from ' ~ relation).columns[0].values()[0] -%}
         {{ log("registered " ~ relation ~ " (" ~ rows ~ " rows) <- " ~ root ~ "/" ~ node.identifier, info=true) }}
     {%- endfor %}

@@ -24,5 +24,5 @@
     {%- else -%}
         {%- set path = (invocation_args_dict.get('project_dir') or '.') ~ "/seeds/" ~ seed_name ~ ".csv" -%}
     {%- endif -%}
-    {{ return("read_csv(" ~ string_literal(path) ~ ", header = true, all_varchar = true)") }}
+    {{ return("read_csv(" ~ sql_string_literal(path) ~ ", header = true, all_varchar = true)") }}
 {%- endmacro %}

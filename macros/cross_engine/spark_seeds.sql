@@ -36,6 +36,6 @@
     {%- elif value is number and value is not boolean -%}
         '{{ value }}'
     {%- else -%}
-        {{ string_literal(value) }}
+        {{ sql_string_literal(value) }}
     {%- endif -%}
 {%- endmacro %}
