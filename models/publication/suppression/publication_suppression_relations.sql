@@ -1,7 +1,8 @@
 -- One row per member of an additive relation between the cells of publication_suppression_cells:
 -- a total and the cells that add up to it, numerators and denominators alike.
 -- Why: secondary suppression (docs/specification/kpi-definitions.md, "Publication and small
--- numbers") must make sure that no withheld count can be worked out from what is published. These are the sums a reader knows:
+-- numbers") must make sure that no withheld count can be worked out from what is published.
+-- These are the sums a reader knows:
 --   geography: the FLSs of a region add up to the region, the regions of a country to the country,
 --     the countries to England and Wales (same year, KPI, breakdown and value; months alike);
 --   breakdown: the values of one breakdown (for example the six deprivation values, `unknown`
