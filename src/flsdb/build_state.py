@@ -19,7 +19,7 @@ say what changed.
 - settings: every environment variable the project reads through env_var(), and the pseudonym key
   (as digests; a variable that only says where something is, or how many threads, is left out);
 - tools: the versions of Python, DuckDB, dbt-core, dbt-duckdb and flsdb, and the source of the
-  dbt-duckdb plugin that runs inside the build.
+  dbt-duckdb plugin that runs inside the build (with the pseudonym key's module).
 
 Every dbt command that runs on the warehouse (by flsdb or by hand; `dbt build`, `run`, `seed`,
 `test`, `snapshot`) first forgets the record (the `forget_build_fingerprint` on-run-start hook),
@@ -60,6 +60,8 @@ NOT_INPUTS = {"FLSDB_WAREHOUSE", "FLSDB_PROJECT_DIR", "PWD", "FLSDB_THREADS",
 #: Read by the dbt-duckdb plugin (flsdb.dbt_duckdb_plugin), not through env_var().
 PLUGIN_SETTINGS = ["FLSDB_PSEUDONYM_KEY"]
 TOOLS = ["duckdb", "dbt-core", "dbt-duckdb", "flsdb"]
+#: flsdb's own code that runs inside the build (the dbt-duckdb plugin and the key it hands to SQL).
+PLUGIN_MODULES = ["dbt_duckdb_plugin", "pseudonym_key"]
 
 
 def production_args(dbt_args: list[str]) -> list[str]:
@@ -163,8 +165,8 @@ def tool_versions() -> dict[str, str]:
             out[f"tool {name}"] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[f"tool {name}"] = "not installed"
-    plugin = Path(__file__).with_name("dbt_duckdb_plugin.py")
-    out["tool flsdb.dbt_duckdb_plugin"] = _file_digest(plugin)
+    for module in PLUGIN_MODULES:
+        out[f"tool flsdb.{module}"] = _file_digest(Path(__file__).with_name(f"{module}.py"))
     return out
 
 
