@@ -192,9 +192,10 @@ def test_every_kpi_row_has_a_known_grain_and_one_completeness_kpi():
 # a KPI". In a temporary copy of the project, a new KPI is added by exactly the documented steps;
 # then a small synthetic landing set is loaded, `flsdb build` (dbt build: seeds, models and data
 # tests; the unit tests with `dbt test`, as `make test` runs them), `flsdb validate`, `flsdb
-# publish` and `flsdb report` run on the copy, and the KPI is looked for at every level, in the monthly series, in the published tier, in the quality
-# report and on the site. The project's own models build the same landing set beside it, and the
-# existing KPIs' results must be unchanged by the addition. One build for the whole module.
+# publish` and `flsdb report` run on the copy, and the KPI is looked for at every level, in the
+# monthly series, in the published tier, in the quality report and on the site. The project's own
+# models build the same landing set beside it, and the existing KPIs' results must be unchanged by
+# the addition. One build for the whole module.
 # ---------------------------------------------------------------------------------------------
 
 NEW_KPI_NAME = "FLS assessment within 60 days"
