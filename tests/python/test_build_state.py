@@ -218,3 +218,15 @@ def test_flsdb_build_twice_skips_the_second_and_any_dbt_command_forgets(tiny, tm
     assert seed.returncode == 0, seed.stdout[-5000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert build_state.recorded(con) is None
+
+
+def test_one_not_null_test_per_model_is_worded_in_the_quality_report():
+    """Fewer, wider data tests (issue 21): a model's not-null columns are one `not_null_columns`
+    test; the quality report names every column it checks."""
+    from flsdb.quality.validate import describe_dbt_test
+
+    node = {"attached_node": "model.flsdb.dim_fls",
+            "test_metadata": {"name": "not_null_columns",
+                              "kwargs": {"column_names": ["fls_code", "fls_name"]}}}
+    assert describe_dbt_test("test", node, "not_null_columns_dim_fls") == \
+        "'fls_code', 'fls_name' of dim_fls are always recorded."
