@@ -230,3 +230,16 @@ def test_one_not_null_test_per_model_is_worded_in_the_quality_report():
                               "kwargs": {"column_names": ["fls_code", "fls_name"]}}}
     assert describe_dbt_test("test", node, "not_null_columns_dim_fls") == \
         "'fls_code', 'fls_name' of dim_fls are always recorded."
+
+
+def test_flsdb_build_passes_dbt_options_through_and_full_forces(monkeypatch):
+    from click.testing import CliRunner
+
+    from flsdb import cli
+
+    calls = []
+    monkeypatch.setattr(build_state, "build",
+                        lambda args, run_dbt, echo, force=False: calls.append((args, force)) or 0)
+    assert CliRunner().invoke(cli.main, ["build", "--full-refresh", "--select", "x"]).exit_code == 0
+    assert CliRunner().invoke(cli.main, ["build", "--full"]).exit_code == 0
+    assert calls == [(["build", "--full-refresh", "--select", "x"], False), (["build"], True)]
