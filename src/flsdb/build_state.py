@@ -275,6 +275,7 @@ def decide(warehouse: Path, project: Path, postcode_lookup: Path, run_results: P
         return Decision(False, f"the warehouse could not be read to compare ({str(exc).splitlines()[0]})",
                         None)
     try:
+        con.execute("set enable_progress_bar = false")
         now = fingerprint(con, project, postcode_lookup)
         record = recorded(con)
     finally:
@@ -338,6 +339,7 @@ def build(dbt_args: list[str], run_dbt: Callable[[list[str]], int], echo: Callab
             import duckdb
             con = duckdb.connect(str(warehouse), read_only=True)
             try:
+                con.execute("set enable_progress_bar = false")
                 components = fingerprint(con, paths.PROJECT_DIR, paths.postcode_lookup_path())
             finally:
                 con.close()
