@@ -243,3 +243,11 @@ def test_flsdb_build_passes_dbt_options_through_and_full_forces(monkeypatch):
     assert CliRunner().invoke(cli.main, ["build", "--full-refresh", "--select", "x"]).exit_code == 0
     assert CliRunner().invoke(cli.main, ["build", "--full"]).exit_code == 0
     assert calls == [(["build", "--full-refresh", "--select", "x"], False), (["build"], True)]
+
+
+def test_the_record_holds_nothing_a_scan_for_identifiers_could_take_for_one(recorded):
+    """build_state.fingerprint is outside `raw`: test_privacy scans it for NHS-number-like runs of
+    ten digits and for dates; its digests are base32, its counts row counts."""
+    with duckdb.connect(str(recorded["warehouse"]), read_only=True) as con:
+        text = " ".join(map(str, con.execute(f"select * from {build_state.TABLE}").fetchone()))
+    assert not re.search(r"\d{10}", text.replace("-", "").replace(":", "").replace(" ", "x"))
