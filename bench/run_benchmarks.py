@@ -763,6 +763,8 @@ def main() -> None:
               "monthly_cycle": cycle}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{started:%Y%m%dT%H%M%S}.json"
+    if out.exists():        # two benches started in the same second (e.g. --only-monthly-cycle beside one)
+        out = out.with_name(f"{started:%Y%m%dT%H%M%S}-{os.getpid()}.json")
     out.write_text(json.dumps(record, indent=1, default=str))
     text = table(results, incremental) if results or incremental else ""
     cycle_text = (f"## Monthly cycle (`--monthly-cycle`)\n\n{started:%Y-%m-%d %H:%M}, git {git}, "
