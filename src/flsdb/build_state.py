@@ -236,7 +236,7 @@ def write_record(con, components: dict[str, str], invocation_id: str) -> Record:
 
 
 def changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """The inputs that differ, worded: `models/x.sql changed`, `raw.withdrawals: 3 rows -> 4 rows`."""
+    """The inputs that differ, worded: `models/x.sql changed`, `raw.withdrawals 3 -> 4 rows`."""
     out = []
     for key in sorted(set(old) | set(new)):
         before, after = old.get(key), new.get(key)
@@ -247,9 +247,10 @@ def changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
             out.append(f"{label} new")
         elif after is None:
             out.append(f"{label} gone")
-        elif key.startswith("data ") and before.split(" rows")[0] != after.split(" rows")[0]:
+        elif (" rows " in before and " rows " in after
+              and before.split(" rows")[0] != after.split(" rows")[0]):
             out.append(f"{label} {before.split(' rows')[0]} -> {after.split(' rows')[0]} rows")
-        elif key.startswith("tool python") or key.startswith("tool ") and "." not in label:
+        elif key.startswith("tool ") and "." not in label:
             out.append(f"{label} {before} -> {after}")
         else:
             out.append(f"{label} changed")
@@ -261,6 +262,15 @@ def invocation_of(run_results: Path) -> str | None:
         return json.loads(run_results.read_text(encoding="utf-8"))["metadata"]["invocation_id"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _read_only(warehouse: Path):
+    """A read-only connection that prints no progress bar (the raw hash can take seconds)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("set enable_progress_bar = false")
+    return con
 
 
 @dataclass
@@ -278,12 +288,11 @@ def decide(warehouse: Path, project: Path, postcode_lookup: Path, run_results: P
     if not warehouse.exists():
         return Decision(False, "no warehouse yet", None)
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = _read_only(warehouse)
     except duckdb.Error as exc:
         return Decision(False, f"the warehouse could not be read to compare ({str(exc).splitlines()[0]})",
                         None)
     try:
-        con.execute("set enable_progress_bar = false")
         now = fingerprint(con, project, postcode_lookup)
         record = recorded(con)
     finally:
@@ -343,11 +352,15 @@ def build(dbt_args: list[str], run_dbt: Callable[[list[str]], int], echo: Callab
     code = run_dbt(production_args(dbt_args))
     if code == 0:
         components = decision.components
-        if components is None:          # no warehouse before: the raw data was read by dbt itself
+        if components is None:          # not readable before dbt ran (none yet, or busy): read now
             import duckdb
-            con = duckdb.connect(str(warehouse), read_only=True)
             try:
-                con.execute("set enable_progress_bar = false")
+                con = _read_only(warehouse)
+            except duckdb.Error as exc:
+                echo(f"Build not recorded ({str(exc).splitlines()[0]}); the next `flsdb build` will "
+                     "run in full.")
+                return code
+            try:
                 components = fingerprint(con, paths.PROJECT_DIR, paths.postcode_lookup_path())
             finally:
                 con.close()
