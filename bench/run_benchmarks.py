@@ -13,13 +13,18 @@ process:
   generate   flsdb.synthetic.generate(years=[2024], scale=S, seed=20240101) -- cached: the landing
              set is reused when it exists (its generation figures are then those recorded then)
   load       flsdb.ingest.load_landing into a fresh warehouse
-  dbt build  seeds, models, unit tests and data tests; split into models and tests from
+  dbt build  `flsdb build --full`, the production build: seeds, models and data tests (unit
+             tests are for `make test` and CI, issue 21); split into models and tests from
              run_results.json (wall-clock union of the nodes' execution intervals; `overhead` is
              start-up, parsing and everything between nodes)
   baseline   bench/baseline_kpis.sql, one hand-written DuckDB query from the raw table (median of
              --baseline-runs runs in one process); checked row for row against marts.kpi_results
              (national and FLS, breakdown 'all', numerator and denominator to 1e-9)
   validate   `flsdb validate` and `flsdb report`, when the installed CLI has them ("n/a" if not)
+  nothing new  (issue 21) `flsdb build` again on that warehouse (skipped when nothing changed), the
+             baseline query as a whole process (start-up, connect, one run) that it and the full
+             build are compared with, run by run (medians of the paired ratios, wall and CPU),
+             `flsdb report` again, and the size of the report site
 
 Peak memory is the largest sum of RSS over the whole process tree of the stage (polled from /proc
 every 50 ms). Each repeat starts from a fresh warehouse; medians are reported. The machine's load
@@ -256,7 +261,8 @@ def run_scale(scale: float, work: Path, repeats: int, baseline_runs: int, comman
     landing = folder / "landing"
     warehouse = folder / "warehouse.duckdb"
     target = folder / "target"
-    env = stage_env(warehouse, landing, {"FLSDB_OUTPUT": str(folder / "output")})
+    env = stage_env(warehouse, landing, {"FLSDB_OUTPUT": str(folder / "output"),
+                                         "DBT_TARGET_PATH": str(target)})
     runs = []
     for i in range(repeats):
         for p in (warehouse, Path(str(warehouse) + ".wal")):
@@ -264,7 +270,8 @@ def run_scale(scale: float, work: Path, repeats: int, baseline_runs: int, comman
         run: dict = {}
         run["load"] = run_stage([sys.executable, "-c", LOAD, str(landing), str(warehouse)], env=env,
                                 log=logs / "load.log")
-        run["dbt_build"] = run_stage(dbt_cmd(["build", *dbt_args], target), env=env,
+        # the production build (issue 21: no unit tests; --full: built even if a record matched)
+        run["dbt_build"] = run_stage([str(BIN / "flsdb"), "build", "--full", *dbt_args], env=env,
                                      log=logs / "dbt_build.log")
         if run["dbt_build"]["rc"] == 0 or (target / "run_results.json").exists():
             run["dbt_build"].update(split_run_results(target))
@@ -293,6 +300,7 @@ def run_scale(scale: float, work: Path, repeats: int, baseline_runs: int, comman
                              "cpu_s": sum(p["cpu_s"] for p in parts),
                              "peak_mib": max(p["peak_mib"] for p in parts),
                              "rc": max(p["rc"] for p in parts), "load_avg": parts[0]["load_avg"]}
+        nothing_new(run, env, warehouse, folder, logs, commands, baseline_runs)
         runs.append(run)
         d = run["dbt_build"]
         print(f"[x{scale:g}] run {i + 1}/{repeats}: load {run['load']['seconds']:.1f}s, dbt build "
@@ -300,8 +308,33 @@ def run_scale(scale: float, work: Path, repeats: int, baseline_runs: int, comman
               f"{d.get('tests_s', float('nan')):.1f}s, rc {d['rc']}), baseline "
               f"{b.get('query_s', float('nan')):.2f}s ({b.get('mismatches', '?')} mismatches), "
               f"load avg {d['load_avg']:.1f}", flush=True)
+        a = run["build_again"]
+        print(f"[x{scale:g}] run {i + 1}/{repeats}: nothing new: `flsdb build` {a['seconds']:.1f}s "
+              f"(CPU {a['cpu_s']:.1f}s, {'skipped' if a['skipped'] else 'NOT skipped'}), baseline "
+              f"process {run['baseline_process']['seconds']:.1f}s (CPU "
+              f"{run['baseline_process']['cpu_s']:.1f}s), report again "
+              f"{fmt((run.get('report_again') or {}).get('seconds'))}s; load avg {a['load_avg']:.1f}",
+              flush=True)
     return {"scale": scale, "records": round(83_500 * scale), "generate": gen, "runs": runs,
             "summary": summarise(gen, runs)}
+
+
+def nothing_new(run: dict, env: dict, warehouse: Path, folder: Path, logs: Path, commands: set[str],
+                baseline_runs: int) -> None:
+    """Issue 21: on the warehouse just built, validated, published and reported, with nothing new:
+    `flsdb build` again (skipped when its record matches), the baseline query as a whole process
+    (Python start-up, connect, one query: what `flsdb build` is compared with), `flsdb report`
+    again, and the site's size."""
+    run["build_again"] = run_stage([str(BIN / "flsdb"), "build"], env=env, log=logs / "build_again.log")
+    run["build_again"]["skipped"] = "skipped; --full to force" in (logs / "build_again.log").read_text()
+    run["baseline_process"] = run_stage([sys.executable, "-c", BASELINE, str(warehouse), str(BASELINE_SQL),
+                                         "1"], env=env, log=logs / "baseline_process.log")
+    run["report_again"] = None
+    if "report" in commands:
+        run["report_again"] = run_stage([str(BIN / "flsdb"), "report"], env=env, log=logs / "report_again.log")
+    site = folder / "output" / "site"
+    run["site_mib"] = (sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 2**20
+                       if site.is_dir() else None)
 
 
 def _median(runs: list[dict], stage: str, key: str):
@@ -311,7 +344,8 @@ def _median(runs: list[dict], stage: str, key: str):
 
 def summarise(gen: dict, runs: list[dict]) -> dict:
     s = {"generate": {"seconds": gen["seconds"], "peak_mib": gen["peak_mib"]}}
-    for stage in ("load", "dbt_build", "baseline", "validate", "report"):
+    for stage in ("load", "dbt_build", "baseline", "validate", "report", "build_again",
+                  "baseline_process", "report_again"):
         if any(r.get(stage) for r in runs):
             s[stage] = {k: _median(runs, stage, k) for k in ("seconds", "cpu_s", "peak_mib", "load_avg")}
             s[stage]["rc"] = max(r[stage]["rc"] for r in runs if r.get(stage))
@@ -324,6 +358,16 @@ def summarise(gen: dict, runs: list[dict]) -> dict:
     s["baseline"]["mismatches"] = max(r["baseline"].get("mismatches", -1) for r in runs)
     if s["baseline"]["query_s"]:
         s["ratio_models_to_baseline"] = s["dbt_build"]["models_s"] / s["baseline"]["query_s"]
+    # issue 21's "Done when", each run paired with its own baseline process, then the median
+    def paired(stage: str, key: str) -> float | None:
+        values = [r[stage][key] / r["baseline_process"][key] for r in runs
+                  if r.get(stage) and r.get("baseline_process") and r["baseline_process"][key]]
+        return statistics.median(values) if values else None
+    s["ratio_nothing_new"] = {k: paired("build_again", k) for k in ("seconds", "cpu_s")}
+    s["ratio_full_rebuild"] = {k: paired("dbt_build", k) for k in ("seconds", "cpu_s")}
+    s["nothing_new_skipped"] = all(r["build_again"]["skipped"] for r in runs)
+    sizes = [r["site_mib"] for r in runs if r.get("site_mib") is not None]
+    s["site_mib"] = statistics.median(sizes) if sizes else None
     pipeline = [s[k]["seconds"] for k in ("generate", "load", "dbt_build") if s.get(k)]
     s["pipeline_s"] = sum(pipeline)
     s["pipeline_peak_mib"] = max(s[k]["peak_mib"] for k in ("generate", "load", "dbt_build",
@@ -631,7 +675,7 @@ def table(results: list[dict], incremental: dict | None) -> str:
                 lines.append(f"| | | models (seed + run) | {fmt(d['models_s'])} | | | |")
                 continue
             if name == "  tests":
-                lines.append(f"| | | tests (unit + data) | {fmt(d['tests_s'])} | | | |")
+                lines.append(f"| | | tests (data; unit tests are for make test) | {fmt(d['tests_s'])} | | | |")
                 continue
             if name == "  overhead":
                 lines.append(f"| | | start-up, parse, between nodes | "
@@ -644,6 +688,23 @@ def table(results: list[dict], incremental: dict | None) -> str:
             note = " (failed)" if st.get("rc") else ""
             lines.append(f"| x{r['scale']:g} | {r['records']:,} | {name} | {fmt(value, '.2f')}{note} | "
                          f"{fmt(st.get('cpu_s'))} | {fmt(st['peak_mib'], '.0f')} | {fmt(st.get('load_avg'))} |")
+        nn, fr = s.get("ratio_nothing_new") or {}, s.get("ratio_full_rebuild") or {}
+        lines.append(f"| x{r['scale']:g} | | `flsdb build`, nothing new "
+                     f"({'skipped' if s.get('nothing_new_skipped') else 'NOT skipped'}) | "
+                     f"{fmt(s['build_again']['seconds'], '.2f')} | {fmt(s['build_again']['cpu_s'], '.2f')} | "
+                     f"{fmt(s['build_again']['peak_mib'], '.0f')} | {fmt(s['build_again']['load_avg'])} |")
+        lines.append(f"| x{r['scale']:g} | | baseline query, whole process | "
+                     f"{fmt(s['baseline_process']['seconds'], '.2f')} | {fmt(s['baseline_process']['cpu_s'], '.2f')} | "
+                     f"{fmt(s['baseline_process']['peak_mib'], '.0f')} | {fmt(s['baseline_process']['load_avg'])} |")
+        lines.append(f"| x{r['scale']:g} | | nothing new / baseline process (target 8x) | "
+                     f"{fmt(nn.get('seconds'), '.1f')}x | {fmt(nn.get('cpu_s'), '.1f')}x | | |")
+        lines.append(f"| x{r['scale']:g} | | full rebuild (`flsdb build --full`) / baseline process (target 15x) | "
+                     f"{fmt(fr.get('seconds'), '.1f')}x | {fmt(fr.get('cpu_s'), '.1f')}x | | |")
+        if s.get("report_again"):
+            lines.append(f"| x{r['scale']:g} | | `flsdb report`, nothing changed (target 5 s) | "
+                         f"{fmt(s['report_again']['seconds'], '.2f')} | {fmt(s['report_again']['cpu_s'], '.2f')} | "
+                         f"{fmt(s['report_again']['peak_mib'], '.0f')} | {fmt(s['report_again']['load_avg'])} |")
+        lines.append(f"| x{r['scale']:g} | | report site size (MiB) | {fmt(s.get('site_mib'), '.1f')} | | | |")
         ratio = s.get("ratio_models_to_baseline")
         lines.append(f"| x{r['scale']:g} | | **pipeline (generate+load+build)** | {s['pipeline_s']:.1f} | | "
                      f"{s['pipeline_peak_mib']:.0f} | |")
@@ -706,6 +767,8 @@ def main() -> None:
               "monthly_cycle": cycle}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{started:%Y%m%dT%H%M%S}.json"
+    if out.exists():        # two benches started in the same second (e.g. --only-monthly-cycle beside one)
+        out = out.with_name(f"{started:%Y%m%dT%H%M%S}-{os.getpid()}.json")
     out.write_text(json.dumps(record, indent=1, default=str))
     text = table(results, incremental) if results or incremental else ""
     cycle_text = (f"## Monthly cycle (`--monthly-cycle`)\n\n{started:%Y-%m-%d %H:%M}, git {git}, "

@@ -188,10 +188,13 @@ def run_dbt(args: list[str]) -> int:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--full", is_flag=True, help="Build even when nothing changed since the last build.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(dbt_args: tuple[str, ...]) -> None:
-    """Run `dbt build` (seeds, models, unit and data tests) on the warehouse."""
-    sys.exit(run_dbt(["build", *dbt_args]))
+def build(full: bool, dbt_args: tuple[str, ...]) -> None:
+    """Run `dbt build` (seeds, models and data tests; unit tests are for `make test`) on the
+    warehouse; skipped when nothing it reads changed since the last build (flsdb/build_state.py)."""
+    from flsdb import build_state
+    sys.exit(build_state.build(["build", *dbt_args], run_dbt, click.echo, force=full))
 
 
 def _run_results_path() -> Path:
@@ -371,7 +374,8 @@ def _load_build_and_publish(landing: Path, dbt_args: list[str]) -> str:
     ctx.invoke(load, landing=landing, warehouse=paths.warehouse_path())
     # dbt exits 0 when only warn-severity tests fail; an error-severity failure (exit 1) is
     # still validated, so that the report names it, and the gate below then refuses.
-    code = run_dbt(dbt_args)
+    from flsdb import build_state
+    code = build_state.build(dbt_args, run_dbt, click.echo)
     if code:
         click.echo(f"dbt build exited {code}; validating anyway so that the report shows why.",
                    err=True)

@@ -113,7 +113,7 @@ def memory_limit() -> str:
 
 
 def _check_pseudonym_key() -> None:
-    from flsdb.dbt_duckdb_plugin import check_pseudonym_key
+    from flsdb.pseudonym_key import check_pseudonym_key
 
     try:
         check_pseudonym_key()

@@ -300,6 +300,8 @@ PROBE_TESTS = textwrap.dedent("""
               - unique_combination:
                   arguments: {combination: [grp, code]}
               - no_identifiers
+              - not_null_columns:
+                  arguments: {column_names: [grp, note]}
             columns:
               - name: value_pct
                 data_tests: [kpi_value_in_percentage_range]
@@ -319,7 +321,7 @@ PROBE_TESTS = textwrap.dedent("""
 """)
 CUSTOM_TESTS = {"numerator_at_most_denominator", "expression_is_true", "sum_at_most",
                 "unique_combination", "no_identifiers", "kpi_value_in_percentage_range",
-                "accepted_range", "rows_read_reconcile"}
+                "accepted_range", "rows_read_reconcile", "not_null_columns"}
 
 
 def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
@@ -344,7 +346,8 @@ def test_every_custom_generic_test_fails_on_a_row_that_breaks_it(tmp_path):
         # kpi_number, numerator, denominator, value_pct, share, grp, code, note
         "good": [(4, 5, 10, 50.0, 0.5, "a", "x1", "fine"), (2, 120, 100, 120.0, 0.4, "b", "x2", "ok")],
         "bad": [(4, 11, 10, 110.0, 1.5, "a", "x1", "943 476 5919"),
-                (4, 11, 10, 110.0, 0.9, "a", "x1", "YA1 3BD")],
+                (4, 11, 10, 110.0, 0.9, "a", "x1", "YA1 3BD"),
+                (4, 1, 10, 10.0, 0.1, None, "x3", None)],          # not_null_columns
     }
     files = {"good": (3, 2, 1, 2, 1), "bad": (3, 2, 0, 2, 0)}  # read, accepted, rejected, stored
     for schema in ("good", "bad"):

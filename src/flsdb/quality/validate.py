@@ -210,6 +210,8 @@ def describe_dbt_test(kind: str, node: dict, name: str) -> str:
     where = f"'{column}' of {table}" if column else table
     words = {
         "not_null": f"{where} is always recorded.",
+        "not_null_columns": (", ".join(f"'{c}'" for c in kwargs.get("column_names") or [])
+                             + f" of {table} are always recorded."),
         "unique": f"{where} is never repeated.",
         "accepted_values": f"{where} holds only its listed values.",
         "relationships": f"Every {where} exists in its reference table.",
