@@ -39,7 +39,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 SCHEMA = "build_state"
 TABLE = f"{SCHEMA}.fingerprint"
@@ -236,7 +236,7 @@ def write_record(con, components: dict[str, str], invocation_id: str) -> Record:
 
 
 def changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """The inputs that differ, worded: `models/x.sql changed`, `raw.withdrawals 3 -> 4 rows`."""
+    """The inputs that differ, worded: `models/marts/kpi_results.sql changed`, `raw.withdrawals 3 -> 4 rows`."""
     out = []
     for key in sorted(set(old) | set(new)):
         before, after = old.get(key), new.get(key)

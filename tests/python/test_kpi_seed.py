@@ -453,7 +453,6 @@ def test_the_new_kpi_is_published(added):
 
 
 def test_the_new_kpi_is_in_the_quality_report(added):
-    number = added["number"]
     quality = added["output"] / "quality"
     validation = json.loads((quality / "validation.json").read_text(encoding="utf-8"))
     assert validation["verdict"] != "FAIL"
