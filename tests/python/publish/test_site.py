@@ -25,7 +25,7 @@ from flsdb.publish.marts import PUBLISHED_DB_NAME
 from site_pages import page_charts, payloads
 # The same fixtures as the publication tests: the national warehouse published into a temporary
 # output folder (`published`), and its site built with no extract history (`site`).
-from test_publication import publish_edited_tier, published, published_frame, site  # noqa: F401
+from test_site_charts import publish_edited_tier, published, published_frame, site  # noqa: F401
 
 PUBLISH = paths.PROJECT_DIR / "src" / "flsdb" / "publish"
 MAX_SITE_BYTES = 15_000_000
