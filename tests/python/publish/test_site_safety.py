@@ -268,3 +268,4 @@ def test_outlier_pages_escape_published_names(published, tmp_path):
     for page in ("outlier-register.html", "national-caterpillars.html", f"fls/{code}.html"):
         text = (out / "site" / page).read_text(encoding="utf-8")
         assert "<img src=x" not in text and "<script>alert" not in text, page
+    assert "&lt;img src=x onerror=" in (out / "site" / "outlier-register.html").read_text(encoding="utf-8")
