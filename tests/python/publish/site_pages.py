@@ -1,7 +1,7 @@
 """Helpers of the site tests: the approval the gate would write, the cells of a page's KPI rows
-(kpi_rows), and reading the report site's charts back, as the browser does (templates/base.html): each chart's JSON names its spec
-(assets/specs.js) and gives its own rows and/or names a shared dataset (data/<key>.js); datasets
-are packed as {"columns", "rows"}."""
+(kpi_rows), and reading the report site's charts back, as the browser does (templates/base.html):
+each chart's JSON names its spec (assets/specs.js) and gives its own rows and/or names a shared
+dataset (data/<key>.js); datasets are packed as {"columns", "rows"}."""
 
 from __future__ import annotations
 
