@@ -6,7 +6,7 @@
 
 {#- Portable: whole years between the dates, less one when the anniversary (month, day) has not
     yet come in the later year. Agrees with DuckDB's age() on every pair of dates (checked by
-    tests/python/test_portability.py). -#}
+    tests/python/warehouse/test_portability.py). -#}
 {% macro default__age_in_years(birth_date, on_date) %}
     cast(
         extract(year from {{ on_date }}) - extract(year from {{ birth_date }})

@@ -77,7 +77,7 @@ def production_args(dbt_args: list[str]) -> list[str]:
 def _text(digest) -> str:
     """A SHA-256 digest as 26 base32 characters (130 bits). Not hex: a hex digest often holds a run
     of ten decimal digits, which a scan for NHS numbers outside `raw` rightly cannot tell apart
-    from one (tests/python/test_privacy.py)."""
+    from one (tests/python/pipeline/test_privacy.py)."""
     return base64.b32encode(digest.digest()).decode("ascii")[:26].lower()
 
 

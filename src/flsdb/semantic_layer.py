@@ -15,7 +15,7 @@ measures and metrics come from `seeds/kpi_definitions.csv`, one set per KPI row,
     python -m flsdb.semantic_layer           # rewrite the file
     python -m flsdb.semantic_layer --check   # exit 1 if the committed file differs
 
-`tests/python/test_kpi_seed.py` (`test_semantic_layer_is_generated_from_the_seed`) fails when the
+`tests/python/warehouse/test_kpi_seed.py` (`test_semantic_layer_is_generated_from_the_seed`) fails when the
 committed file drifts from what the seed generates.
 """
 
@@ -33,7 +33,7 @@ from flsdb import paths
 
 HEADER = """\
 # GENERATED from seeds/kpi_definitions.csv by `python -m flsdb.semantic_layer`: do not edit by hand
-# (tests/python/test_kpi_seed.py fails when this file and the seed disagree). To change a KPI
+# (tests/python/warehouse/test_kpi_seed.py fails when this file and the seed disagree). To change a KPI
 # metric, change the seed row (or the generator, src/flsdb/semantic_layer.py) and run it again.
 #
 # dbt semantic layer (MetricFlow) over the marts: semantic models and ratio metrics for the KPIs.

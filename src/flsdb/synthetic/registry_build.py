@@ -31,7 +31,7 @@ Years other than 2023 and 2024 have no published KPI 2/3 to meet; their KPI 2/3 
 table's volume and the active services' expected caseload. Expected fractures use
 seeds/incidence_rates.csv and the ONS mid-2020 population, exactly as docs/specification/kpi-definitions.md defines them
 (the same rule as models/intermediate/int_expected_fractures_calculated.sql;
-tests/python/test_expected_caseload_in_step.py keeps the two in step).
+tests/python/synthetic/test_expected_caseload_in_step.py keeps the two in step).
 """
 
 from __future__ import annotations

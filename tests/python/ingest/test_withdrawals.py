@@ -1,7 +1,7 @@
 """Withdrawing data at the raw level (src/flsdb/ingest/withdraw.py, `flsdb withdraw`) and files
 deleted from the landing folder (outcomes.note_missing_from_landing): hostile input, round 3
 (issue 19). What staging, the marts, the data-quality facts and the history then do is tested
-end to end in tests/python/test_withdraw.py. Helpers: ingest_env.py."""
+end to end in tests/python/ingest/test_withdraw.py. Helpers: ingest_env.py."""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ def test_report_renders_self_contained_pages_with_every_section(validated):
 
 
 def test_the_gate_passes_a_passing_extract_once_signed_off(validated, built_warehouse):
-    """The gate and the sign-off in full: tests/python/test_gate.py."""
+    """The gate and the sign-off in full: tests/python/quality/test_gate.py."""
     result, out = validated
     with pytest.raises(gate.NotSignedOff):
         gate.check_publication(out / "validation.json", built_warehouse["warehouse"])

@@ -3,7 +3,7 @@
 
 The first tests need no warehouse (the rules on hand-made rows, the module graph, the README);
 the others read the site built from the session's national warehouse (conftest.built_warehouse),
-published into a temporary output folder, as test_publication.py does.
+published into a temporary output folder (published_site.py), as the other site tests are.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from flsdb.publish.marts import PUBLISHED_DB_NAME
 from site_pages import page_charts, payloads
 # The same fixtures as the publication tests: the national warehouse published into a temporary
 # output folder (`published`), and its site built with no extract history (`site`).
-from test_publication import publish_edited_tier, published, published_frame, site  # noqa: F401
+from published_site import publish_edited_tier, published, published_frame, site  # noqa: F401
 
 PUBLISH = paths.PROJECT_DIR / "src" / "flsdb" / "publish"
 MAX_SITE_BYTES = 15_000_000

@@ -1,7 +1,7 @@
-"""Helpers of the site tests: the approval the gate would write, and reading the report site's
-charts back, as the browser does (templates/base.html): each chart's JSON names its spec
-(assets/specs.js) and gives its own rows and/or names a shared dataset (data/<key>.js); datasets
-are packed as {"columns", "rows"}."""
+"""Helpers of the site tests: the approval the gate would write, the cells of a page's KPI rows
+(kpi_rows), and reading the report site's charts back, as the browser does (templates/base.html):
+each chart's JSON names its spec (assets/specs.js) and gives its own rows and/or names a shared
+dataset (data/<key>.js); datasets are packed as {"columns", "rows"}."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import html as html_lib
 import json
 import re
 from functools import cache
+from html.parser import HTMLParser
 from pathlib import Path
 
 CHART_RE = re.compile(r'<figcaption>(.*?)</figcaption>\s*<div class="vl-chart"[^>]*></div>\s*'
@@ -90,3 +91,38 @@ def every_dataset_row(root: Path):
             for dataset in unpack(payload.get("datasets")).values():
                 for row in dataset:
                     yield page.name, row
+
+
+class RowCells(HTMLParser):
+    """Cells of the <tr data-kpi=...> rows of a page, by KPI number."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: dict[str, dict] = {}
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-kpi" in attrs:
+            self._row = {"attrs": attrs, "cells": []}
+            self.rows.setdefault(attrs["data-kpi"], self._row)
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row["cells"].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def kpi_rows(path: Path) -> dict[str, dict]:
+    parser = RowCells()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.rows

@@ -13,7 +13,7 @@ only uses subtractions that really hold. A cell with no patient (true denominato
 to hide and may be worked out (it is 0). With a weak rule (complements chosen over the breakdown
 relations only: var secondary_suppression_relation_types) the same attack must recover cells, and
 their true values. How closely a reader can bound a small count is the protection audit's job
-(test_publication_protection.py).
+(test_protection.py).
 """
 
 from __future__ import annotations

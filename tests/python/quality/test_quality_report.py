@@ -177,7 +177,7 @@ def test_checks_that_fire_on_every_extract_are_information_or_have_a_threshold(r
         assert checks[name]["measured_value"] > 0            # measured, and shown
     for name in ("dq.rows_rejected", "dq.field_warnings", "dq.excluded_duplicate_episode"):
         assert checks[name]["threshold_value"] > 0, name
-    with open(Path(__file__).parents[2] / "seeds" / "dq_thresholds.csv", newline="", encoding="utf-8") as f:
+    with open(Path(__file__).parents[3] / "seeds" / "dq_thresholds.csv", newline="", encoding="utf-8") as f:
         seed = list(csv.DictReader(f))
     assert all(row["threshold_rationale"].strip() for row in seed)
     # the GX checks of single values allow the same share as the data-quality check

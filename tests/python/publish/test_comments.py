@@ -71,7 +71,7 @@ def test_publish_writes_the_dbt_docs_of_every_table_and_column(tmp_path):
     assert columns[("published_records_submitted", "records_submitted")]
     assert tables[INFO_TABLE] and all(columns[(t, c)] for t, c in columns if t == INFO_TABLE)
     # the yml is what the comments come from: a model the yml describes is described
-    spec = yaml.safe_load((Path(__file__).parents[2] / "models" / "publication" /
+    spec = yaml.safe_load((Path(__file__).parents[3] / "models" / "publication" /
                            "_publication__models.yml").read_text())
     assert {m["name"] for m in spec["models"]} >= {"published_kpi_results", "published_records_submitted"}
 
