@@ -49,7 +49,7 @@ lint: lint-python
 
 # The Python linter, pinned (pyproject.toml [tool.ruff]; under a second for the whole tree).
 lint-python: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench bi
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -289,7 +289,7 @@ def setup(args: argparse.Namespace) -> None:
             _build_metadata(contents)
     except BiError:
         raise
-    except Exception as exc:  # noqa: BLE001 - Superset's failures, reported in one line
+    except Exception as exc:
         raise BiError(f"Superset set-up failed ({type(exc).__name__}: {str(exc)[:300]}); "
                       f"see {log}") from exc
     print(f"Superset metadata database built from scratch: {home / 'superset.db'}\n"
@@ -351,7 +351,7 @@ def serve(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"Starting Superset on {host}:{port} ...", flush=True)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    log = open(bi_home() / "server.log", "ab")
+    log = open(bi_home() / "server.log", "ab")  # noqa: SIM115 (open while the server runs; closed below)
     server = subprocess.Popen([str(gunicorn), "--bind", f"{host}:{port}", "--workers", "1",
                                "--threads", "4", "--timeout", "120", "--graceful-timeout", "5",
                                "--access-logfile", str(bi_home() / "access.log"), "--log-level", "warning",
@@ -410,7 +410,7 @@ def export(args: argparse.Namespace) -> None:
     try:
         with output_to(home / "export.log"):
             files = _export_files()
-    except Exception as exc:  # noqa: BLE001 - Superset's failures, reported in one line
+    except Exception as exc:
         raise BiError(f"Superset export failed ({type(exc).__name__}: {str(exc)[:300]}); "
                       f"see {home / 'export.log'}") from exc
     target = Path(args.to).resolve() if args.to else BUNDLE_DIR

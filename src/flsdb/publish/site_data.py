@@ -25,9 +25,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
-from flsdb import paths
 from flsdb.publish.cells import DASH, fmt_pct, reason, suppression_limits
 from flsdb.publish.kpi_words import kpi_words
 from flsdb.publish.marts import PUBLICATION_SCHEMA
@@ -178,7 +176,7 @@ def load_site_data(db_path: Path) -> SiteData:
         present = set(published_tables(con))
         results = _table(con, "published_kpi_results",
                          "audit_year, geography_level, geography_code, kpi_number, breakdown, breakdown_value")
-        data = dict(
+        data = dict(  # noqa: C408 (keyword names read as the SiteData fields they fill)
             completeness=_table(con, "published_kpi_data_completeness", "fls_code, audit_year, field_order"),
             green_shares=_table(con, "published_fls_green_shares", "audit_year, kpi_number"),
             funnel_limits=_table(con, "published_funnel_limits", "audit_year, kpi_number, step_number"),
