@@ -173,11 +173,11 @@ def test_production_builds_leave_unit_tests_out():
     assert build_state.production_args(["build"]) == ["build", "--exclude-resource-type", "unit_test"]
     assert build_state.production_args(["build", "--full-refresh"])[-2:] == ["--exclude-resource-type",
                                                                              "unit_test"]
-    # a command that names unit tests itself, and the data-only refresh, are left as they are
+    # a command that names unit tests itself is left as it is; the data-only refresh leaves them out
     assert build_state.production_args(["build", "--select", "resource_type:unit_test"]) == \
         ["build", "--select", "resource_type:unit_test"]
     from flsdb.cli import DATA_ONLY_BUILD
-    assert build_state.production_args(DATA_ONLY_BUILD) == DATA_ONLY_BUILD
+    assert build_state.production_args(DATA_ONLY_BUILD) == [*DATA_ONLY_BUILD, "--exclude-resource-type", "unit_test"]
 
 
 def test_the_test_suite_still_runs_every_unit_test(tiny):

@@ -649,7 +649,14 @@ def test_a_kill_during_the_first_append_never_leaves_a_history_without_tables(tm
     history.parent.mkdir()
     script = ("import sys, datetime as dt; from flsdb.publish import history as h; "
               "h.record_published_extract(sys.argv[1], sys.argv[2], dt.datetime(2025, 2, 1))")
-    triggers = [".new-", "history", ".wal", 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.8]
+    # the delays are fractions of one uninterrupted append timed here, so that they land during the
+    # append on a quiet machine and a busy one alike (fixed delays missed it when the machine was quiet)
+    timing = tmp_path / "timing" / "flsdb_history.duckdb"
+    timing.parent.mkdir()
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script, str(warehouse), str(timing)], check=True)
+    whole = time.monotonic() - started
+    triggers = [".new-", "history", ".wal", *(whole * f for f in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95))]
     outcomes = []
     for trigger in triggers:
         for leftover in history.parent.iterdir():

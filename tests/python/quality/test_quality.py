@@ -66,7 +66,9 @@ def test_default_data_passes_with_warnings(validated):
     result, out = validated
     assert result.verdict == PASS_WITH_WARNINGS, result.blocking_failures
     data = json.loads((out / "validation.json").read_text())
-    assert set(data) == {"verdict", "extract_date", "warehouse", "generated_at", "checks"}
+    assert set(data) == {"verdict", "extract_date", "warehouse", "warehouse_fingerprint", "checks_skipped",
+                         "generated_at", "checks"}
+    assert data["checks_skipped"] == [] and data["warehouse_fingerprint"]   # what the sign-off binds to
     assert data["verdict"] == PASS_WITH_WARNINGS and data["extract_date"]
     for check in data["checks"]:
         assert set(check) == {"name", "source", "severity", "status", "description", "detail"}
