@@ -31,7 +31,7 @@ class FlsdbGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except Exception as exc:
+        except Exception as exc:  # the one boundary: every other failure becomes one Error: line
             if os.environ.get("FLSDB_DEBUG"):
                 raise
             failure = (failures.classify(exc, str(paths.warehouse_path()))
