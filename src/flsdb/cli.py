@@ -587,7 +587,7 @@ DATA_ONLY_BUILD = ["build", "--select", "source:fls_db+", "resource_type:test"]
               help="Build everything, not only what the submissions feed (after a code, seed or reference change).")
 @click.option("--full-refresh", is_flag=True, help="With --all: `dbt build --full-refresh`.")
 def refresh(build_all: bool, full_refresh: bool) -> None:
-    """New submissions: load -> build what they feed, run every test -> validate -> sign-off
+    """New submissions: load -> build what they feed, run every data test -> validate -> sign-off
     (automatic for synthetic data only) -> publish -> report."""
     if build_all or full_refresh:
         dbt_args = ["build", *(["--full-refresh"] if full_refresh else [])]
